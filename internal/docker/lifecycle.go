@@ -1,0 +1,172 @@
+package docker
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// State is what the engine says about a target's container.
+type State struct {
+	Target     Target // Number filled in
+	ID         string
+	Name       string
+	Status     string // created, running, paused, restarting, removing, exited or dead
+	Running    bool   // true while paused too, as the engine reports it
+	Paused     bool
+	Restarting bool
+	OOMKilled  bool
+	Dead       bool
+	ExitCode   int // of the last run; 128+n after signal n (137 after SIGKILL)
+	Pid        int
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Networks   []NetworkState // sorted by Network
+}
+
+// NetworkState is the container's attachment to one network, as it is now.
+type NetworkState struct {
+	Network    string     // compose name ("cluster"); the engine's name for a network outside the project
+	EngineName string     // "<project>_cluster"
+	IP         netip.Addr // IPv4 address, invalid when none
+	PrefixLen  int
+	Gateway    netip.Addr
+	Aliases    []string
+	MAC        string
+}
+
+// Inspect returns the state of t's container.
+func (p *Project) Inspect(ctx context.Context, t Target) (State, error) {
+	r, err := p.resolve(ctx, t)
+	if err != nil {
+		return State{}, err
+	}
+	c, err := p.e.api.ContainerInspect(ctx, r.id)
+	if err != nil {
+		return State{}, p.fail("inspect", r, err)
+	}
+	names, err := p.networkNames(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	s := State{Target: r.t, ID: c.ID, Name: r.name}
+	if st := c.State; st != nil {
+		s.Status, s.Running, s.Paused, s.Restarting = st.Status, st.Running, st.Paused, st.Restarting
+		s.OOMKilled, s.Dead, s.ExitCode, s.Pid = st.OOMKilled, st.Dead, st.ExitCode, st.Pid
+		s.StartedAt, _ = time.Parse(time.RFC3339Nano, st.StartedAt)
+		s.FinishedAt, _ = time.Parse(time.RFC3339Nano, st.FinishedAt)
+	}
+	if c.NetworkSettings != nil {
+		for engineName, ep := range c.NetworkSettings.Networks {
+			ns := NetworkState{Network: engineName, EngineName: engineName, PrefixLen: ep.IPPrefixLen, Aliases: ep.Aliases, MAC: ep.MacAddress}
+			if compose, ok := names[engineName]; ok {
+				ns.Network = compose
+			}
+			ns.IP, _ = netip.ParseAddr(ep.IPAddress)
+			ns.Gateway, _ = netip.ParseAddr(ep.Gateway)
+			s.Networks = append(s.Networks, ns)
+		}
+		slices.SortFunc(s.Networks, func(a, b NetworkState) int { return cmp.Compare(a.Network, b.Network) })
+	}
+	return s, nil
+}
+
+// Stop sends SIGTERM (or the image's stop signal), waits up to grace, then SIGKILLs. grace is
+// rounded up to whole seconds; a negative grace uses the container's own stop timeout (engine
+// default 10 s). ctx must outlive grace. Stopping a stopped container succeeds.
+func (p *Project) Stop(ctx context.Context, t Target, grace time.Duration) error {
+	return p.do(ctx, "stop", t, func(id string) error {
+		return p.e.api.ContainerStop(ctx, id, container.StopOptions{Timeout: seconds(grace)})
+	})
+}
+
+// Restart stops t's container like Stop, then starts it.
+func (p *Project) Restart(ctx context.Context, t Target, grace time.Duration) error {
+	return p.do(ctx, "restart", t, func(id string) error {
+		return p.e.api.ContainerRestart(ctx, id, container.StopOptions{Timeout: seconds(grace)})
+	})
+}
+
+func seconds(d time.Duration) *int {
+	if d < 0 {
+		return nil
+	}
+	s := int(math.Ceil(d.Seconds()))
+	return &s
+}
+
+// Kill sends sig (SIGKILL when zero) to the container's main process. Killing a container
+// that is not running is an error: the drill's assumption about the world was wrong.
+func (p *Project) Kill(ctx context.Context, t Target, sig Signal) error {
+	if sig == 0 {
+		sig = SIGKILL
+	}
+	return p.do(ctx, "kill ("+sig.String()+")", t, func(id string) error {
+		return p.e.api.ContainerKill(ctx, id, strconv.Itoa(int(sig)))
+	})
+}
+
+// Pause freezes every process of t's container (cgroup freezer). Pausing a paused or stopped
+// container is an error.
+func (p *Project) Pause(ctx context.Context, t Target) error {
+	return p.do(ctx, "pause", t, func(id string) error { return p.e.api.ContainerPause(ctx, id) })
+}
+
+// Unpause thaws t's container. Undo-safe: a container that is not paused (running, stopped)
+// is left alone and Unpause succeeds.
+func (p *Project) Unpause(ctx context.Context, t Target) error {
+	return p.undo(ctx, "unpause", t,
+		func(id string) error { return p.e.api.ContainerUnpause(ctx, id) },
+		func(s *container.State) bool { return !s.Paused })
+}
+
+// Start starts t's container. Undo-safe: a container that already runs (paused included; use
+// Unpause for that) is left alone and Start succeeds.
+func (p *Project) Start(ctx context.Context, t Target) error {
+	return p.undo(ctx, "start", t,
+		func(id string) error { return p.e.api.ContainerStart(ctx, id, container.StartOptions{}) },
+		func(s *container.State) bool { return s.Running })
+}
+
+// do resolves t and runs op on its container, logging it.
+func (p *Project) do(ctx context.Context, op string, t Target, fn func(id string) error) error {
+	r, err := p.resolve(ctx, t)
+	if err != nil {
+		return err
+	}
+	p.e.log.InfoContext(ctx, "docker "+op, "project", p.name, "target", r.t.String(), "container", r.name)
+	if err := fn(r.id); err != nil {
+		return p.fail(op, r, err)
+	}
+	return nil
+}
+
+// undo is do for an undo operation: when fn fails but the container is in the wanted state
+// anyway (done reports true), it succeeds. The state is checked after the failure, not before,
+// so a change between the two cannot make it lie.
+func (p *Project) undo(ctx context.Context, op string, t Target, fn func(id string) error, done func(*container.State) bool) error {
+	return p.do(ctx, op, t, func(id string) error {
+		err := fn(id)
+		if err == nil {
+			return nil
+		}
+		c, ierr := p.e.api.ContainerInspect(ctx, id)
+		if ierr == nil && c.State != nil && done(c.State) {
+			p.e.log.DebugContext(ctx, "docker "+op+": already done", "container", id)
+			return nil
+		}
+		return err
+	})
+}
+
+// String describes s in one line, for logs and reports.
+func (s State) String() string {
+	return fmt.Sprintf("%s %s (exit %d, oom %t)", s.Name, s.Status, s.ExitCode, s.OOMKilled)
+}

@@ -1,0 +1,130 @@
+// Command probe is the program inside drill's test images: a TCP echo server, and a client that
+// reports whether it can reach other containers.
+//
+//	probe serve [-port 7000]                     echo every line back (the image's default command)
+//	probe dial [-timeout 1s] host:port...        print "ok host:port" or "fail host:port: reason" per target
+//	probe hold [-for 3s] [-every 100ms] host:port  connect, then echo every -every for -for; print
+//	                                              "held" if every echo came back, else "cut after N echoes: reason"
+//
+// dial and hold exit 0 when everything succeeded and 1 otherwise.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		os.Args = append(os.Args, "serve")
+	}
+	var ok bool
+	switch os.Args[1] {
+	case "serve":
+		serve(os.Args[2:])
+	case "dial":
+		ok = dial(os.Args[2:])
+	case "hold":
+		ok = hold(os.Args[2:])
+	default:
+		fmt.Fprintf(os.Stderr, "probe: unknown mode %q\n", os.Args[1])
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	port := fs.Int("port", 7000, "TCP port to listen on")
+	fs.Parse(args)
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", *port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			continue
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(c, c)
+		}()
+	}
+}
+
+// echo sends one line on c and waits for it to come back within timeout.
+func echo(c net.Conn, r *bufio.Reader, timeout time.Duration) error {
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "ping\n" {
+		return fmt.Errorf("echo returned %q", line)
+	}
+	return nil
+}
+
+func dial(args []string) bool {
+	fs := flag.NewFlagSet("dial", flag.ExitOnError)
+	timeout := fs.Duration("timeout", time.Second, "connect and echo timeout per target")
+	fs.Parse(args)
+	all := true
+	for _, addr := range fs.Args() {
+		err := func() error {
+			c, err := net.DialTimeout("tcp", addr, *timeout)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return echo(c, bufio.NewReader(c), *timeout)
+		}()
+		if err != nil {
+			all = false
+			fmt.Printf("fail %s: %v\n", addr, err)
+			continue
+		}
+		fmt.Printf("ok %s\n", addr)
+	}
+	return all
+}
+
+func hold(args []string) bool {
+	fs := flag.NewFlagSet("hold", flag.ExitOnError)
+	total := fs.Duration("for", 3*time.Second, "how long to keep the connection")
+	every := fs.Duration("every", 100*time.Millisecond, "interval between echoes")
+	fs.Parse(args)
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "probe hold: want exactly one host:port")
+		os.Exit(2)
+	}
+	c, err := net.DialTimeout("tcp", fs.Arg(0), time.Second)
+	if err != nil {
+		fmt.Printf("fail %s: %v\n", fs.Arg(0), err)
+		return false
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	end := time.Now().Add(*total)
+	for n := 0; time.Now().Before(end); n++ {
+		if err := echo(c, r, 5*(*every)+500*time.Millisecond); err != nil {
+			fmt.Printf("cut after %d echoes: %v\n", n, err)
+			return false
+		}
+		time.Sleep(*every)
+	}
+	fmt.Println("held")
+	return true
+}
