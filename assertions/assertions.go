@@ -1,0 +1,323 @@
+// Package assertions compiles check expressions (github.com/expr-lang/expr)
+// once, at load time, against the typed metrics a scenario's steps can
+// record, and evaluates them after the run. A metric an expression uses but
+// no step recorded is an evaluation error, never a zero.
+package assertions
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/types"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/metric"
+)
+
+// Schema is what an expression may name: metrics by their bare name (the
+// latest recorded value), each step id with the metrics of that step, and
+// vars under "vars".
+type Schema struct {
+	Metrics map[string]metric.Type
+	Steps   map[string]map[string]metric.Type
+	Vars    map[string]any // values fix the types
+}
+
+// NewSchema returns an empty schema.
+func NewSchema() *Schema {
+	return &Schema{Metrics: map[string]metric.Type{}, Steps: map[string]map[string]metric.Type{}, Vars: map[string]any{}}
+}
+
+// Clone returns a copy that can grow independently.
+func (s *Schema) Clone() *Schema {
+	c := NewSchema()
+	for k, v := range s.Metrics {
+		c.Metrics[k] = v
+	}
+	for k, v := range s.Steps {
+		m := make(map[string]metric.Type, len(v))
+		for mk, mv := range v {
+			m[mk] = mv
+		}
+		c.Steps[k] = m
+	}
+	for k, v := range s.Vars {
+		c.Vars[k] = v
+	}
+	return c
+}
+
+// Add declares the metrics a step records; step is its id, or "" when the
+// step has none (its metrics are then reachable by bare name only).
+func (s *Schema) Add(step string, specs []metric.Spec) {
+	for _, sp := range specs {
+		s.Metrics[sp.Name] = sp.Type
+		if step != "" {
+			if s.Steps[step] == nil {
+				s.Steps[step] = map[string]metric.Type{}
+			}
+			s.Steps[step][sp.Name] = sp.Type
+		}
+	}
+}
+
+// exprType maps a metric type to expr's type system.
+func exprType(t metric.Type) types.Type {
+	switch t {
+	case metric.Number:
+		return types.Float64
+	case metric.String:
+		return types.String
+	case metric.Bool:
+		return types.Bool
+	case metric.Time:
+		return types.TypeOf(time.Time{})
+	case metric.StringList:
+		return types.Array(types.String)
+	case metric.StringMap:
+		return types.TypeOf(map[string]string{})
+	}
+	return types.Any
+}
+
+func (s *Schema) env() types.Map {
+	env := types.Map{}
+	for name, t := range s.Metrics {
+		env[name] = exprType(t)
+	}
+	for step, ms := range s.Steps {
+		m := types.Map{}
+		for name, t := range ms {
+			m[name] = exprType(t)
+		}
+		env[step] = m
+	}
+	vars := types.Map{}
+	for name, v := range s.Vars {
+		vars[name] = types.TypeOf(v)
+	}
+	env["vars"] = vars
+	return env
+}
+
+// Names lists every name an expression may use at top level, for
+// suggestions.
+func (s *Schema) Names() []string {
+	var out []string
+	for k := range s.Metrics {
+		out = append(out, k)
+	}
+	for k := range s.Steps {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return append(out, "vars")
+}
+
+// Check is a compiled expression.
+type Check struct {
+	Source  string
+	program *vm.Program
+	uses    []use // metrics the expression reads, in order of appearance
+}
+
+// use is one metric an expression reads: a bare name, or step.name.
+type use struct {
+	step, name string
+}
+
+func (u use) String() string {
+	if u.step == "" {
+		return u.name
+	}
+	return u.step + "." + u.name
+}
+
+// Helper functions available in expressions, beyond expr's builtins. None
+// reaches files, the environment or the network.
+var helpers = []expr.Option{
+	expr.Function("mb", func(p ...any) (any, error) { return toFloat(p[0]) / (1 << 20), nil },
+		new(func(float64) float64)),
+	expr.Function("between", func(p ...any) (any, error) {
+		x := toFloat(p[0])
+		return x >= toFloat(p[1]) && x <= toFloat(p[2]), nil
+	}, new(func(float64, float64, float64) bool)),
+	expr.Function("within", func(p ...any) (any, error) {
+		return math.Abs(toFloat(p[0])-toFloat(p[1])) <= toFloat(p[2]), nil
+	}, new(func(float64, float64, float64) bool)),
+	expr.Function("seconds", func(p ...any) (any, error) { return p[0].(time.Duration).Seconds(), nil },
+		new(func(time.Duration) float64)),
+}
+
+// HelperDocs describes the helper functions for `drill kinds` and the README.
+var HelperDocs = []string{
+	"mb(bytes): bytes in MiB",
+	"between(x, lo, hi): lo <= x <= hi",
+	"within(a, b, tolerance): |a - b| <= tolerance",
+	"seconds(duration): a duration (e.g. t2 - t1 of two time metrics) in seconds",
+}
+
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	case int64:
+		return float64(n)
+	}
+	return math.NaN()
+}
+
+// CompileError is a compilation failure with the 1-based line and 0-based
+// column inside the expression text.
+type CompileError struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e *CompileError) Error() string { return e.Msg }
+
+// Compile type-checks src against the schema and returns a Check whose
+// result is a bool.
+func Compile(src string, schema *Schema) (*Check, error) {
+	opts := append([]expr.Option{expr.Env(schema.env()), expr.AsBool()}, helpers...)
+	program, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, compileError(err, schema)
+	}
+	c := &Check{Source: src, program: program}
+	c.uses = collectUses(program.Node(), schema)
+	return c, nil
+}
+
+func compileError(err error, schema *Schema) error {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		return &CompileError{Line: 1, Msg: err.Error()}
+	}
+	msg := fe.Message
+	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		msg = fmt.Sprintf("unknown metric %q: no step before this records it%s", name, dsl.DidYouMean(name, schema.Names()))
+	}
+	return &CompileError{Line: fe.Line, Column: fe.Column, Msg: msg}
+}
+
+// collectUses finds the metrics an expression reads: identifiers that are
+// metric names, and step.metric member accesses.
+func collectUses(root ast.Node, schema *Schema) []use {
+	v := &useCollector{schema: schema, seen: map[use]bool{}}
+	ast.Walk(&root, v)
+	return v.uses
+}
+
+type useCollector struct {
+	schema *Schema
+	seen   map[use]bool
+	uses   []use
+}
+
+func (v *useCollector) add(u use) {
+	if !v.seen[u] {
+		v.seen[u] = true
+		v.uses = append(v.uses, u)
+	}
+}
+
+func (v *useCollector) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		if _, ok := v.schema.Metrics[n.Value]; ok {
+			v.add(use{name: n.Value})
+		}
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		prop, ok := n.Property.(*ast.StringNode)
+		if !ok {
+			return
+		}
+		if _, isStep := v.schema.Steps[id.Value]; isStep {
+			v.add(use{step: id.Value, name: prop.Value})
+		}
+	}
+}
+
+// Values is what a run recorded, as the metric store gives it.
+type Values interface {
+	Get(name string) (metric.Sample, bool)
+	GetStep(step, name string) (metric.Sample, bool)
+	Env() map[string]any
+}
+
+// Seen is one value an expression read, for reports: "rto_s = 71.3".
+type Seen struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+func (s Seen) String() string { return s.Name + " = " + metric.Format(s.Value) }
+
+// Result is the outcome of evaluating a check.
+type Result struct {
+	OK   bool
+	Seen []Seen
+}
+
+// SeenString joins the values seen: "rto_s = 71.3, lost_writes = 0".
+func (r Result) SeenString() string {
+	parts := make([]string, len(r.Seen))
+	for i, s := range r.Seen {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// MissingError says which metrics a check needs that no step recorded.
+type MissingError struct{ Names []string }
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("not measured: %s (the step that records it did not run or failed)", strings.Join(e.Names, ", "))
+}
+
+// Eval evaluates the check over recorded values. It fails with a
+// *MissingError when a metric it reads was not recorded.
+func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
+	var res Result
+	var missing []string
+	for _, u := range c.uses {
+		var s metric.Sample
+		var ok bool
+		if u.step == "" {
+			s, ok = vals.Get(u.name)
+		} else {
+			s, ok = vals.GetStep(u.step, u.name)
+		}
+		if !ok {
+			missing = append(missing, u.String())
+			continue
+		}
+		res.Seen = append(res.Seen, Seen{Name: u.String(), Value: s.Value})
+	}
+	if len(missing) > 0 {
+		return res, &MissingError{Names: missing}
+	}
+	env := vals.Env()
+	env["vars"] = vars
+	out, err := expr.Run(c.program, env)
+	if err != nil {
+		return res, fmt.Errorf("evaluating %q: %w", c.Source, err)
+	}
+	res.OK, _ = out.(bool)
+	return res, nil
+}

@@ -1,0 +1,199 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drill-dev/drill/internal/metric"
+)
+
+// Console prints a run as it happens: one line per step when it ends, a
+// progress line during long steps (on a terminal only), then the checks
+// with the values measured. Colour only when Color is set (a terminal
+// without NO_COLOR).
+type Console struct {
+	W     io.Writer
+	Color bool
+	TTY   bool
+	Mask  *Masker
+
+	mu           sync.Mutex
+	step         int
+	progressLine bool
+	lastProgress time.Time
+}
+
+const (
+	green  = "\x1b[32m"
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	dim    = "\x1b[2m"
+	bold   = "\x1b[1m"
+	reset  = "\x1b[0m"
+)
+
+func (c *Console) paint(color, s string) string {
+	if !c.Color {
+		return s
+	}
+	return color + s + reset
+}
+
+func (c *Console) printf(format string, args ...any) {
+	c.clearProgress()
+	fmt.Fprint(c.W, c.Mask.Mask(fmt.Sprintf(format, args...)))
+}
+
+func (c *Console) clearProgress() {
+	if c.progressLine {
+		fmt.Fprint(c.W, "\r\x1b[K")
+		c.progressLine = false
+	}
+}
+
+// ScenarioStarted prints the scenario's header.
+func (c *Console) ScenarioStarted(s *Scenario) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.step = 0
+	c.printf("%s %s\n", c.paint(bold, "scenario "+s.Name), c.paint(dim, "("+s.File+")"))
+}
+
+// StepStarted counts the step; its line is printed when it ends.
+func (c *Console) StepStarted(s *Step) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.step++
+	if c.TTY {
+		c.printf("  %s %s %s", c.paint(dim, "…"), s.Name, c.paint(dim, s.Kind))
+		c.progressLine = true
+	}
+}
+
+// StepProgress rewrites the progress line on a terminal, and prints a line
+// every 10 s elsewhere so that CI logs show a long wait is alive.
+func (c *Console) StepProgress(s *Step, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.TTY {
+		c.printf("  %s %s: %s", c.paint(dim, "…"), s.Name, truncate(msg, 100))
+		c.progressLine = true
+		return
+	}
+	if time.Since(c.lastProgress) >= 10*time.Second {
+		c.lastProgress = time.Now()
+		c.printf("    … %s\n", truncate(msg, 160))
+	}
+}
+
+// StepFinished prints the step's line: outcome, name, kind, duration and
+// the message of a failure.
+func (c *Console) StepFinished(s *Step) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mark := c.mark(s.Status)
+	label := s.Name
+	if s.Phase == "cleanup" {
+		label = "cleanup: " + label
+	}
+	line := fmt.Sprintf("  %s %-32s %-22s %8s", mark, truncate(label, 32), c.paint(dim, s.Kind), s.Duration.Round(time.Millisecond))
+	if s.Attempts > 1 {
+		line += fmt.Sprintf(" (%d attempts)", s.Attempts)
+	}
+	if s.Message != "" {
+		line += "\n      " + c.paint(statusColor(s.Status), s.Message)
+	}
+	c.printf("%s\n", line)
+}
+
+// ScenarioFinished prints skipped steps, undos, the checks table and the
+// scenario's verdict.
+func (c *Console) ScenarioFinished(s *Scenario) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range s.Steps {
+		if st.Status == Skipped {
+			c.printf("  %s %-32s %s\n", c.mark(Skipped), truncate(st.Name, 32), c.paint(dim, "skipped"))
+		}
+	}
+	for _, u := range s.Undo {
+		c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
+		if u.Message != "" {
+			c.printf("\n      %s", c.paint(statusColor(u.Status), u.Message))
+		}
+		c.printf("\n")
+	}
+	if len(s.Checks) > 0 {
+		c.printf("  checks:\n")
+		width := 0
+		for _, ch := range s.Checks {
+			width = max(width, min(len(ch.Name), 48))
+		}
+		for _, ch := range s.Checks {
+			detail := seenText(ch)
+			if ch.Status == Error || ch.Status == Skipped {
+				detail = ch.Message
+			}
+			c.printf("    %s %-*s  %s\n", c.mark(ch.Status), width, truncate(ch.Name, 48), c.paint(statusColor(ch.Status), detail))
+		}
+	}
+	verdict := c.paint(green, "PASSED")
+	if !s.Passed() {
+		verdict = c.paint(red, "FAILED")
+	}
+	c.printf("  %s %s in %s\n\n", verdict, s.Name, s.Finished.Sub(s.Started).Round(time.Millisecond))
+}
+
+func seenText(ch *Check) string {
+	parts := make([]string, len(ch.Seen))
+	for i, s := range ch.Seen {
+		parts[i] = s.Name + " = " + metric.Format(s.Value)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *Console) mark(st Status) string {
+	switch st {
+	case Passed:
+		return c.paint(green, "✓")
+	case Failed, Error:
+		return c.paint(red, "✗")
+	case Ignored:
+		return c.paint(yellow, "!")
+	}
+	return c.paint(dim, "-")
+}
+
+func statusColor(st Status) string {
+	switch st {
+	case Failed, Error:
+		return red
+	case Ignored:
+		return yellow
+	}
+	return dim
+}
+
+// Summary prints the totals of a run with several scenarios.
+func (c *Console) Summary(run *Run) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	passed := 0
+	for _, s := range run.Scenarios {
+		if s.Passed() {
+			passed++
+		}
+	}
+	c.printf("%d of %d scenarios passed in %s (exit code %d)\n", passed, len(run.Scenarios), run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
+}
+
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}

@@ -1,0 +1,63 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// JournalVersion is the version of the JSON journal's shape.
+const JournalVersion = 1
+
+type journal struct {
+	Version  int    `json:"version"`
+	Tool     string `json:"tool"`
+	ExitCode int    `json:"exit_code"`
+	*Run
+}
+
+// WriteJSON writes the run as the JSON journal: the whole run, with every
+// event, metric and result, and secrets masked.
+func WriteJSON(w io.Writer, run *Run, m *Masker) error {
+	data, err := json.MarshalIndent(journal{Version: JournalVersion, Tool: "drill", ExitCode: run.ExitCode(), Run: run}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the JSON journal: %w", err)
+	}
+	_, err = io.WriteString(w, m.Mask(string(data))+"\n")
+	return err
+}
+
+// WriteFileAtomic writes a report through a temporary file in the same
+// directory and renames it into place, so that a reader never sees half a
+// report.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

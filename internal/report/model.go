@@ -1,0 +1,141 @@
+// Package report holds the result model of a drill run, kept apart from
+// its formats, and the writers: console, JUnit XML and the JSON journal.
+package report
+
+import (
+	"time"
+
+	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/metric"
+)
+
+// Status is the outcome of a step, check or undo.
+type Status string
+
+// The outcomes. A step that failed with continue_on_error is Ignored.
+const (
+	Passed  Status = "passed"
+	Failed  Status = "failed" // a check (or a check step) was false
+	Error   Status = "error"  // could not run, or its infrastructure failed
+	Ignored Status = "ignored"
+	Skipped Status = "skipped"
+)
+
+// Exit codes of drill.
+const (
+	ExitPassed      = 0
+	ExitCheckFailed = 1
+	ExitInvalid     = 2
+	ExitError       = 3
+	ExitInterrupted = 130
+)
+
+// Run is one invocation of drill run.
+type Run struct {
+	Started     time.Time   `json:"started"`
+	Finished    time.Time   `json:"finished"`
+	Interrupted bool        `json:"interrupted"`
+	Scenarios   []*Scenario `json:"scenarios"`
+}
+
+// Scenario is the result of one scenario file.
+type Scenario struct {
+	Name        string          `json:"name"`
+	File        string          `json:"file"`
+	Description string          `json:"description,omitempty"`
+	Tags        []string        `json:"tags,omitempty"`
+	Started     time.Time       `json:"started"`
+	Finished    time.Time       `json:"finished"`
+	Steps       []*Step         `json:"steps"`
+	Cleanup     []*Step         `json:"cleanup"`
+	Undo        []*Undo         `json:"undo"`
+	Checks      []*Check        `json:"checks"`
+	Metrics     []metric.Sample `json:"metrics"` // every recorded value, in order
+	Events      []Event         `json:"events"`
+	// Aborted says why the remaining steps and the checks were skipped.
+	Aborted string `json:"aborted,omitempty"`
+}
+
+// Step is the result of one step.
+type Step struct {
+	ID       string        `json:"id,omitempty"`
+	Name     string        `json:"name"`
+	Kind     string        `json:"kind"`
+	Pos      dsl.Pos       `json:"pos"`
+	Phase    string        `json:"phase"` // "steps" or "cleanup"
+	Status   Status        `json:"status"`
+	Message  string        `json:"message,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	Attempts int           `json:"attempts,omitempty"`
+	Log      string        `json:"log,omitempty"`
+}
+
+// Check is the result of one end-of-run check.
+type Check struct {
+	Name    string            `json:"name"`
+	Expr    string            `json:"expr"`
+	Pos     dsl.Pos           `json:"pos"`
+	Status  Status            `json:"status"`
+	Message string            `json:"message,omitempty"`
+	Seen    []assertions.Seen `json:"seen,omitempty"`
+}
+
+// Undo is the result of undoing one fault when the run ended.
+type Undo struct {
+	Fault   string    `json:"fault"`
+	Step    string    `json:"step"`
+	Status  Status    `json:"status"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Event is one entry of a scenario's timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	Type    string    `json:"type"` // step.start, step.end, fault, undo, check, interrupt...
+	Step    string    `json:"step,omitempty"`
+	Message string    `json:"message"`
+}
+
+// ExitCode is drill's exit status for the run: 130 when interrupted, 3 when a
+// step, a cleanup or an undo failed, 1 when a check failed, else 0.
+func (r *Run) ExitCode() int {
+	if r.Interrupted {
+		return ExitInterrupted
+	}
+	code := ExitPassed
+	for _, s := range r.Scenarios {
+		code = max(code, s.exitCode())
+	}
+	return code
+}
+
+func (s *Scenario) exitCode() int {
+	code := ExitPassed
+	for _, list := range [][]*Step{s.Steps, s.Cleanup} {
+		for _, st := range list {
+			switch st.Status {
+			case Error:
+				return ExitError
+			case Failed:
+				code = ExitCheckFailed
+			}
+		}
+	}
+	for _, u := range s.Undo {
+		if u.Status == Error {
+			return ExitError
+		}
+	}
+	for _, c := range s.Checks {
+		if c.Status == Failed || c.Status == Error {
+			code = ExitCheckFailed
+		}
+	}
+	return code
+}
+
+// Passed reports whether the scenario passed as a whole.
+func (s *Scenario) Passed() bool { return s.exitCode() == ExitPassed && s.Aborted == "" }

@@ -1,0 +1,252 @@
+// Package runner loads scenarios (parse, decode every step strictly, compile
+// every check) and runs them: steps in order under their time limits, then
+// cleanup steps and the undo of every fault, then the checks. Loading
+// touches nothing; a scenario that fails to load never runs.
+package runner
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
+)
+
+// Loaded is a scenario ready to run.
+type Loaded struct {
+	Scenario *dsl.Scenario
+	Vars     map[string]any
+	Secrets  []string // values to mask in every output
+	Cluster  *steps.Cluster
+	Steps    []*steps.Built
+	Cleanup  []*steps.Built
+	Checks   []*LoadedCheck
+}
+
+// LoadedCheck is a compiled end-of-run check.
+type LoadedCheck struct {
+	Spec  *dsl.Check
+	Check *assertions.Check
+}
+
+// UsageError is a problem with the command line rather than a file (exit 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// ScenarioFiles expands files and directories into the scenario files to
+// load, in order: files as given, directories' *.yaml and *.yml files
+// (recursively) sorted by path.
+func ScenarioFiles(paths []string) ([]string, error) {
+	var out []string
+	var errs dsl.ErrorList
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, dsl.Errorf(dsl.Pos{File: p}, "cannot read: %v", unwrapPathError(err)))
+			continue
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, dsl.Errorf(dsl.Pos{File: p}, "cannot read the directory: %v", err))
+			continue
+		}
+		if len(found) == 0 {
+			errs = append(errs, dsl.Errorf(dsl.Pos{File: p}, "no scenarios in this directory (no *.yaml or *.yml files)"))
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, errs.Err()
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// Load loads every scenario of paths, with the var overrides of the command
+// line. It returns every problem of every file at once, as a
+// dsl.ErrorList, or a *UsageError.
+func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
+	files, err := ScenarioFiles(paths)
+	var errs dsl.ErrorList
+	errs.Add(err)
+	var out []*Loaded
+	used := map[string]bool{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", unwrapPathError(err)))
+			continue
+		}
+		l, err := LoadScenario(f, data, overrides, used)
+		errs.Add(err)
+		if l != nil {
+			out = append(out, l)
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	for name := range overrides {
+		if !used[name] {
+			return nil, &UsageError{Msg: fmt.Sprintf("--var %s: no scenario declares a var named %q", name, name)}
+		}
+	}
+	return out, nil
+}
+
+// LoadScenario loads one file's content. used collects the override names
+// that the scenario declares.
+func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
+	sc, err := dsl.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	var errs dsl.ErrorList
+	l := &Loaded{Scenario: sc, Vars: map[string]any{}, Cluster: &steps.Cluster{}}
+	for _, v := range sc.Vars {
+		val := v.Default
+		if o, ok := overrides[v.Name]; ok {
+			used[v.Name] = true
+			typed, err := convertVar(o, v.Default)
+			if err != nil {
+				errs = append(errs, dsl.Errorf(v.Pos, "--var %s=%s: %v", v.Name, o, err))
+			}
+			val = typed
+		}
+		l.Vars[v.Name] = val
+		if v.Secret {
+			l.Secrets = append(l.Secrets, steps.VarString(val))
+		}
+	}
+	if sc.Cluster != nil {
+		dc := &steps.DecodeContext{File: file, Where: "the cluster block", Vars: l.Vars}
+		dc.DecodeStruct(sc.Cluster, l.Cluster)
+		errs = append(errs, dc.Errs...)
+	}
+	schema := assertions.NewSchema()
+	schema.Vars = l.Vars
+	ids := map[string]*steps.Built{}
+	build := func(list []*dsl.Step, phase string) []*steps.Built {
+		var built []*steps.Built
+		for _, spec := range list {
+			bc := steps.BuildContext{File: file, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase)}
+			b, err := steps.Build(spec, bc)
+			if err != nil {
+				errs.Add(err)
+				continue
+			}
+			built = append(built, b)
+			schema.Add(spec.ID, b.Metrics)
+			if spec.ID != "" {
+				ids[spec.ID] = b
+			}
+		}
+		return built
+	}
+	l.Steps = build(sc.Steps, "steps")
+	l.Cleanup = build(sc.Cleanup, "cleanup")
+	for id, b := range ids {
+		if _, clash := schema.Metrics[id]; clash || id == "vars" {
+			errs = append(errs, dsl.Errorf(b.Spec.Pos, "step id %q is also the name of a metric or of vars: choose another id", id))
+		}
+	}
+	for _, c := range sc.Checks {
+		check, err := assertions.Compile(c.Expr, schema)
+		if err != nil {
+			errs = append(errs, dsl.Errorf(steps.ExprErrorPos(c.ExprPos, c.Exact, err), "check %q: %v", c.Name, err))
+			continue
+		}
+		l.Checks = append(l.Checks, &LoadedCheck{Spec: c, Check: check})
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// refChecker validates ${step.metric} references: the step must come
+// earlier (any main step, for cleanup) and record that metric.
+func refChecker(ids map[string]*steps.Built, phase string) func(dsl.Ref) error {
+	return func(ref dsl.Ref) error {
+		b, ok := ids[ref.Step]
+		if !ok {
+			known := make([]string, 0, len(ids))
+			for id := range ids {
+				known = append(known, id)
+			}
+			where := "an earlier step"
+			if phase == "cleanup" {
+				where = "a step"
+			}
+			return fmt.Errorf("%s: no step with id %q before this one (it must be %s with \"id: %s\")%s", ref, ref.Step, where, ref.Step, dsl.DidYouMean(ref.Step, known))
+		}
+		var names []string
+		for _, m := range b.Metrics {
+			if m.Name == ref.Name {
+				return nil
+			}
+			names = append(names, m.Name)
+		}
+		return fmt.Errorf("%s: step %q (%s) records no %q; it records %s%s", ref, ref.Step, b.Kind.Name, ref.Name, dsl.OneOf(names), dsl.DidYouMean(ref.Name, names))
+	}
+}
+
+// convertVar parses a command-line value to the type of the var's default.
+func convertVar(s string, def any) (any, error) {
+	switch def.(type) {
+	case int64:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("expected a whole number")
+		}
+		return i, nil
+	case float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("expected a number")
+		}
+		return f, nil
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("expected true or false")
+		}
+		return b, nil
+	}
+	return s, nil
+}
+
+// MetricsOf lists what a loaded scenario's steps can record, for plans and
+// documentation.
+func (l *Loaded) MetricsOf() []metric.Spec {
+	var out []metric.Spec
+	for _, b := range append(append([]*steps.Built(nil), l.Steps...), l.Cleanup...) {
+		out = append(out, b.Metrics...)
+	}
+	return out
+}

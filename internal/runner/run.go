@@ -1,0 +1,370 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/steps"
+)
+
+// Observer is told about a run as it happens (the console's live lines).
+type Observer interface {
+	ScenarioStarted(s *report.Scenario)
+	StepStarted(s *report.Step)
+	StepProgress(s *report.Step, msg string)
+	StepFinished(s *report.Step)
+	ScenarioFinished(s *report.Scenario)
+}
+
+// Options configure a run.
+type Options struct {
+	Observer Observer
+	Logger   *slog.Logger
+	// StateDir holds the fault ledger (default .drill).
+	StateDir string
+	// FailFast stops after the first scenario that does not pass.
+	FailFast bool
+	// NewInfra returns the clients for a scenario's cluster; nil gives steps
+	// an Infra with only the cluster settings.
+	NewInfra func(c *steps.Cluster) *steps.Infra
+	// CleanupTimeout bounds the cleanup steps and undos after an interrupt
+	// (default 2 minutes).
+	CleanupTimeout time.Duration
+}
+
+// StepTimeoutError is a step that ran out of time.
+type StepTimeoutError struct {
+	Step  string
+	Pos   dsl.Pos
+	Limit time.Duration
+}
+
+func (e *StepTimeoutError) Error() string {
+	return fmt.Sprintf("step %q (%s) timed out after %s", e.Step, e.Pos, e.Limit)
+}
+
+// maxLog caps the log kept per step.
+const maxLog = 64 << 10
+
+// Run runs the loaded scenarios in order. ctx is the run's root context:
+// when it is cancelled (Ctrl-C), the current step stops, the rest are
+// skipped, and cleanup and undo still run under a fresh context.
+func Run(ctx context.Context, loaded []*Loaded, opts Options) *report.Run {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = ".drill"
+	}
+	if opts.CleanupTimeout == 0 {
+		opts.CleanupTimeout = 2 * time.Minute
+	}
+	run := &report.Run{Started: time.Now()}
+	stop := ""
+	for _, l := range loaded {
+		var res *report.Scenario
+		if stop != "" {
+			res = skippedScenario(l, stop)
+		} else {
+			res = runScenario(ctx, l, opts)
+		}
+		run.Scenarios = append(run.Scenarios, res)
+		switch {
+		case ctx.Err() != nil && stop == "":
+			run.Interrupted = errors.Is(context.Cause(ctx), ErrInterrupted)
+			stop = "run stopped: " + causeText(ctx)
+		case opts.FailFast && !res.Passed() && stop == "":
+			stop = fmt.Sprintf("--fail-fast: scenario %q did not pass", res.Name)
+		}
+	}
+	run.Finished = time.Now()
+	return run
+}
+
+// ErrInterrupted is the cause of a root context cancelled by Ctrl-C or
+// SIGTERM.
+var ErrInterrupted = errors.New("interrupted")
+
+func causeText(ctx context.Context) string {
+	if c := context.Cause(ctx); c != nil {
+		return c.Error()
+	}
+	return ctx.Err().Error()
+}
+
+// scenarioRun is the state of one scenario while it runs.
+type scenarioRun struct {
+	l      *Loaded
+	opts   Options
+	res    *report.Scenario
+	store  *metric.Store
+	bg     *steps.Background
+	infra  *steps.Infra
+	faults *faultLog
+	mu     sync.Mutex // guards res.Events
+}
+
+func (r *scenarioRun) event(typ, step, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.res.Events = append(r.res.Events, report.Event{At: time.Now(), Type: typ, Step: step, Message: fmt.Sprintf(format, args...)})
+}
+
+func newScenarioResult(l *Loaded) *report.Scenario {
+	sc := l.Scenario
+	return &report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description, Tags: sc.Tags, Started: time.Now()}
+}
+
+func skippedScenario(l *Loaded, reason string) *report.Scenario {
+	res := newScenarioResult(l)
+	res.Aborted = reason
+	for _, b := range l.Steps {
+		res.Steps = append(res.Steps, skippedStep(b, "steps", reason))
+	}
+	for _, c := range l.Checks {
+		res.Checks = append(res.Checks, &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Status: report.Skipped, Message: reason})
+	}
+	res.Finished = res.Started
+	return res
+}
+
+func stepResult(b *steps.Built, phase string) *report.Step {
+	return &report.Step{ID: b.Spec.ID, Name: b.Spec.Name, Kind: b.Kind.Name, Pos: b.Spec.Pos, Phase: phase}
+}
+
+func skippedStep(b *steps.Built, phase, reason string) *report.Step {
+	s := stepResult(b, phase)
+	s.Status, s.Message, s.Started = report.Skipped, reason, time.Now()
+	return s
+}
+
+func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario {
+	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l), store: metric.NewStore(), bg: &steps.Background{}}
+	if opts.NewInfra != nil {
+		r.infra = opts.NewInfra(l.Cluster)
+	} else {
+		r.infra = &steps.Infra{Cluster: l.Cluster}
+	}
+	r.faults = &faultLog{dir: opts.StateDir, scenario: l.Scenario.Name, run: r}
+	if opts.Observer != nil {
+		opts.Observer.ScenarioStarted(r.res)
+	}
+	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
+
+	for i, b := range l.Steps {
+		if r.res.Aborted != "" {
+			r.res.Steps = append(r.res.Steps, skippedStep(b, "steps", r.res.Aborted))
+			continue
+		}
+		if ctx.Err() != nil {
+			r.res.Aborted = causeText(ctx)
+			r.res.Steps = append(r.res.Steps, skippedStep(b, "steps", r.res.Aborted))
+			continue
+		}
+		res := r.runStep(ctx, b, "steps")
+		r.res.Steps = append(r.res.Steps, res)
+		if res.Status == report.Error || res.Status == report.Failed {
+			r.res.Aborted = fmt.Sprintf("step %d %q %s: %s", i+1, b.Spec.Name, res.Status, res.Message)
+			if ctx.Err() != nil {
+				r.res.Aborted = causeText(ctx)
+			}
+		}
+	}
+
+	// Whatever happened, finish under a context the interrupt does not
+	// cancel.
+	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CleanupTimeout)
+	defer cancel()
+	r.stopBackground(finish)
+	for _, b := range l.Cleanup {
+		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
+	}
+	r.res.Undo = r.faults.undoAll(finish)
+	r.evaluateChecks()
+	r.res.Metrics = r.store.All()
+	r.res.Finished = time.Now()
+	r.event("scenario.end", "", "%s", outcome(r.res))
+	if opts.Observer != nil {
+		opts.Observer.ScenarioFinished(r.res)
+	}
+	return r.res
+}
+
+func outcome(s *report.Scenario) string {
+	if s.Passed() {
+		return "passed"
+	}
+	if s.Aborted != "" {
+		return "aborted: " + s.Aborted
+	}
+	return "did not pass"
+}
+
+// runStep runs one step with its retries and time limit.
+func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string) *report.Step {
+	res := stepResult(b, phase)
+	res.Started = time.Now()
+	if r.opts.Observer != nil {
+		r.opts.Observer.StepStarted(res)
+	}
+	r.event("step.start", b.Spec.Name, "%s", b.Kind.Name)
+	var log bytes.Buffer
+	env := &steps.Env{
+		Step: b, Cluster: r.l.Cluster, Store: r.store, Vars: r.l.Vars,
+		Logger: r.opts.Logger.With("scenario", r.l.Scenario.Name, "step", b.Spec.Name),
+		Log:    &cappedWriter{buf: &log, limit: maxLog},
+		Infra:  r.infra, Faults: r.faults.forStep(b), Background: r.bg,
+		Progress: func(msg string) {
+			if r.opts.Observer != nil {
+				r.opts.Observer.StepProgress(res, msg)
+			}
+		},
+	}
+	attempts := max(b.Spec.Retry.Attempts, 1)
+	var err error
+	for res.Attempts = 1; ; res.Attempts++ {
+		err = r.attempt(ctx, b, env)
+		if err == nil || res.Attempts >= attempts || ctx.Err() != nil || isCheckFailure(err) {
+			break
+		}
+		env.Logf("attempt %d of %d failed: %v; retrying in %s", res.Attempts, attempts, err, b.Spec.Retry.Interval)
+		select {
+		case <-time.After(b.Spec.Retry.Interval):
+		case <-ctx.Done():
+		}
+	}
+	res.Duration = time.Since(res.Started)
+	res.Log = log.String()
+	switch {
+	case err == nil:
+		res.Status = report.Passed
+	case b.Spec.ContinueOnError && ctx.Err() == nil:
+		res.Status, res.Message = report.Ignored, err.Error()
+	case isCheckFailure(err):
+		res.Status, res.Message = report.Failed, err.Error()
+	default:
+		res.Status, res.Message = report.Error, err.Error()
+	}
+	r.event("step.end", b.Spec.Name, "%s in %s%s", res.Status, res.Duration.Round(time.Millisecond), suffix(res.Message))
+	if r.opts.Observer != nil {
+		r.opts.Observer.StepFinished(res)
+	}
+	return res
+}
+
+func suffix(msg string) string {
+	if msg == "" {
+		return ""
+	}
+	return ": " + msg
+}
+
+func isCheckFailure(err error) bool {
+	var cf *steps.CheckFailedError
+	return errors.As(err, &cf)
+}
+
+// attempt runs the step once under its time limit, turning a deadline into
+// a *StepTimeoutError that names the step.
+func (r *scenarioRun) attempt(ctx context.Context, b *steps.Built, env *steps.Env) (err error) {
+	step, err := b.Resolve(env.Lookup)
+	if err != nil {
+		return err
+	}
+	stepCtx, cancel := context.WithTimeout(ctx, b.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("step crashed: %v", p)
+		}
+	}()
+	err = step.Run(stepCtx, env)
+	if err != nil && ctx.Err() == nil && errors.Is(stepCtx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", &StepTimeoutError{Step: b.Spec.Name, Pos: b.Spec.Pos, Limit: b.Timeout}, err)
+	}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", causeText(ctx), err)
+	}
+	return err
+}
+
+// stopBackground stops the tasks no step stopped (a writer left running by
+// a failed scenario), newest first.
+func (r *scenarioRun) stopBackground(ctx context.Context) {
+	for _, name := range r.bg.Running() {
+		t, err := r.bg.Take(name)
+		if err != nil {
+			continue
+		}
+		if err := t.Close(ctx); err != nil {
+			r.event("background.stop", name, "stopping %s: %v", name, err)
+			continue
+		}
+		r.event("background.stop", name, "stopped %s at the end of the run", name)
+	}
+}
+
+// evaluateChecks evaluates the end-of-run checks, or skips them when the
+// scenario was aborted.
+func (r *scenarioRun) evaluateChecks() {
+	for _, c := range r.l.Checks {
+		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
+		if r.res.Aborted != "" {
+			res.Status, res.Message = report.Skipped, r.res.Aborted
+			r.res.Checks = append(r.res.Checks, res)
+			continue
+		}
+		out, err := c.Check.Eval(r.store, r.l.Vars)
+		res.Seen = out.Seen
+		switch {
+		case err != nil:
+			res.Status, res.Message = report.Error, err.Error()
+		case out.OK:
+			res.Status = report.Passed
+		default:
+			res.Status = report.Failed
+			res.Message = c.Spec.Expr
+			if s := out.SeenString(); s != "" {
+				res.Message += ": " + s
+			}
+			if c.Spec.Message != "" {
+				res.Message += " (" + c.Spec.Message + ")"
+			}
+		}
+		r.event("check", "", "%s: %s%s", c.Spec.Name, res.Status, suffix(res.Message))
+		r.res.Checks = append(r.res.Checks, res)
+	}
+}
+
+// cappedWriter keeps the first limit bytes and notes what it dropped.
+type cappedWriter struct {
+	mu      sync.Mutex
+	buf     *bytes.Buffer
+	limit   int
+	dropped int
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	room := w.limit - w.buf.Len()
+	if room >= len(p) {
+		return w.buf.Write(p)
+	}
+	if room > 0 {
+		w.buf.Write(p[:room])
+	}
+	if w.dropped == 0 {
+		w.buf.WriteString("\n[log truncated]\n")
+	}
+	w.dropped += len(p) - max(room, 0)
+	return len(p), nil
+}

@@ -1,0 +1,214 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/internal/metric"
+)
+
+// The control kinds: sleep, wait_until and check.
+
+func init() {
+	Register(Kind{
+		Name:    "sleep",
+		Summary: "wait for a fixed time",
+		Doc:     "Pauses the scenario, e.g. to let replication settle or to keep a fault in place for a while. Ctrl-C interrupts it.",
+		Example: "kind: sleep\nduration: 5s",
+		New:     func() Step { return &Sleep{} },
+	})
+	Register(Kind{
+		Name:    "wait_until",
+		Summary: "poll a condition until it is true",
+		Doc: "Evaluates expr every interval until it is true, or fails when the step's timeout runs out. " +
+			"With poll, the given step runs before each evaluation and expr can use what it records " +
+			"(e.g. an http step reading an endpoint). Records how long the wait took.",
+		Example: "kind: wait_until\nexpr: status_code == 200\ninterval: 500ms\ntimeout: 60s\npoll:\n  kind: http\n  url: http://127.0.0.1:18009/primary\n  expect_status: [200, 503]",
+		New:     func() Step { return &WaitUntil{Interval: time.Second} },
+		Timeout: 5 * time.Minute,
+		Metrics: []metric.Spec{
+			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until expr was first true", Resolution: "the interval"},
+			{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"},
+		},
+	})
+	Register(Kind{
+		Name:    "check",
+		Summary: "assert a condition now, mid-scenario",
+		Doc: "Evaluates expr over the metrics recorded so far; when it is false the scenario stops as a failed check " +
+			"(exit code 1). Use it for the steady state before a fault.",
+		Example: "kind: check\nexpr: members_online == 3 && lag_mb < 1\nmessage: the cluster must be healthy before the drill",
+		New:     func() Step { return &CheckStep{} },
+		Timeout: 10 * time.Second,
+	})
+}
+
+// Sleep waits for a fixed duration.
+type Sleep struct {
+	Duration time.Duration `yaml:"duration" required:"true" doc:"how long to wait, e.g. 5s"`
+}
+
+// DefaultTimeout leaves room for the sleep itself.
+func (s *Sleep) DefaultTimeout() time.Duration { return s.Duration + 30*time.Second }
+
+// Run waits, or returns ctx's error when interrupted.
+func (s *Sleep) Run(ctx context.Context, env *Env) error {
+	t := time.NewTimer(s.Duration)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitUntil polls an expression until it holds.
+type WaitUntil struct {
+	Expr     string        `yaml:"expr" required:"true" doc:"condition to wait for, e.g. status_code == 200"`
+	Interval time.Duration `yaml:"interval" doc:"time between evaluations"`
+	Poll     *yaml.Node    `yaml:"poll" doc:"a step to run before each evaluation; expr can use its metrics"`
+
+	check *assertions.Check
+	poll  *Built
+}
+
+// Validate checks the interval.
+func (w *WaitUntil) Validate() error {
+	if w.Interval <= 0 {
+		return FieldErrorf("interval", "must be more than 0")
+	}
+	return nil
+}
+
+// Build builds the poll step and compiles expr against the metrics before
+// this step plus the poll step's.
+func (w *WaitUntil) Build(bc *BuildContext) error {
+	schema := bc.Schema
+	if w.Poll != nil {
+		poll, err := bc.BuildNested(w.Poll)
+		if err != nil {
+			return err
+		}
+		w.poll = poll
+		schema = schema.Clone()
+		schema.Add(bc.step.ID, poll.Metrics)
+	}
+	inner := *bc
+	inner.Schema = schema
+	check, err := inner.Compile("expr", w.Expr)
+	if err != nil {
+		return err
+	}
+	w.check = check
+	return nil
+}
+
+// DeclaredMetrics adds the poll step's metrics to wait_until's own.
+func (w *WaitUntil) DeclaredMetrics() []metric.Spec {
+	if w.poll == nil {
+		return nil
+	}
+	return w.poll.Metrics
+}
+
+// Run polls until expr is true or ctx ends.
+func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
+	start := time.Now()
+	var last string
+	for polls := 1; ; polls++ {
+		if w.poll != nil {
+			if err := w.runPoll(ctx, env); err != nil {
+				last = "poll step: " + err.Error()
+			}
+		}
+		res, err := w.check.Eval(env.Store, env.Vars)
+		switch {
+		case err == nil && res.OK:
+			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
+			if err := env.Record("waited_s", time.Since(start).Seconds()); err != nil {
+				return err
+			}
+			return env.Record("polls", float64(polls))
+		case err == nil:
+			last = res.SeenString()
+		case errors.As(err, new(*assertions.MissingError)):
+			last = err.Error()
+		default:
+			return err
+		}
+		env.Report("waiting for %s (%.0f s; %s)", w.Expr, time.Since(start).Seconds(), last)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s still false after %.1f s (last seen: %s): %w", w.Expr, time.Since(start).Seconds(), last, ctx.Err())
+		case <-time.After(w.Interval):
+		}
+	}
+}
+
+// runPoll runs the poll step recording under wait_until's id, under the
+// poll step's own time limit.
+func (w *WaitUntil) runPoll(ctx context.Context, env *Env) error {
+	inner := *env
+	poll := *w.poll
+	poll.Key = env.Step.Key
+	inner.Step = &poll
+	ctx, cancel := context.WithTimeout(ctx, w.poll.Timeout)
+	defer cancel()
+	step, err := poll.Resolve(env.Lookup)
+	if err != nil {
+		return err
+	}
+	return step.Run(ctx, &inner)
+}
+
+// CheckStep asserts an expression mid-scenario.
+type CheckStep struct {
+	Expr    string `yaml:"expr" required:"true" doc:"condition that must hold now"`
+	Message string `yaml:"message" doc:"what a failure means, shown with the values seen"`
+
+	check *assertions.Check
+}
+
+// Build compiles expr against the metrics recorded before this step.
+func (c *CheckStep) Build(bc *BuildContext) error {
+	check, err := bc.Compile("expr", c.Expr)
+	c.check = check
+	return err
+}
+
+// Run evaluates the expression; false is a *CheckFailedError.
+func (c *CheckStep) Run(ctx context.Context, env *Env) error {
+	res, err := c.check.Eval(env.Store, env.Vars)
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return &CheckFailedError{Expr: c.Expr, Seen: res.SeenString(), Message: c.Message}
+	}
+	env.Logf("%s: %s", c.Expr, res.SeenString())
+	return nil
+}
+
+// CheckFailedError is a check that evaluated to false: a failed drill, not a
+// broken one (exit code 1, not 3).
+type CheckFailedError struct {
+	Expr    string
+	Seen    string
+	Message string
+}
+
+func (e *CheckFailedError) Error() string {
+	msg := e.Expr
+	if e.Seen != "" {
+		msg += ": " + e.Seen
+	}
+	if e.Message != "" {
+		msg += " (" + e.Message + ")"
+	}
+	return msg
+}
