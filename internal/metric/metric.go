@@ -5,6 +5,7 @@ package metric
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,11 +218,14 @@ func Format(v any) string {
 	return fmt.Sprint(v)
 }
 
-// FormatNumber prints integers without a fraction and others with at most
-// three decimals.
+// FormatNumber prints integers without a fraction and others with three
+// decimals, or three significant digits when smaller than 0.001.
 func FormatNumber(f float64) string {
-	if f == float64(int64(f)) && f < 1e15 && f > -1e15 {
+	switch {
+	case f == float64(int64(f)) && f < 1e15 && f > -1e15:
 		return strconv.FormatInt(int64(f), 10)
+	case math.Abs(f) < 0.001:
+		return strconv.FormatFloat(f, 'g', 3, 64)
 	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
+	return strconv.FormatFloat(math.Round(f*1000)/1000, 'f', -1, 64)
 }

@@ -34,8 +34,8 @@ type junitSuite struct {
 	Time       string          `xml:"time,attr"`
 	Properties junitProperties `xml:"properties"`
 	Cases      []junitCase     `xml:"testcase"`
-	SystemOut  string          `xml:"system-out"`
-	SystemErr  string          `xml:"system-err"`
+	SystemOut  junitText       `xml:"system-out"`
+	SystemErr  junitText       `xml:"system-err"`
 }
 
 // junitProperties is a struct, not a path tag, so that an empty
@@ -47,6 +47,11 @@ type junitProperties struct {
 type junitProperty struct {
 	Name  string `xml:"name,attr"`
 	Value string `xml:"value,attr"`
+}
+
+// junitText is element text written as CDATA, so logs stay readable.
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitCase struct {
@@ -61,7 +66,7 @@ type junitCase struct {
 type junitMessage struct {
 	Message string `xml:"message,attr,omitempty"`
 	Type    string `xml:"type,attr,omitempty"`
-	Body    string `xml:",chardata"`
+	Body    string `xml:",cdata"`
 }
 
 // maxSystemOut caps a suite's <system-out>.
@@ -165,7 +170,7 @@ func junitSuiteOf(id int, s *Scenario, host string, m *Masker) junitSuite {
 	if s.Aborted != "" {
 		fmt.Fprintf(&out, "=== aborted: %s\n", m.Mask(s.Aborted))
 	}
-	suite.SystemOut = clean(tail(out.String(), maxSystemOut))
+	suite.SystemOut.Text = clean(tail(out.String(), maxSystemOut))
 	return suite
 }
 

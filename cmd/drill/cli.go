@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
+
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/steps"
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func exitWith(code int, err error) error { return &exitError{code: code, err: err} }
+
+// Main runs drill with args and returns its exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	// Anything else cobra returns is a usage error: unknown command or flag.
+	fmt.Fprintf(stderr, "drill: %v\nRun 'drill --help' for usage.\n", err)
+	return report.ExitInvalid
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "drill",
+		Short: "Declarative failover drills for PostgreSQL high availability",
+		Long: `drill runs failover drills written as YAML scenarios against a real Patroni
+cluster: it stops, kills, pauses or cuts off nodes, measures what happened
+(recovery time, lost writes, replication lag, split brain) and checks it
+against expressions such as "rto_s < 60 && lost_writes == 0".
+
+Exit codes: 0 all checks passed, 1 a check failed, 2 invalid scenario or
+usage (nothing was injected), 3 a step or the infrastructure failed,
+130 interrupted.`,
+		Example: `  drill validate scenarios/
+  drill run scenarios/leader-stop.yaml --junit out/junit.xml --json out/run.json
+  drill run scenarios/ --var rows=5000 --fail-fast
+  drill kinds compose.stop
+  drill cleanup`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitWith(report.ExitInvalid, fmt.Errorf("drill %s: %v\nRun 'drill %s --help' for usage.", c.Name(), err, c.Name()))
+	})
+	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr))
+	return root
+}
+
+// loadFlags are the flags of every command that loads scenarios.
+type loadFlags struct {
+	vars    []string
+	varFile string
+}
+
+func (f *loadFlags) register(c *cobra.Command) {
+	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a var: `name=value` (repeatable; overrides --var-file and the scenario's default)")
+	c.Flags().StringVar(&f.varFile, "var-file", "", "YAML `file` of var values (name: value)")
+}
+
+// overrides merges --var-file and --var values.
+func (f *loadFlags) overrides() (map[string]string, error) {
+	out := map[string]string{}
+	if f.varFile != "" {
+		data, err := os.ReadFile(f.varFile)
+		if err != nil {
+			return nil, fmt.Errorf("--var-file: %w", err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, fmt.Errorf("--var-file %s: %v", f.varFile, err)
+		}
+		if len(doc.Content) == 1 {
+			m := doc.Content[0]
+			if m.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("--var-file %s:%d:%d: expected a mapping of name: value", f.varFile, m.Line, m.Column)
+			}
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				k, v := m.Content[i], m.Content[i+1]
+				if v.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("--var-file %s:%d:%d: the value of %s must be a single value", f.varFile, v.Line, v.Column, k.Value)
+				}
+				out[k.Value] = v.Value
+			}
+		}
+	}
+	for _, kv := range f.vars {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !dsl.IsIdent(name) {
+			return nil, fmt.Errorf("--var %q: write name=value", kv)
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
+// load loads the scenarios and turns problems into exit code 2.
+func (f *loadFlags) load(paths []string) ([]*runner.Loaded, error) {
+	ov, err := f.overrides()
+	if err != nil {
+		return nil, exitWith(report.ExitInvalid, err)
+	}
+	loaded, err := runner.Load(paths, ov)
+	if err != nil {
+		var list dsl.ErrorList
+		if errors.As(err, &list) {
+			return nil, exitWith(report.ExitInvalid, fmt.Errorf("%v\n%s; nothing was run", list, plural(len(list), "error")))
+		}
+		return nil, exitWith(report.ExitInvalid, err)
+	}
+	return loaded, nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func newValidateCmd(stdout io.Writer) *cobra.Command {
+	var lf loadFlags
+	c := &cobra.Command{
+		Use:   "validate FILE|DIR...",
+		Short: "Load and check scenarios without touching anything",
+		Long: `validate parses every scenario, decodes every step strictly and compiles every
+check, and reports every problem of every file at once, as file:line:col.
+It touches nothing: no container, no database, no network.`,
+		Example: "  drill validate scenarios/\n  drill validate my-drill.yaml --var rows=100",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			loaded, err := lf.load(args)
+			if err != nil {
+				return err
+			}
+			for _, l := range loaded {
+				fmt.Fprintf(stdout, "ok  %s  (%s, %d checks)\n", l.Scenario.File, plural(len(l.Steps)+len(l.Cleanup), "step"), len(l.Checks))
+			}
+			return nil
+		},
+	}
+	lf.register(c)
+	return c
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		lf        loadFlags
+		junitPath string
+		jsonPath  string
+		timeout   time.Duration
+		dryRun    bool
+		failFast  bool
+		verbose   bool
+		logFormat string
+		stateDir  string
+	)
+	c := &cobra.Command{
+		Use:   "run FILE|DIR...",
+		Short: "Run scenarios against the cluster and report",
+		Long: `run loads every scenario first (any problem: exit 2, nothing is touched), then
+runs them in order. Each step runs under its own time limit. Whatever happens
+(a failed step, Ctrl-C, --timeout), the scenario's cleanup steps run and every
+fault still open is undone. Reports are written even when the run is aborted.
+A second Ctrl-C exits at once; then run 'drill cleanup'.`,
+		Example: `  drill run scenarios/health.yaml
+  drill run scenarios/ --junit out/junit.xml --json out/run.json --timeout 20m
+  drill run scenarios/leader-stop.yaml --var writer_rate=200 --dry-run`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if logFormat != "text" && logFormat != "json" {
+				return exitWith(report.ExitInvalid, fmt.Errorf("--log-format must be text or json, not %q", logFormat))
+			}
+			loaded, err := lf.load(args)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				printPlan(stdout, loaded)
+				return nil
+			}
+			logger := newLogger(stderr, verbose, logFormat)
+			var secrets []string
+			for _, l := range loaded {
+				secrets = append(secrets, l.Secrets...)
+			}
+			mask := report.NewMasker(secrets)
+			tty := isTerminal(stdout)
+			console := &report.Console{W: stdout, TTY: tty, Color: tty && os.Getenv("NO_COLOR") == "", Mask: mask}
+
+			ctx, stop := interruptContext(stderr)
+			defer stop()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the run's --timeout of %s ran out", timeout))
+				defer cancel()
+			}
+			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast, NewInfra: newInfra})
+			if len(run.Scenarios) > 1 {
+				console.Summary(run)
+			}
+			if err := writeReports(run, mask, junitPath, jsonPath); err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitWith(report.ExitError, nil)
+			}
+			return exitWith(run.ExitCode(), nil)
+		},
+	}
+	lf.register(c)
+	f := c.Flags()
+	f.StringVar(&junitPath, "junit", "", "write a JUnit XML report to `path`")
+	f.StringVar(&jsonPath, "json", "", "write the JSON journal of the run to `path`")
+	f.DurationVar(&timeout, "timeout", 0, "limit for the whole run, e.g. 20m (0: none)")
+	f.BoolVar(&dryRun, "dry-run", false, "load, resolve and print the plan; inject nothing")
+	f.BoolVar(&failFast, "fail-fast", false, "stop after the first scenario that does not pass")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log what drill does, on stderr")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&stateDir, "state-dir", ".drill", "`directory` of the fault ledger")
+	return c
+}
+
+// writeReports writes the requested report files atomically.
+func writeReports(run *report.Run, mask *report.Masker, junitPath, jsonPath string) error {
+	var errs []error
+	if junitPath != "" {
+		errs = append(errs, report.WriteFileAtomic(junitPath, func(w io.Writer) error { return report.WriteJUnit(w, run, mask) }))
+	}
+	if jsonPath != "" {
+		errs = append(errs, report.WriteFileAtomic(jsonPath, func(w io.Writer) error { return report.WriteJSON(w, run, mask) }))
+	}
+	return errors.Join(errs...)
+}
+
+// interruptContext returns a context cancelled with runner.ErrInterrupted on
+// the first SIGINT or SIGTERM; a second one exits at once with 130.
+func interruptContext(stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(stderr, "\ndrill: interrupted: stopping the current step, running cleanup and writing reports (press Ctrl-C again to exit at once, then run 'drill cleanup')")
+		cancel(runner.ErrInterrupted)
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "drill: interrupted again: exiting now; run 'drill cleanup' to undo open faults")
+			os.Exit(report.ExitInterrupted)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
+
+func newLogger(w io.Writer, verbose bool, format string) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newInfra gives steps the real clients for a scenario's cluster.
+func newInfra(c *steps.Cluster) *steps.Infra {
+	return &steps.Infra{Cluster: c}
+}
+
+func newCleanupCmd(stdout, stderr io.Writer) *cobra.Command {
+	var stateDir string
+	c := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Undo the faults a killed drill left open",
+		Long: `cleanup reads the fault ledger (written before every fault is applied) and undoes
+every fault still open, newest first: unpause, start, reconnect, remove
+partition and latency rules. Undo is idempotent: running it twice is safe.`,
+		Example: "  drill cleanup\n  drill cleanup --state-dir /tmp/drill-state",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			ctx, stop := interruptContext(stderr)
+			defer stop()
+			undos, err := runner.Cleanup(ctx, stateDir, newInfra(&steps.Cluster{}))
+			if err != nil {
+				return exitWith(report.ExitError, err)
+			}
+			if len(undos) == 0 {
+				fmt.Fprintf(stdout, "nothing to undo in %s\n", stateDir)
+				return nil
+			}
+			failed := 0
+			for _, u := range undos {
+				fmt.Fprintf(stdout, "%s undo %s (step %q)", u.Status, u.Fault, u.Step)
+				if u.Message != "" {
+					fmt.Fprintf(stdout, ": %s", u.Message)
+				}
+				fmt.Fprintln(stdout)
+				if u.Status == report.Error {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return exitWith(report.ExitError, fmt.Errorf("drill cleanup: %s could not be undone; they stay in the ledger", plural(failed, "fault")))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&stateDir, "state-dir", ".drill", "`directory` of the fault ledger")
+	return c
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/docs"
+	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/steps"
+)
+
+func newKindsCmd(stdout io.Writer) *cobra.Command {
+	var markdown bool
+	c := &cobra.Command{
+		Use:   "kinds [NAME]",
+		Short: "List the step kinds, or explain one",
+		Example: `  drill kinds
+  drill kinds patroni.wait_leader
+  drill kinds --markdown > docs/steps.md`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			switch {
+			case markdown:
+				docs.WriteMarkdown(stdout)
+			case len(args) == 0:
+				docs.WriteKindList(stdout)
+			default:
+				k, ok := steps.Lookup(args[0])
+				if !ok {
+					return exitWith(report.ExitInvalid, fmt.Errorf("drill kinds: no step kind %q%s", args[0], dsl.DidYouMean(args[0], steps.KindNames())))
+				}
+				docs.WriteKind(stdout, k)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&markdown, "markdown", false, "print the whole catalogue as Markdown")
+	return c
+}
+
+func newSchemaCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print a JSON Schema of the scenario language, for editors",
+		Long: `schema prints a JSON Schema generated from the registry of step kinds. Save it
+and point your editor at it, e.g. with the YAML language server:
+
+  # yaml-language-server: $schema=./drill.schema.json`,
+		Example: "  drill schema > drill.schema.json",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			data, err := docs.JSONSchema()
+			if err != nil {
+				return exitWith(report.ExitError, err)
+			}
+			_, err = fmt.Fprintln(stdout, string(data))
+			return err
+		},
+	}
+}
+
+// printPlan prints what a run would do, with vars resolved; it injects
+// nothing.
+func printPlan(w io.Writer, loaded []*runner.Loaded) {
+	for _, l := range loaded {
+		fmt.Fprintf(w, "scenario %s (%s)\n", l.Scenario.Name, l.Scenario.File)
+		if len(l.Vars) > 0 {
+			var parts []string
+			for _, v := range l.Scenario.Vars {
+				val := steps.VarString(l.Vars[v.Name])
+				if v.Secret {
+					val = "***"
+				}
+				parts = append(parts, v.Name+"="+val)
+			}
+			fmt.Fprintf(w, "  vars: %s\n", strings.Join(parts, " "))
+		}
+		printSteps(w, "steps", l.Steps)
+		printSteps(w, "cleanup", l.Cleanup)
+		if len(l.Checks) > 0 {
+			fmt.Fprintln(w, "  checks:")
+			for _, c := range l.Checks {
+				fmt.Fprintf(w, "    - %s\n", c.Spec.Expr)
+			}
+		}
+	}
+	fmt.Fprintln(w, "dry run: nothing was run or injected")
+}
+
+func printSteps(w io.Writer, title string, list []*steps.Built) {
+	if len(list) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  %s:\n", title)
+	for i, b := range list {
+		fault := ""
+		if b.Kind.Fault {
+			fault = " [fault]"
+		}
+		fmt.Fprintf(w, "    %d. %s (%s, timeout %s)%s%s\n", i+1, b.Spec.Name, b.Kind.Name, b.Timeout, fault, paramText(b.Step))
+	}
+}
+
+// paramText renders a step's non-default parameters as key=value.
+func paramText(s steps.Step) string {
+	v := reflect.ValueOf(s).Elem()
+	var parts []string
+	for _, f := range steps.Fields(v.Type()) {
+		fv := v.Field(f.Index)
+		if fv.IsZero() || (fv.Kind() == reflect.Pointer && fv.Type().Elem().Name() == "Node") {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, report.NewMasker(nil).Mask(fmt.Sprint(fv.Interface()))))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "\n       " + strings.Join(parts, " ")
+}
