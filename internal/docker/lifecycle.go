@@ -15,7 +15,7 @@ import (
 
 // State is what the engine says about a target's container.
 type State struct {
-	Target     Target // Number filled in
+	Target     Target // as asked for
 	ID         string
 	Name       string
 	Status     string // created, running, paused, restarting, removing, exited or dead

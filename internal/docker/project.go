@@ -52,7 +52,7 @@ func (p *Project) TargetOf(ctx context.Context, nameOrID string) (Target, error)
 
 // ref is a resolved target: the container that currently stands for it.
 type ref struct {
-	t    Target // Number filled in
+	t    Target // as the caller named it
 	id   string
 	name string
 }
@@ -91,7 +91,7 @@ func (p *Project) resolve(ctx context.Context, t Target) (ref, error) {
 	var numbers []string
 	for _, c := range cs {
 		if t.Number == 0 && len(cs) == 1 || t.Number != 0 && number(c) == t.Number {
-			return ref{t: Target{Service: t.Service, Number: number(c)}, id: c.ID, name: containerName(c)}, nil
+			return ref{t: t, id: c.ID, name: containerName(c)}, nil
 		}
 		numbers = append(numbers, strconv.Itoa(number(c)))
 	}

@@ -1,7 +1,8 @@
 // Command probe is the program inside drill's test images: a TCP echo server, and a client that
 // reports whether it can reach other containers.
 //
-//	probe serve [-port 7000]                     echo every line back (the image's default command)
+//	probe serve [-port 7000]                     echo every line back (the image's default command);
+//	                                              exit 0 on SIGTERM or SIGINT
 //	probe dial [-timeout 1s] host:port...        print "ok host:port" or "fail host:port: reason" per target
 //	probe hold [-for 3s] [-every 100ms] host:port  connect, then echo every -every for -for; print
 //	                                              "held" if every echo came back, else "cut after N echoes: reason"
@@ -16,6 +17,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +47,14 @@ func serve(args []string) {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	port := fs.Int("port", 7000, "TCP port to listen on")
 	fs.Parse(args)
+	// As PID 1 without a handler, SIGTERM would be ignored; a graceful exit 0 lets tests tell
+	// a stop (SIGTERM) from a kill (SIGKILL, exit code 137).
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		os.Exit(0)
+	}()
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", *port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probe:", err)

@@ -1,0 +1,410 @@
+package docker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/docker/dockertest"
+)
+
+// The test project: tools has iptables/tc/ip and NET_ADMIN (NetRun execs), bare is FROM scratch
+// with only the probe (NetRun needs a helper), noadmin has the tools but not NET_ADMIN
+// (privileged exec, or a helper where the engine refuses that), worker is scaled to two and sits
+// on two networks.
+const composeFile = `version: "2.4"
+services:
+  tools:
+    image: %[2]s
+    cap_add: [NET_ADMIN]
+    networks: [cluster]
+  bare:
+    image: %[1]s
+    networks: [cluster]
+  noadmin:
+    image: %[2]s
+    networks: [cluster]
+  worker:
+    image: %[1]s
+    scale: 2
+    networks: [cluster, side]
+networks:
+  cluster: {}
+  side: {}
+`
+
+var (
+	tools   = docker.Target{Service: "tools"}
+	bare    = docker.Target{Service: "bare"}
+	noadmin = docker.Target{Service: "noadmin"}
+	worker1 = docker.Target{Service: "worker", Number: 1}
+	worker2 = docker.Target{Service: "worker", Number: 2}
+)
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startProject builds the images, starts the project and connects to it.
+func startProject(t *testing.T) (*docker.Engine, *docker.Project, dockertest.Images) {
+	t.Helper()
+	imgs := dockertest.BuildImages(t)
+	name := dockertest.Compose(t, fmt.Sprintf(composeFile, imgs.Probe, imgs.Tools))
+	ctx := testContext(t, 30*time.Second)
+	e, err := docker.Connect(ctx, docker.Options{HelperImage: imgs.Tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	p, err := e.Project(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, p, imgs
+}
+
+// reach runs the probe in from's container and reports, per host:port, whether an echo came back.
+func reach(t *testing.T, p *docker.Project, from docker.Target, addrs ...string) map[string]bool {
+	t.Helper()
+	res, err := p.Exec(testContext(t, 30*time.Second), from, append([]string{"/probe", "dial", "-timeout", "700ms"}, addrs...), nil)
+	if err != nil {
+		t.Fatalf("probe dial from %s: %v", from, err)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		verdict, rest, _ := strings.Cut(line, " ")
+		addr, _, _ := strings.Cut(rest, ":7000")
+		got[addr+":7000"] = verdict == "ok"
+	}
+	if len(got) != len(addrs) {
+		t.Fatalf("probe dial from %s: exit %d, stdout %q, stderr %q", from, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	return got
+}
+
+func mustInspect(t *testing.T, p *docker.Project, tg docker.Target) docker.State {
+	t.Helper()
+	s, err := p.Inspect(testContext(t, 10*time.Second), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func wantErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	if err.Error() != want {
+		t.Fatalf("error:\n got %q\nwant %q", err.Error(), want)
+	}
+}
+
+func wantErrContains(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+}
+
+func TestEngine(t *testing.T) {
+	e, p, _ := startProject(t)
+	ctx := testContext(t, 5*time.Minute)
+	name := p.Name()
+
+	t.Run("discovery", func(t *testing.T) {
+		projects, err := e.Projects(ctx)
+		if err != nil || !slices.Contains(projects, name) {
+			t.Fatalf("Projects = %v, %v; want %s among them", projects, err, name)
+		}
+		services, err := p.Services(ctx)
+		if err != nil || !slices.Equal(services, []string{"bare", "noadmin", "tools", "worker"}) {
+			t.Fatalf("Services = %v, %v", services, err)
+		}
+		_, err = e.Project(ctx, "no-such-project")
+		wantErrContains(t, err, `no compose project "no-such-project" on this Docker Engine (projects: `)
+		wantErrContains(t, err, name)
+		if !errors.Is(err, docker.ErrNotFound) {
+			t.Errorf("%v is not ErrNotFound", err)
+		}
+	})
+
+	t.Run("unknown names", func(t *testing.T) {
+		_, err := p.Inspect(ctx, docker.Target{Service: "postgres-mastr"})
+		wantErr(t, err, fmt.Sprintf(`no container for service "postgres-mastr" in compose project %q (services: bare, noadmin, tools, worker)`, name))
+		if !errors.Is(err, docker.ErrNotFound) {
+			t.Errorf("%v is not ErrNotFound", err)
+		}
+		_, err = p.Inspect(ctx, docker.Target{Service: "worker"})
+		wantErr(t, err, fmt.Sprintf(`service "worker" in compose project %q has 2 containers (numbers: 1, 2): name one, e.g. worker#1`, name))
+		_, err = p.Inspect(ctx, docker.Target{Service: "worker", Number: 3})
+		wantErr(t, err, fmt.Sprintf(`no container number 3 for service "worker" in compose project %q (numbers: 1, 2)`, name))
+		_, err = p.Network(ctx, "clustr")
+		wantErr(t, err, fmt.Sprintf(`no network "clustr" in compose project %q (networks: cluster, side)`, name))
+		err = p.Disconnect(ctx, tools, "clustr")
+		wantErr(t, err, fmt.Sprintf(`no network "clustr" in compose project %q (networks: cluster, side)`, name))
+	})
+
+	t.Run("refuses containers outside the project", func(t *testing.T) {
+		unlabelled := runLoose(t, "--label", "purpose=drill-test")
+		_, err := p.TargetOf(ctx, unlabelled)
+		wantErr(t, err, fmt.Sprintf(`refusing container %q: it is not part of compose project %q (it has no compose labels); drill only touches the declared project`, unlabelled, name))
+		other := runLoose(t, "--label", docker.LabelProject+"=someone-else", "--label", docker.LabelService+"=tools")
+		_, err = p.TargetOf(ctx, other)
+		wantErr(t, err, fmt.Sprintf(`refusing container %q: it belongs to compose project "someone-else", not %q; drill only touches the declared project`, other, name))
+		if !errors.Is(err, docker.ErrOutsideProject) {
+			t.Errorf("%v is not ErrOutsideProject", err)
+		}
+		// A container of another project with the same service name is never picked by label.
+		if s := mustInspect(t, p, tools); strings.HasPrefix(s.Name, other) {
+			t.Errorf("tools resolved to the outside container %s", s.Name)
+		}
+		got, err := p.TargetOf(ctx, name+"_worker_2")
+		if err != nil || got != worker2 {
+			t.Errorf("TargetOf(%s_worker_2) = %v, %v; want worker#2", name, got, err)
+		}
+	})
+
+	t.Run("pause and unpause", func(t *testing.T) {
+		if err := p.Pause(ctx, worker1); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustInspect(t, p, worker1); !s.Paused || s.Status != "paused" {
+			t.Fatalf("after Pause: %+v", s)
+		}
+		addr := name + "_worker_1:7000"
+		if reach(t, p, tools, addr)[addr] {
+			t.Errorf("a paused worker answered")
+		}
+		wantErrContains(t, p.Pause(ctx, worker1), "is already paused")
+		for range 2 { // the second one is an undo replayed on a running container
+			if err := p.Unpause(ctx, worker1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := mustInspect(t, p, worker1); s.Paused || !s.Running {
+			t.Fatalf("after Unpause: %+v", s)
+		}
+		if !reach(t, p, tools, addr)[addr] {
+			t.Errorf("the unpaused worker does not answer")
+		}
+	})
+
+	t.Run("kill, start, stop, restart", func(t *testing.T) {
+		if err := p.Kill(ctx, worker1, 0); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustInspect(t, p, worker1); s.Running || s.ExitCode != 137 || s.Status != "exited" {
+			t.Fatalf("after SIGKILL: %+v, want exited with 137", s)
+		}
+		wantErrContains(t, p.Kill(ctx, worker1, 0), "is not running")
+		if err := p.Unpause(ctx, worker1); err != nil { // undo on a stopped container: nothing to do
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := p.Start(ctx, worker1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := mustInspect(t, p, worker1); !s.Running {
+			t.Fatalf("after Start: %+v", s)
+		}
+		term, err := docker.ParseSignal("term")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Kill(ctx, worker1, term); err != nil {
+			t.Fatal(err)
+		}
+		waitExited(t, p, worker1, 0) // the probe exits 0 on SIGTERM: the chosen signal arrived
+
+		if err := p.Start(ctx, worker1); err != nil {
+			t.Fatal(err)
+		}
+		before := mustInspect(t, p, worker1)
+		if err := p.Restart(ctx, worker1, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustInspect(t, p, worker1); !s.Running || !s.StartedAt.After(before.StartedAt) {
+			t.Fatalf("after Restart: started %v, before %v", s.StartedAt, before.StartedAt)
+		}
+		start := time.Now()
+		for range 2 {
+			if err := p.Stop(ctx, worker1, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s := mustInspect(t, p, worker1); s.Running || s.ExitCode != 0 {
+			t.Fatalf("after Stop: %+v, want exited with 0 (graceful)", s)
+		}
+		t.Logf("graceful stop took %v", time.Since(start))
+		if err := p.Start(ctx, worker1); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("disconnect and connect", func(t *testing.T) {
+		ep, err := p.Endpoint(ctx, bare, "cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(ep.Aliases, "bare") || ep.Network != "cluster" {
+			t.Fatalf("Endpoint = %+v, want network cluster with alias bare", ep)
+		}
+		if !reach(t, p, tools, "bare:7000")["bare:7000"] {
+			t.Fatal("tools cannot reach bare before the fault")
+		}
+		if err := p.Disconnect(ctx, bare, "cluster"); err != nil {
+			t.Fatal(err)
+		}
+		if s := mustInspect(t, p, bare); len(s.Networks) != 0 {
+			t.Fatalf("after Disconnect bare is on %+v", s.Networks)
+		}
+		if reach(t, p, tools, "bare:7000")["bare:7000"] {
+			t.Fatal("tools still reaches bare after Disconnect")
+		}
+		wantErrContains(t, p.Disconnect(ctx, bare, "cluster"), "is not connected to network")
+		for range 2 {
+			if err := p.Connect(ctx, bare, ep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := mustInspect(t, p, bare)
+		if len(s.Networks) != 1 || s.Networks[0].Network != "cluster" || s.Networks[0].EngineName != name+"_cluster" ||
+			!slices.Contains(s.Networks[0].Aliases, "bare") || !s.Networks[0].IP.IsValid() {
+			t.Fatalf("after Connect: %+v", s.Networks)
+		}
+		if !reach(t, p, tools, "bare:7000")["bare:7000"] {
+			t.Fatal("tools cannot reach bare by its service name after Connect")
+		}
+
+		info, err := p.Network(ctx, "cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.EngineName != name+"_cluster" || len(info.Subnets) != 1 || !info.Subnets[0].Contains(s.Networks[0].IP) || len(info.Gateways) != 1 {
+			t.Fatalf("Network(cluster) = %+v", info)
+		}
+		w := mustInspect(t, p, worker2)
+		if len(w.Networks) != 2 || w.Networks[0].Network != "cluster" || w.Networks[1].Network != "side" {
+			t.Fatalf("worker#2 networks: %+v", w.Networks)
+		}
+	})
+
+	t.Run("net exec", func(t *testing.T) {
+		for _, c := range []struct {
+			t   docker.Target
+			via string
+		}{{tools, "exec"}, {bare, "helper"}, {noadmin, ""}} {
+			res, err := p.NetRun(ctx, c.t, []string{"iptables", "-S", "INPUT"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "-P INPUT ACCEPT") {
+				t.Errorf("%s: iptables -S INPUT via %s: exit %d, stdout %q, stderr %q", c.t, res.Via, res.ExitCode, res.Stdout, res.Stderr)
+			}
+			if c.via != "" && res.Via != c.via {
+				t.Errorf("%s: ran via %s, want %s", c.t, res.Via, c.via)
+			}
+			t.Logf("%s: via %s", c.t, res.Via)
+		}
+		// stdin, both ways
+		for _, tg := range []docker.Target{tools, bare} {
+			out, err := p.NetExec(ctx, tg.String(), []string{"iptables-restore", "--test", "--verbose"}, []byte("*filter\n:DRILLTEST - [0:0]\nCOMMIT\n"))
+			if err != nil {
+				t.Fatalf("%s: %v", tg, err)
+			}
+			t.Logf("%s: iptables-restore --test: %q", tg, out)
+		}
+		_, err := p.NetExec(ctx, "bare", []string{"iptables", "-S", "NO-SUCH-CHAIN"}, nil)
+		var exit *docker.ExitError
+		if !errors.As(err, &exit) || exit.Code == 0 {
+			t.Fatalf("NetExec of a failing command: %v, want an ExitError", err)
+		}
+		wantErrContains(t, err, `iptables -S NO-SUCH-CHAIN exited 1 in service "bare" (helper): iptables v1.8`)
+
+		// A paused container has a network namespace but cannot exec: helper.
+		if err := p.Pause(ctx, tools); err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.NetRun(ctx, tools, []string{"iptables", "-S", "OUTPUT"}, nil)
+		if uerr := p.Unpause(ctx, tools); uerr != nil {
+			t.Fatal(uerr)
+		}
+		if err != nil || res.Via != "helper" || res.ExitCode != 0 {
+			t.Fatalf("NetRun on a paused container: %+v, %v", res, err)
+		}
+		if err := p.Stop(ctx, worker2, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.NetExec(ctx, "worker#2", []string{"iptables", "-S"}, nil)
+		wantErr(t, err, fmt.Sprintf(`service "worker#2" (container %s_worker_2) in compose project %q is not running: it has no network namespace to run iptables in`, name, name))
+		if err := p.Start(ctx, worker2); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("timeouts", func(t *testing.T) {
+		for _, run := range []func(context.Context) error{
+			func(ctx context.Context) error {
+				_, err := p.Exec(ctx, tools, []string{"/probe", "hold", "-for", "20s", "bare:7000"}, nil)
+				return err
+			},
+			func(ctx context.Context) error {
+				_, err := p.NetRun(ctx, bare, []string{"/probe", "hold", "-for", "20s", "tools:7000"}, nil)
+				return err
+			},
+		} {
+			tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			start := time.Now()
+			err := run(tctx)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want a deadline", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("the timeout of 2s took %v", d)
+			}
+		}
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelHelper).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("helper containers left behind: %q (%v)", out, err)
+		}
+	})
+}
+
+// waitExited waits until tg's container has exited with code.
+func waitExited(t *testing.T, p *docker.Project, tg docker.Target, code int) {
+	t.Helper()
+	var s docker.State
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if s = mustInspect(t, p, tg); !s.Running {
+			break
+		}
+	}
+	if s.Running || s.ExitCode != code {
+		t.Fatalf("%s: %+v, want exited with %d", tg, s, code)
+	}
+}
+
+// runLoose starts a probe container that is not part of the test project; it is removed at cleanup.
+func runLoose(t *testing.T, args ...string) string {
+	t.Helper()
+	imgs := dockertest.BuildImages(t)
+	name := fmt.Sprintf("drill-loose-%d", time.Now().UnixNano())
+	cmdArgs := append(append([]string{"run", "-d", "--name", name}, args...), imgs.Probe)
+	if out, err := exec.Command("docker", cmdArgs...).CombinedOutput(); err != nil {
+		t.Fatalf("docker run: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	return name
+}
