@@ -192,7 +192,11 @@ func (p *parser) pairsFiltered(n *yaml.Node, allowed []string, where string, res
 				*rest = append(*rest, k, v)
 				continue
 			}
-			p.errorf(k, "unknown key %q at %s%s", k.Value, where, DidYouMean(k.Value, allowed))
+			hint := DidYouMean(k.Value, allowed)
+			if hint == "" {
+				hint = "; known keys: " + strings.Join(allowed, ", ")
+			}
+			p.errorf(k, "unknown key %q at %s%s", k.Value, where, hint)
 			continue
 		}
 		out = append(out, keyVal{key: k.Value, keyNode: k, val: v})
@@ -535,7 +539,7 @@ func firstColumn(data []byte, line int) int {
 		return 1
 	}
 	l := lines[line-1]
-	return len(l) - len(bytes.TrimLeft(l, " \t")) + 1
+	return len(l) - len(bytes.TrimLeft(l, " ")) + 1
 }
 
 func describe(n *yaml.Node) string {

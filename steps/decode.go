@@ -103,10 +103,14 @@ func (dc *DecodeContext) decodeStruct(n *yaml.Node, v reflect.Value, top bool) {
 		keys = append(keys, f.Key)
 	}
 	seen := map[string]int{}
+	suggested := map[string]bool{} // keys offered as "did you mean"
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		f, ok := byKey[k.Value]
 		if !ok {
+			if s := dsl.Suggest(k.Value, keys); s != "" {
+				suggested[s] = true
+			}
 			hint := dsl.DidYouMean(k.Value, keys)
 			if hint == "" && len(keys) > 0 {
 				hint = "; known keys: " + strings.Join(keys, ", ")
@@ -125,7 +129,8 @@ func (dc *DecodeContext) decodeStruct(n *yaml.Node, v reflect.Value, top bool) {
 		dc.decodeValue(val, v.Field(f.Index), k.Value, f.Enum)
 	}
 	for _, f := range fields {
-		if _, ok := seen[f.Key]; f.Required && !ok {
+		// A misspelt required key is reported once, as the unknown key.
+		if _, ok := seen[f.Key]; f.Required && !ok && !suggested[f.Key] {
 			msg := fmt.Sprintf("missing required key %q for %s", f.Key, dc.Where)
 			if f.Doc != "" {
 				msg += " (" + f.Doc + ")"
