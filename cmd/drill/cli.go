@@ -319,7 +319,7 @@ func isTerminal(w io.Writer) bool {
 
 // newInfra gives steps the real clients for a scenario's cluster.
 func newInfra(c *steps.Cluster) *steps.Infra {
-	return &steps.Infra{Cluster: c}
+	return steps.NewInfra(c)
 }
 
 func newCleanupCmd(stdout, stderr io.Writer) *cobra.Command {

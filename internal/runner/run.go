@@ -151,8 +151,9 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	if opts.NewInfra != nil {
 		r.infra = opts.NewInfra(l.Cluster)
 	} else {
-		r.infra = &steps.Infra{Cluster: l.Cluster}
+		r.infra = steps.NewInfra(l.Cluster)
 	}
+	defer r.infra.Close()
 	r.faults = &faultLog{dir: opts.StateDir, scenario: l.Scenario.Name, run: r}
 	if opts.Observer != nil {
 		opts.Observer.ScenarioStarted(r.res)
