@@ -1,0 +1,54 @@
+// Package netfault cuts and degrades the network between containers: partitions with iptables
+// rules in chains of drill's own, delay and loss with tc netem. Generating the commands is pure
+// (Partition.Rules, RestoreScript, Netem.Batch) and tested without an engine; applying them goes
+// through NetExecer, which internal/docker implements.
+//
+// Every change is undone by Heal, which succeeds when there is nothing to undo, so it can be
+// replayed from the undo ledger at any time.
+package netfault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// NetExecer runs commands in a target's network namespace with CAP_NET_ADMIN.
+type NetExecer interface {
+	// NetExec runs argv in target's network namespace, feeding stdin when it is not nil, and
+	// returns its stdout. A command that exits non-zero is an error that includes its stderr.
+	NetExec(ctx context.Context, target string, argv []string, stdin []byte) ([]byte, error)
+}
+
+// ErrUnsupported: the host's kernel lacks what the fault needs (e.g. the netem qdisc).
+var ErrUnsupported = errors.New("not supported by this kernel")
+
+// Heal removes every partition rule and netem qdisc drill put in each target's namespace.
+// Idempotent: a target with nothing to remove succeeds.
+func Heal(ctx context.Context, ex NetExecer, targets ...string) error {
+	return each(targets, func(t string) error {
+		return errors.Join(healPartition(ctx, ex, t), healNetem(ctx, ex, t))
+	})
+}
+
+// each runs fn for every target at once, so that a fault starts (and ends) at nearly the same
+// moment everywhere, and joins the errors.
+func each(targets []string, fn func(target string) error) error {
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { errs[i] = fn(t) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// run runs argv on target and returns its stdout; errors name the tool and the target.
+func run(ctx context.Context, ex NetExecer, target string, stdin []byte, argv ...string) (string, error) {
+	out, err := ex.NetExec(ctx, target, argv, stdin)
+	if err != nil {
+		return "", fmt.Errorf("%s on %q: %w", argv[0], target, err)
+	}
+	return string(out), nil
+}
