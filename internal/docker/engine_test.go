@@ -53,43 +53,6 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// startProject builds the images, starts the project and connects to it.
-func startProject(t *testing.T) (*docker.Engine, *docker.Project, dockertest.Images) {
-	t.Helper()
-	imgs := dockertest.BuildImages(t)
-	name := dockertest.Compose(t, fmt.Sprintf(composeFile, imgs.Probe, imgs.Tools))
-	ctx := testContext(t, 30*time.Second)
-	e, err := docker.Connect(ctx, docker.Options{HelperImage: imgs.Tools})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	p, err := e.Project(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, p, imgs
-}
-
-// reach runs the probe in from's container and reports, per host:port, whether an echo came back.
-func reach(t *testing.T, p *docker.Project, from docker.Target, addrs ...string) map[string]bool {
-	t.Helper()
-	res, err := p.Exec(testContext(t, 30*time.Second), from, append([]string{"/probe", "dial", "-timeout", "700ms"}, addrs...), nil)
-	if err != nil {
-		t.Fatalf("probe dial from %s: %v", from, err)
-	}
-	got := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
-		verdict, rest, _ := strings.Cut(line, " ")
-		addr, _, _ := strings.Cut(rest, ":7000")
-		got[addr+":7000"] = verdict == "ok"
-	}
-	if len(got) != len(addrs) {
-		t.Fatalf("probe dial from %s: exit %d, stdout %q, stderr %q", from, res.ExitCode, res.Stdout, res.Stderr)
-	}
-	return got
-}
-
 func mustInspect(t *testing.T, p *docker.Project, tg docker.Target) docker.State {
 	t.Helper()
 	s, err := p.Inspect(testContext(t, 10*time.Second), tg)
@@ -117,7 +80,7 @@ func wantErrContains(t *testing.T, err error, want string) {
 }
 
 func TestEngine(t *testing.T) {
-	e, p, _ := startProject(t)
+	e, p, _ := dockertest.Start(t, composeFile)
 	ctx := testContext(t, 5*time.Minute)
 	name := p.Name()
 
@@ -182,7 +145,7 @@ func TestEngine(t *testing.T) {
 			t.Fatalf("after Pause: %+v", s)
 		}
 		addr := name + "_worker_1:7000"
-		if reach(t, p, tools, addr)[addr] {
+		if dockertest.Reach(t, p, tools, addr)[addr].OK {
 			t.Errorf("a paused worker answered")
 		}
 		wantErrContains(t, p.Pause(ctx, worker1), "is already paused")
@@ -194,7 +157,7 @@ func TestEngine(t *testing.T) {
 		if s := mustInspect(t, p, worker1); s.Paused || !s.Running {
 			t.Fatalf("after Unpause: %+v", s)
 		}
-		if !reach(t, p, tools, addr)[addr] {
+		if !dockertest.Reach(t, p, tools, addr)[addr].OK {
 			t.Errorf("the unpaused worker does not answer")
 		}
 	})
@@ -260,7 +223,7 @@ func TestEngine(t *testing.T) {
 		if !slices.Contains(ep.Aliases, "bare") || ep.Network != "cluster" {
 			t.Fatalf("Endpoint = %+v, want network cluster with alias bare", ep)
 		}
-		if !reach(t, p, tools, "bare:7000")["bare:7000"] {
+		if !dockertest.Reach(t, p, tools, "bare:7000")["bare:7000"].OK {
 			t.Fatal("tools cannot reach bare before the fault")
 		}
 		if err := p.Disconnect(ctx, bare, "cluster"); err != nil {
@@ -269,7 +232,7 @@ func TestEngine(t *testing.T) {
 		if s := mustInspect(t, p, bare); len(s.Networks) != 0 {
 			t.Fatalf("after Disconnect bare is on %+v", s.Networks)
 		}
-		if reach(t, p, tools, "bare:7000")["bare:7000"] {
+		if dockertest.Reach(t, p, tools, "bare:7000")["bare:7000"].OK {
 			t.Fatal("tools still reaches bare after Disconnect")
 		}
 		wantErrContains(t, p.Disconnect(ctx, bare, "cluster"), "is not connected to network")
@@ -283,7 +246,7 @@ func TestEngine(t *testing.T) {
 			!slices.Contains(s.Networks[0].Aliases, "bare") || !s.Networks[0].IP.IsValid() {
 			t.Fatalf("after Connect: %+v", s.Networks)
 		}
-		if !reach(t, p, tools, "bare:7000")["bare:7000"] {
+		if !dockertest.Reach(t, p, tools, "bare:7000")["bare:7000"].OK {
 			t.Fatal("tools cannot reach bare by its service name after Connect")
 		}
 

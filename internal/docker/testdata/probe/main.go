@@ -3,7 +3,8 @@
 //
 //	probe serve [-port 7000]                     echo every line back (the image's default command);
 //	                                              exit 0 on SIGTERM or SIGINT
-//	probe dial [-timeout 1s] host:port...        print "ok host:port" or "fail host:port: reason" per target
+//	probe dial [-timeout 1s] host:port...        print "ok host:port RTT" (RTT of the echo, e.g. 1.2ms) or
+//	                                              "fail host:port: reason" per target
 //	probe hold [-for 3s] [-every 100ms] host:port  connect, then echo every -every for -for; print
 //	                                              "held" if every echo came back, else "cut after N echoes: reason"
 //
@@ -94,20 +95,24 @@ func dial(args []string) bool {
 	fs.Parse(args)
 	all := true
 	for _, addr := range fs.Args() {
+		var rtt time.Duration
 		err := func() error {
 			c, err := net.DialTimeout("tcp", addr, *timeout)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return echo(c, bufio.NewReader(c), *timeout)
+			start := time.Now()
+			err = echo(c, bufio.NewReader(c), *timeout)
+			rtt = time.Since(start)
+			return err
 		}()
 		if err != nil {
 			all = false
 			fmt.Printf("fail %s: %v\n", addr, err)
 			continue
 		}
-		fmt.Printf("ok %s\n", addr)
+		fmt.Printf("ok %s %v\n", addr, rtt)
 	}
 	return all
 }
