@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/dsl"
@@ -94,25 +96,43 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 	files, err := ScenarioFiles(paths)
 	var errs dsl.ErrorList
 	errs.Add(err)
+	// Files load in parallel; results keep the order of files.
+	results := make([]*Loaded, len(files))
+	fileErrs := make([]error, len(files))
+	used := make([]map[string]bool, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			used[i] = map[string]bool{}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", unwrapPathError(err))
+				return
+			}
+			results[i], fileErrs[i] = LoadScenario(f, data, overrides, used[i])
+		}()
+	}
+	wg.Wait()
 	var out []*Loaded
-	used := map[string]bool{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs = append(errs, dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", unwrapPathError(err)))
-			continue
+	declared := map[string]bool{}
+	for i := range files {
+		errs.Add(fileErrs[i])
+		if results[i] != nil {
+			out = append(out, results[i])
 		}
-		l, err := LoadScenario(f, data, overrides, used)
-		errs.Add(err)
-		if l != nil {
-			out = append(out, l)
+		for name := range used[i] {
+			declared[name] = true
 		}
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	for name := range overrides {
-		if !used[name] {
+		if !declared[name] {
 			return nil, &UsageError{Msg: fmt.Sprintf("--var %s: no scenario declares a var named %q", name, name)}
 		}
 	}
