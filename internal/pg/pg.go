@@ -1,0 +1,226 @@
+// Package pg is drill's only client of PostgreSQL (through pgx v5). It owns
+// the SQL-side measurements of a drill: replication lag, replica catch-up
+// and timelines, marker-row propagation, a failover-aware background writer
+// with per-attempt accounting, a fast insert load generator, a split-brain
+// watcher and a per-node status probe.
+//
+// Every query runs under a context deadline (DefaultQueryTimeout when the
+// caller's context has none) and every connection attempt under a connect
+// timeout, so a frozen server costs a timeout, never a hang. A value that
+// could not be measured is reported as absent (a nil pointer), never as 0.
+package pg
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Defaults for connections and queries.
+const (
+	DefaultConnectTimeout   = 2 * time.Second
+	DefaultStatementTimeout = 5 * time.Second
+	DefaultQueryTimeout     = 5 * time.Second
+	DefaultApplicationName  = "drill"
+)
+
+// Node is a PostgreSQL server drill addresses directly: Name labels it in
+// reports and logs (the DSN is never logged: it may hold a password), DSN
+// is a libpq-style connection string or URL that pgx accepts.
+type Node struct {
+	Name string
+	DSN  string
+}
+
+func (n Node) String() string { return n.Name }
+
+// ConnOptions tune Connect. The zero value means the defaults.
+type ConnOptions struct {
+	// ConnectTimeout bounds establishing the connection, per host of a
+	// multi-host DSN (default DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	// StatementTimeout is sent as the statement_timeout startup parameter
+	// so the server abandons a runaway statement. 0 leaves it unset, which
+	// is required through PgBouncer: it refuses unknown startup parameters.
+	StatementTimeout time.Duration
+	// ApplicationName is used unless the DSN sets one (default "drill").
+	ApplicationName string
+	// ExecMode overrides pgx's default query execution mode. Use
+	// pgx.QueryExecModeExec through a transaction-pooling PgBouncer: it
+	// never creates named prepared statements and costs one round trip.
+	ExecMode *pgx.QueryExecMode
+}
+
+// Connect opens one connection. The connect timeout applies even when ctx
+// has no deadline.
+func Connect(ctx context.Context, dsn string, o ConnOptions) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pg: parse DSN: %w", err)
+	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	cfg.ConnectTimeout = timeout
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		name := o.ApplicationName
+		if name == "" {
+			name = DefaultApplicationName
+		}
+		cfg.RuntimeParams["application_name"] = name
+	}
+	if o.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	}
+	if o.ExecMode != nil {
+		cfg.DefaultQueryExecMode = *o.ExecMode
+	}
+	hosts := 1 + len(cfg.Fallbacks)
+	ctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(hosts))
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// nodeConnOptions are the options for short checks against one node.
+var nodeConnOptions = ConnOptions{StatementTimeout: DefaultStatementTimeout}
+
+// connectNode opens a connection for a check and names the node on error.
+func connectNode(ctx context.Context, n Node, o ConnOptions) (*pgx.Conn, error) {
+	conn, err := Connect(ctx, n.DSN, o)
+	if err != nil {
+		return nil, fmt.Errorf("pg: connect to %s: %w", n.Name, err)
+	}
+	return conn, nil
+}
+
+// closeConn closes a connection without waiting long for a frozen server.
+func closeConn(conn *pgx.Conn) {
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// withDeadline returns ctx bounded by d unless it already has a deadline.
+func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// queryNode runs fn on a fresh connection to n under DefaultQueryTimeout
+// (unless ctx has a deadline) and closes the connection.
+func queryNode(ctx context.Context, n Node, fn func(context.Context, *pgx.Conn) error) error {
+	ctx, cancel := withDeadline(ctx, DefaultQueryTimeout)
+	defer cancel()
+	conn, err := connectNode(ctx, n, nodeConnOptions)
+	if err != nil {
+		return err
+	}
+	defer closeConn(conn)
+	return fn(ctx, conn)
+}
+
+// newID returns a random identifier with a readable prefix, e.g. for a run.
+func newID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// sqlState returns the SQLSTATE of a server error, or "".
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// ignoreDuplicateObject hides the errors two concurrent
+// CREATE TABLE IF NOT EXISTS of the same table can raise.
+func ignoreDuplicateObject(err error) error {
+	switch sqlState(err) {
+	case "42P07", "23505": // duplicate_table, unique_violation on pg_type
+		return nil
+	}
+	return err
+}
+
+// Outcome is what a client can know about one write.
+type Outcome int
+
+// Outcomes of a write attempt.
+const (
+	// Acknowledged: the commit returned OK.
+	Acknowledged Outcome = iota + 1
+	// Failed: definitely not committed (the request never reached the
+	// server, or the server reported an error that aborts the transaction).
+	Failed
+	// Indeterminate: the connection was lost or timed out while the
+	// commit was in flight; it may or may not have committed.
+	Indeterminate
+)
+
+var outcomeNames = map[Outcome]string{Acknowledged: "acknowledged", Failed: "failed", Indeterminate: "indeterminate"}
+
+func (o Outcome) String() string {
+	if s, ok := outcomeNames[o]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// MarshalText writes the outcome's name.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// Classify maps the error of an autocommit write (its own transaction) to
+// its outcome:
+//   - nil: Acknowledged.
+//   - an error pgx raised before sending anything (pgconn.SafeToRetry):
+//     Failed.
+//   - a server ERROR (not FATAL/PANIC) outside the connection (08),
+//     operator-intervention shutdown (57P), system (58) and internal (XX)
+//     classes: Failed, because PostgreSQL aborts the transaction before
+//     reporting an ERROR. The excluded classes are also what a pooler
+//     reports when the server behind it vanished mid-commit.
+//   - anything else (EOF, reset, timeout, FATAL such as 57P01, which a
+//     backend can raise after its commit record is flushed): Indeterminate.
+func Classify(err error) Outcome {
+	if err == nil {
+		return Acknowledged
+	}
+	if pgconn.SafeToRetry(err) {
+		return Failed
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.EqualFold(pgErr.Severity, "ERROR") {
+		code := pgErr.Code
+		switch {
+		case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "57P"),
+			strings.HasPrefix(code, "58"), strings.HasPrefix(code, "XX"):
+			return Indeterminate
+		}
+		return Failed
+	}
+	return Indeterminate
+}
+
+// ptr returns a pointer to v, for optional report fields.
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,405 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WritesTable is where the Writer inserts its rows.
+const WritesTable = "drill_writes"
+
+// The key is (run_id, seq) so that runs never collide.
+const createWrites = `CREATE TABLE IF NOT EXISTS drill_writes (
+	run_id text NOT NULL,
+	seq bigint NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (run_id, seq))`
+
+const insertWrite = `INSERT INTO drill_writes (run_id, seq) VALUES ($1, $2)`
+
+// maxListed caps the sequence numbers a report lists.
+const maxListed = 1000
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	// DSN is where the writer writes; in drill the pooled endpoint
+	// (PgBouncer behind HAProxy). It must reach a primary when the writer
+	// starts. Statements use pgx.QueryExecModeExec: no named prepared
+	// statements, so any pooling mode works.
+	DSN string
+	// RunID tags this run's rows (default: a fresh random ID).
+	RunID string
+	// Rate is the number of attempts per second; 0 writes as fast as one
+	// connection can. After an outage the writer resumes at Rate, without
+	// a burst to catch up.
+	Rate float64
+	// ConnectTimeout bounds each (re)connection (default 1 s).
+	ConnectTimeout time.Duration
+	// AttemptTimeout bounds one INSERT and its commit (default 2 s). An
+	// attempt that runs out of time is indeterminate.
+	AttemptTimeout time.Duration
+	// RetryInterval is the pause after a failed attempt (default 100 ms).
+	RetryInterval time.Duration
+	// MaxDuration stops the writer if Stop is never called (default 1 h).
+	MaxDuration time.Duration
+	// Logger receives outage start/end lines (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c *WriterConfig) defaults() {
+	if c.RunID == "" {
+		c.RunID = newID("run-")
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = time.Second
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 2 * time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 100 * time.Millisecond
+	}
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Attempt is one write: one sequence number, tried once.
+type Attempt struct {
+	Seq        int64
+	Start, End time.Time
+	Outcome    Outcome
+	// NewConn is set when the attempt had to open a connection first (after
+	// an error the writer always reconnects); Connected is when that
+	// connection was established (zero if connecting failed).
+	NewConn   bool
+	Connected time.Time
+	Err       string `json:",omitempty"`
+}
+
+// Writer inserts sequence-numbered rows in the background, across faults,
+// and records every attempt. Stop ends it and verifies what survived.
+type Writer struct {
+	cfg  WriterConfig
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu       sync.Mutex
+	attempts []Attempt
+}
+
+// StartWriter connects through cfg.DSN, creates drill_writes if missing and
+// starts writing. ctx bounds this setup only: the writer runs until Stop
+// (or MaxDuration).
+func StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
+	cfg.defaults()
+	conn, err := Connect(ctx, cfg.DSN, cfg.connOptions())
+	if err != nil {
+		return nil, fmt.Errorf("pg: writer: connect: %w", err)
+	}
+	setup, cancel := withDeadline(ctx, DefaultQueryTimeout)
+	defer cancel()
+	if _, err := conn.Exec(setup, createWrites); ignoreDuplicateObject(err) != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("pg: writer: create %s: %w", WritesTable, err)
+	}
+	w := &Writer{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run(conn)
+	return w, nil
+}
+
+// RunID identifies this run's rows in drill_writes.
+func (w *Writer) RunID() string { return w.cfg.RunID }
+
+func (c WriterConfig) connOptions() ConnOptions {
+	mode := pgx.QueryExecModeExec
+	return ConnOptions{ConnectTimeout: c.ConnectTimeout, ExecMode: &mode}
+}
+
+// Attempts returns a copy of the attempts so far, in order.
+func (w *Writer) Attempts() []Attempt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Attempt(nil), w.attempts...)
+}
+
+func (w *Writer) record(a Attempt) {
+	w.mu.Lock()
+	w.attempts = append(w.attempts, a)
+	w.mu.Unlock()
+}
+
+// wait sleeps until t or until Stop; false means stop.
+func (w *Writer) wait(t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		select {
+		case <-w.stop:
+			return false
+		default:
+			return true
+		}
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-w.stop:
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+func (w *Writer) run(conn *pgx.Conn) {
+	defer close(w.done)
+	defer func() { closeConn(conn) }()
+	log := w.cfg.Logger.With("run_id", w.cfg.RunID)
+	begin := time.Now()
+	var period time.Duration
+	if w.cfg.Rate > 0 {
+		period = time.Duration(float64(time.Second) / w.cfg.Rate)
+	}
+	next := begin
+	var outageSince time.Time
+	for seq := int64(1); ; seq++ {
+		if !w.wait(next) {
+			return
+		}
+		if time.Since(begin) > w.cfg.MaxDuration {
+			log.Warn("pg: writer stopped: MaxDuration reached without Stop", "max_duration", w.cfg.MaxDuration)
+			return
+		}
+		if period > 0 {
+			next = next.Add(period)
+			if now := time.Now(); next.Before(now.Add(-period)) {
+				next = now // behind after an outage: no catch-up burst
+			}
+		}
+
+		a := w.attempt(&conn, seq)
+		w.record(a)
+		if a.Outcome == Acknowledged {
+			if !outageSince.IsZero() {
+				log.Info("pg: writer: writes acknowledged again", "after", a.End.Sub(outageSince).Round(time.Millisecond))
+				outageSince = time.Time{}
+			}
+			continue
+		}
+		if outageSince.IsZero() {
+			outageSince = a.Start
+			log.Info("pg: writer: write not acknowledged", "seq", a.Seq, "outcome", a.Outcome, "err", a.Err)
+		}
+		if retry := time.Now().Add(w.cfg.RetryInterval); retry.After(next) {
+			next = retry
+		}
+	}
+}
+
+// attempt writes seq once, (re)connecting first if *conn is nil. After
+// any error it closes the connection: the next attempt starts afresh.
+func (w *Writer) attempt(conn **pgx.Conn, seq int64) Attempt {
+	a := Attempt{Seq: seq, Start: time.Now()}
+	if *conn == nil {
+		a.NewConn = true
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.ConnectTimeout)
+		c, err := Connect(ctx, w.cfg.DSN, w.cfg.connOptions())
+		cancel()
+		if err != nil {
+			a.End, a.Outcome, a.Err = time.Now(), Failed, "connect: "+err.Error()
+			return a
+		}
+		*conn = c
+		a.Connected = time.Now()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.AttemptTimeout)
+	_, err := (*conn).Exec(ctx, insertWrite, w.cfg.RunID, seq)
+	cancel()
+	a.End, a.Outcome = time.Now(), Classify(err)
+	if err != nil {
+		a.Err = err.Error()
+		closeConn(*conn)
+		*conn = nil
+	}
+	return a
+}
+
+// WriterReport is what a writer run measured. Pointer fields are absent
+// (nil) when they could not be measured.
+type WriterReport struct {
+	RunID      string
+	Start, End time.Time // first attempt's start, last attempt's end
+
+	Attempts      int
+	Acknowledged  int
+	Failed        int
+	Indeterminate int
+	// ThroughputOps is acknowledged writes per second over [Start, End].
+	ThroughputOps *float64
+	// WriteRTOS is the outage as the client saw it: from the start of the
+	// first attempt that was not acknowledged to the end of the first
+	// acknowledged attempt after it. Nil if every attempt was acknowledged
+	// or none was after the first failure (see OutageOpen).
+	WriteRTOS *float64
+	// ReconnectS is from the start of that first failed attempt to the
+	// moment a new connection was established on which the next write was
+	// acknowledged. Nil when WriteRTOS is.
+	ReconnectS *float64
+	// OutageOpen is set when the run ended with no acknowledged write after
+	// its first failure.
+	OutageOpen bool
+
+	// Verification against the node Stop was given; all nil if it failed.
+	VerifiedOn string
+	// LostWrites counts acknowledged writes whose row is missing.
+	LostWrites *int
+	LostSeqs   []int64 `json:",omitempty"` // the first maxListed of them
+	// IndeterminateCommitted counts indeterminate writes whose row exists.
+	IndeterminateCommitted *int
+	// FailedButPresent counts writes classified failed whose row exists;
+	// anything but 0 means the classification was wrong.
+	FailedButPresent *int
+	VerifyError      string `json:",omitempty"`
+}
+
+// Metrics returns the report under drill's metric names, leaving out every
+// value that was not measured.
+func (r WriterReport) Metrics() map[string]float64 {
+	m := map[string]float64{
+		"attempts":             float64(r.Attempts),
+		"acknowledged":         float64(r.Acknowledged),
+		"failed":               float64(r.Failed),
+		"indeterminate":        float64(r.Indeterminate),
+		"indeterminate_writes": float64(r.Indeterminate),
+	}
+	put := func(name string, v *float64) {
+		if v != nil {
+			m[name] = *v
+		}
+	}
+	put("throughput_ops", r.ThroughputOps)
+	put("write_rto_s", r.WriteRTOS)
+	put("reconnect_s", r.ReconnectS)
+	if r.LostWrites != nil {
+		m["lost_writes"] = float64(*r.LostWrites)
+	}
+	return m
+}
+
+// Summary returns the report of the attempts so far, without verification.
+func (w *Writer) Summary() WriterReport { return summarize(w.cfg.RunID, w.Attempts()) }
+
+func summarize(runID string, as []Attempt) WriterReport {
+	r := WriterReport{RunID: runID, Attempts: len(as)}
+	if len(as) == 0 {
+		return r
+	}
+	r.Start, r.End = as[0].Start, as[len(as)-1].End
+	firstBad := -1
+	for i, a := range as {
+		switch a.Outcome {
+		case Acknowledged:
+			r.Acknowledged++
+		case Failed:
+			r.Failed++
+		case Indeterminate:
+			r.Indeterminate++
+		}
+		if a.Outcome != Acknowledged && firstBad < 0 {
+			firstBad = i
+		}
+	}
+	if d := r.End.Sub(r.Start).Seconds(); d > 0 {
+		r.ThroughputOps = ptr(float64(r.Acknowledged) / d)
+	}
+	if firstBad < 0 {
+		return r
+	}
+	r.OutageOpen = true
+	from := as[firstBad].Start
+	for _, a := range as[firstBad+1:] {
+		if a.Outcome != Acknowledged {
+			continue
+		}
+		if r.WriteRTOS == nil {
+			r.WriteRTOS = ptr(a.End.Sub(from).Seconds())
+			r.OutageOpen = false
+		}
+		if a.NewConn && !a.Connected.IsZero() {
+			r.ReconnectS = ptr(a.Connected.Sub(from).Seconds())
+			break
+		}
+	}
+	return r
+}
+
+// Stop stops the writer (waiting for the attempt in flight, at most
+// AttemptTimeout), then reads back which of this run's rows exist on
+// verify (in drill: the current leader) and completes the report. If
+// verification fails the report is returned with its verification fields
+// nil, together with the error.
+func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
+	w.once.Do(func() { close(w.stop) })
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return w.Summary(), fmt.Errorf("pg: writer: stop: %w", ctx.Err())
+	}
+	attempts := w.Attempts()
+	r := summarize(w.cfg.RunID, attempts)
+	present, err := readBack(ctx, verify, w.cfg.RunID, int64(len(attempts)))
+	if err != nil {
+		r.VerifyError = err.Error()
+		return r, fmt.Errorf("pg: writer: verify run %s on %s: %w", w.cfg.RunID, verify.Name, err)
+	}
+	r.VerifiedOn = verify.Name
+	lost, indet, failedPresent := 0, 0, 0
+	for _, a := range attempts {
+		ok := present[a.Seq]
+		switch {
+		case a.Outcome == Acknowledged && !ok:
+			lost++
+			if len(r.LostSeqs) < maxListed {
+				r.LostSeqs = append(r.LostSeqs, a.Seq)
+			}
+		case a.Outcome == Indeterminate && ok:
+			indet++
+		case a.Outcome == Failed && ok:
+			failedPresent++
+		}
+	}
+	r.LostWrites, r.IndeterminateCommitted, r.FailedButPresent = &lost, &indet, &failedPresent
+	return r, nil
+}
+
+// readBack returns, indexed by seq (1..max), which rows of run exist on n.
+func readBack(ctx context.Context, n Node, runID string, max int64) ([]bool, error) {
+	present := make([]bool, max+1)
+	ctx, cancel := withDeadline(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := connectNode(ctx, n, ConnOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer closeConn(conn)
+	rows, err := conn.Query(ctx, `SELECT seq FROM drill_writes WHERE run_id = $1`, runID)
+	if err != nil {
+		return nil, err
+	}
+	var seq int64
+	_, err = pgx.ForEachRow(rows, []any{&seq}, func() error {
+		if seq >= 1 && seq <= max {
+			present[seq] = true
+		}
+		return nil
+	})
+	return present, err
+}
