@@ -90,10 +90,14 @@ func (c *Console) StepProgress(s *Step, msg string) {
 }
 
 // StepFinished prints the step's line: outcome, name, kind, duration and
-// the message of a failure.
+// the message of a failure, or why it was skipped.
 func (c *Console) StepFinished(s *Step) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if s.Status == Skipped {
+		c.printf("  %s %-32s %s\n", c.mark(Skipped), truncate(s.Name, 32), c.paint(dim, "skipped: "+s.Message))
+		return
+	}
 	mark := c.mark(s.Status)
 	label := s.Name
 	if s.Phase == "cleanup" {
@@ -114,11 +118,6 @@ func (c *Console) StepFinished(s *Step) {
 func (c *Console) ScenarioFinished(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, st := range s.Steps {
-		if st.Status == Skipped {
-			c.printf("  %s %-32s %s\n", c.mark(Skipped), truncate(st.Name, 32), c.paint(dim, "skipped"))
-		}
-	}
 	for _, u := range s.Undo {
 		c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
 		if u.Message != "" {

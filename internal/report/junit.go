@@ -123,7 +123,10 @@ func junitSuiteOf(id int, s *Scenario, host string, m *Masker) junitSuite {
 			name = fmt.Sprintf("cleanup: %s (%s)", st.Name, st.Kind)
 		}
 		c := junitCase{Name: token(m.Mask(name)), Classname: class, Time: seconds(st.Duration)}
-		msg := m.Mask(st.Pos.String() + ": " + st.Message)
+		msg := m.Mask(st.Message)
+		if !strings.Contains(msg, st.Pos.String()) {
+			msg = m.Mask(st.Pos.String() + ": " + st.Message)
+		}
 		switch st.Status {
 		case Error:
 			c.Error = &junitMessage{Type: "StepError", Message: clean(msg), Body: clean(m.Mask(tail(st.Log, 4096)))}

@@ -161,13 +161,15 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
 
 	for i, b := range l.Steps {
-		if r.res.Aborted != "" {
-			r.res.Steps = append(r.res.Steps, skippedStep(b, "steps", r.res.Aborted))
-			continue
-		}
-		if ctx.Err() != nil {
+		if r.res.Aborted == "" && ctx.Err() != nil {
 			r.res.Aborted = causeText(ctx)
-			r.res.Steps = append(r.res.Steps, skippedStep(b, "steps", r.res.Aborted))
+		}
+		if r.res.Aborted != "" {
+			skipped := skippedStep(b, "steps", r.res.Aborted)
+			r.res.Steps = append(r.res.Steps, skipped)
+			if opts.Observer != nil {
+				opts.Observer.StepFinished(skipped)
+			}
 			continue
 		}
 		res := r.runStep(ctx, b, "steps")
