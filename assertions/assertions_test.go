@@ -1,0 +1,100 @@
+package assertions
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/drill-dev/drill/internal/metric"
+)
+
+func testSchema() *Schema {
+	s := NewSchema()
+	s.Add("stop", []metric.Spec{{Name: "fault_at", Type: metric.Time}, {Name: "service", Type: metric.String}})
+	s.Add("wait", []metric.Spec{{Name: "rto_s", Type: metric.Number}, {Name: "leader", Type: metric.String}, {Name: "members", Type: metric.StringList}})
+	s.Add("", []metric.Spec{{Name: "lost_writes", Type: metric.Number}, {Name: "lag_mb", Type: metric.Number}})
+	s.Vars["limit"] = int64(60)
+	return s
+}
+
+func TestCompileErrors(t *testing.T) {
+	for _, tc := range []struct {
+		src, msg  string
+		line, col int
+	}{
+		{"rto_ss < 60", `unknown metric "rto_ss": no step before this records it; did you mean "rto_s"?`, 1, 0},
+		{"lag < 1", `unknown metric "lag": no step before this records it`, 1, 0},
+		{`leader < 60`, "invalid operation: < (mismatched types string and int)", 1, 7},
+		{"rto_s", "expected bool, but got float64", 1, 0},
+		{"rto_s <", "unexpected token EOF", 1, 6},
+		{"wait.nope > 1", "unknown field nope", 1, 5},
+		{"vars.limt > 1", "unknown field limt", 1, 5},
+		{"rto_s < 60 &&\n  leader == 3", "invalid operation: == (mismatched types string and int)", 2, 9},
+	} {
+		_, err := Compile(tc.src, testSchema())
+		var ce *CompileError
+		if !errors.As(err, &ce) {
+			t.Errorf("Compile(%q) = %v, want a *CompileError", tc.src, err)
+			continue
+		}
+		if ce.Msg != tc.msg || ce.Line != tc.line || ce.Column != tc.col {
+			t.Errorf("Compile(%q) = %d:%d %q, want %d:%d %q", tc.src, ce.Line, ce.Column, ce.Msg, tc.line, tc.col, tc.msg)
+		}
+	}
+}
+
+func TestEval(t *testing.T) {
+	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	store := metric.NewStore()
+	for _, r := range []struct {
+		step, name string
+		typ        metric.Type
+		v          any
+	}{
+		{"stop", "fault_at", metric.Time, at},
+		{"wait", "rto_s", metric.Number, 71.3},
+		{"wait", "leader", metric.String, "postgres-standby1"},
+		{"wait", "members", metric.StringList, []string{"a", "b", "c"}},
+		{"", "lag_mb", metric.Number, 0.25},
+	} {
+		if err := store.Record(r.step, r.name, r.typ, r.v, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]any{"limit": int64(60)}
+	for _, tc := range []struct {
+		src  string
+		ok   bool
+		seen string
+		miss string
+	}{
+		{src: "rto_s < 60", ok: false, seen: "rto_s = 71.3"},
+		{src: "wait.rto_s < vars.limit + 20", ok: true, seen: "wait.rto_s = 71.3"},
+		{src: `leader != "postgres-master" && len(members) == 3`, ok: true, seen: `leader = "postgres-standby1", members = [a, b, c]`},
+		{src: "lag_mb < 1 && mb(1048576) == 1 && between(rto_s, 60, 80) && within(rto_s, 70, 2)", ok: true, seen: "lag_mb = 0.25, rto_s = 71.3"},
+		{src: "seconds(now() - stop.fault_at) > 0", ok: true, seen: "stop.fault_at = 2026-11-27T12:00:00.000Z"},
+		{src: "lost_writes == 0", miss: "not measured: lost_writes (the step that records it did not run or failed)"},
+		{src: "stop.service == \"x\" || rto_s > 1", miss: "not measured: stop.service (the step that records it did not run or failed)"},
+	} {
+		c, err := Compile(tc.src, testSchema())
+		if err != nil {
+			t.Errorf("Compile(%q): %v", tc.src, err)
+			continue
+		}
+		res, err := c.Eval(store, vars)
+		if tc.miss != "" {
+			var me *MissingError
+			if !errors.As(err, &me) || err.Error() != tc.miss {
+				t.Errorf("Eval(%q) error = %v, want %q", tc.src, err, tc.miss)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Eval(%q): %v", tc.src, err)
+			continue
+		}
+		if res.OK != tc.ok || res.SeenString() != tc.seen {
+			t.Errorf("Eval(%q) = %v %q, want %v %q", tc.src, res.OK, res.SeenString(), tc.ok, tc.seen)
+		}
+	}
+}
