@@ -1,0 +1,269 @@
+package netfault_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/internal/netfault"
+)
+
+var _ netfault.NetExecer = (*docker.Project)(nil)
+
+// a has the tools and NET_ADMIN (commands run by exec), b and c are FROM scratch (commands run
+// in a helper container); c is in no group.
+const composeFile = `version: "2.4"
+services:
+  a:
+    image: %[2]s
+    cap_add: [NET_ADMIN]
+    networks: [cluster]
+  b:
+    image: %[1]s
+    networks: [cluster]
+  c:
+    image: %[1]s
+    networks: [cluster]
+networks:
+  cluster: {}
+`
+
+var (
+	ta = docker.Target{Service: "a"}
+	tb = docker.Target{Service: "b"}
+	tc = docker.Target{Service: "c"}
+)
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// member returns tg as a partition member with its address on the cluster network.
+func member(t *testing.T, p *docker.Project, tg docker.Target) netfault.Member {
+	t.Helper()
+	s, err := p.Inspect(testContext(t, 10*time.Second), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range s.Networks {
+		if n.Network == "cluster" {
+			return netfault.Member{Target: tg.String(), Addrs: []netip.Addr{n.IP}}
+		}
+	}
+	t.Fatalf("%s is not on the cluster network: %+v", tg, s.Networks)
+	return netfault.Member{}
+}
+
+// expect checks the probe's verdicts from one container: want maps host:port to reachable.
+func expect(t *testing.T, p *docker.Project, from docker.Target, want map[string]bool) {
+	t.Helper()
+	addrs := slices.Sorted(func(yield func(string) bool) {
+		for a := range want {
+			if !yield(a) {
+				return
+			}
+		}
+	})
+	got := dockertest.Reach(t, p, from, addrs...)
+	for _, a := range addrs {
+		if got[a].OK != want[a] {
+			t.Errorf("%s -> %s: reachable %t, want %t", from, a, got[a].OK, want[a])
+		}
+	}
+}
+
+// fromHost reports whether the test process, on the host, gets an echo from addr:7000.
+func fromHost(addr netip.Addr) bool {
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, 7000).String(), 700*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(700 * time.Millisecond))
+	buf := make([]byte, 5)
+	_, err = c.Write([]byte("ping\n"))
+	if err == nil {
+		_, err = c.Read(buf)
+	}
+	return err == nil && string(buf) == "ping\n"
+}
+
+// hold keeps a connection from -> to open across a fault and returns what the probe saw:
+// "held", or "cut after N echoes: ...".
+func hold(t *testing.T, p *docker.Project, from docker.Target, to string) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		res, err := p.Exec(context.Background(), from, []string{"/probe", "hold", "-for", "3s", "-every", "100ms", to}, nil)
+		if err != nil {
+			out <- "error: " + err.Error()
+			return
+		}
+		out <- strings.TrimSpace(string(res.Stdout))
+	}()
+	return out
+}
+
+func state(t *testing.T, p *docker.Project, target string) netfault.State {
+	t.Helper()
+	s, err := netfault.ReadState(testContext(t, 30*time.Second), p, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func heal(t *testing.T, p *docker.Project, targets ...string) {
+	t.Helper()
+	for range 2 { // the second time there is nothing left: still a success
+		if err := netfault.Heal(testContext(t, 30*time.Second), p, targets...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tg := range targets {
+		if s := state(t, p, tg); !s.Clean() {
+			t.Errorf("%s after Heal: %+v", tg, s)
+		}
+	}
+}
+
+func TestFaults(t *testing.T) {
+	_, p, _ := dockertest.Start(t, composeFile)
+	ctx := testContext(t, 5*time.Minute)
+	a, b := member(t, p, ta), member(t, p, tb)
+	netInfo, err := p.Network(ctx, "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnet, gw := netInfo.Subnets[0], netInfo.Gateways[0]
+	all := map[string]bool{"a:7000": true, "b:7000": true, "c:7000": true}
+	expect(t, p, ta, all)
+	expect(t, p, tb, all)
+	if !fromHost(a.Addrs[0]) {
+		t.Fatal("the host cannot reach a before any fault")
+	}
+	t.Cleanup(func() { netfault.Heal(context.Background(), p, "a", "b", "c") })
+
+	t.Run("symmetric partition", func(t *testing.T) {
+		established := hold(t, p, ta, "b:7000")
+		time.Sleep(time.Second)
+		part := netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}}
+		for range 2 { // applying again replaces the rules, it does not add to them
+			if err := netfault.ApplyPartition(ctx, p, part); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := <-established; !strings.HasPrefix(got, "cut after ") {
+			t.Errorf("a connection open before the partition: %q, want it cut", got)
+		}
+		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": true})
+		expect(t, p, tb, map[string]bool{"a:7000": false, "b:7000": true, "c:7000": true})
+		expect(t, p, tc, all)
+		if !fromHost(a.Addrs[0]) || !fromHost(b.Addrs[0]) {
+			t.Error("the host lost a or b, which no group lists")
+		}
+		want := []string{
+			":DRILL-IN - [0:0]", ":DRILL-OUT - [0:0]",
+			"-A INPUT -j DRILL-IN", "-A OUTPUT -j DRILL-OUT",
+			"-A DRILL-IN -s " + b.Addrs[0].String() + "/32 -j DROP", "-A DRILL-OUT -d " + b.Addrs[0].String() + "/32 -j DROP",
+		}
+		if got := state(t, p, "a").Rules; !slices.Equal(got, want) {
+			t.Errorf("a's rules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		heal(t, p, "a", "b")
+		expect(t, p, ta, all)
+		expect(t, p, tb, all)
+	})
+
+	t.Run("one-way partition", func(t *testing.T) {
+		fromA, fromB := hold(t, p, ta, "b:7000"), hold(t, p, tb, "a:7000")
+		time.Sleep(time.Second)
+		part := netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true}
+		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-fromA; !strings.HasPrefix(got, "cut after ") {
+			t.Errorf("a connection a had opened to b: %q, want it cut", got)
+		}
+		if got := <-fromB; got != "held" {
+			t.Errorf("a connection b had opened to a: %q, want it held", got)
+		}
+		expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
+		expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
+		heal(t, p, "a", "b")
+		expect(t, p, ta, all)
+	})
+
+	t.Run("cut from the whole network, the host kept", func(t *testing.T) {
+		part := netfault.Partition{Groups: [][]netfault.Member{{a}}, Network: subnet, Keep: []netip.Addr{gw}}
+		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": false})
+		expect(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
+		if !fromHost(a.Addrs[0]) {
+			t.Error("the host cannot reach a although its gateway address is kept")
+		}
+		part.Keep = nil
+		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
+			t.Fatal(err)
+		}
+		if fromHost(a.Addrs[0]) {
+			t.Error("the host still reaches a, cut from the whole network, host included")
+		}
+		heal(t, p, "a")
+		if !fromHost(a.Addrs[0]) {
+			t.Error("the host cannot reach a after Heal")
+		}
+		expect(t, p, ta, all)
+	})
+
+	t.Run("netem", func(t *testing.T) {
+		heal(t, p, "a", "b") // nothing there: succeeds
+		// A root qdisc with drill's handle, of a kind every kernel has: Heal removes it.
+		if _, err := p.NetExec(ctx, "b", []string{"tc", "qdisc", "add", "dev", "eth0", "root", "handle", netfault.RootHandle, "tbf", "rate", "100mbit", "burst", "32kbit", "latency", "50ms"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if s := state(t, p, "b"); s.Clean() || !slices.ContainsFunc(s.Qdiscs, func(q string) bool { return strings.HasPrefix(q, "qdisc tbf d1: dev eth0 root") }) {
+			t.Fatalf("b's qdiscs: %q", s.Qdiscs)
+		}
+		heal(t, p, "b")
+
+		delay := netfault.Netem{Target: "a", Via: a.Addrs[0], Delay: 150 * time.Millisecond, To: []netip.Addr{b.Addrs[0]}}
+		err := netfault.ApplyNetem(ctx, p, delay)
+		if errors.Is(err, netfault.ErrUnsupported) {
+			heal(t, p, "a")
+			t.Skipf("delay not measured: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := dockertest.Reach(t, p, ta, "b:7000", "c:7000")
+		if got["b:7000"].RTT < 150*time.Millisecond || got["c:7000"].RTT > 100*time.Millisecond {
+			t.Errorf("RTT with 150ms delay towards b only: %+v", got)
+		}
+		if s := state(t, p, "a"); !slices.ContainsFunc(s.Qdiscs, func(q string) bool { return strings.HasPrefix(q, "qdisc netem d2: dev eth0 parent d1:4") }) {
+			t.Errorf("a's qdiscs: %q", s.Qdiscs)
+		}
+		loss := netfault.Netem{Target: "b", Via: b.Addrs[0], Delay: 100 * time.Millisecond, Jitter: 10 * time.Millisecond, Loss: 1}
+		if err := netfault.ApplyNetem(ctx, p, loss); err != nil {
+			t.Fatal(err)
+		}
+		if got := dockertest.Reach(t, p, tb, "c:7000"); got["c:7000"].RTT < 90*time.Millisecond {
+			t.Errorf("RTT with 100ms delay on b: %+v", got)
+		}
+		heal(t, p, "a", "b")
+		got = dockertest.Reach(t, p, ta, "b:7000")
+		if got["b:7000"].RTT > 100*time.Millisecond {
+			t.Errorf("RTT after Heal: %+v", got)
+		}
+	})
+}
