@@ -69,6 +69,7 @@ and point your editor at it, e.g. with the YAML language server:
 // nothing.
 func printPlan(w io.Writer, loaded []*runner.Loaded) {
 	for _, l := range loaded {
+		mask := report.NewMasker(l.Secrets)
 		fmt.Fprintf(w, "scenario %s (%s)\n", l.Scenario.Name, l.Scenario.File)
 		if len(l.Vars) > 0 {
 			var parts []string
@@ -81,8 +82,8 @@ func printPlan(w io.Writer, loaded []*runner.Loaded) {
 			}
 			fmt.Fprintf(w, "  vars: %s\n", strings.Join(parts, " "))
 		}
-		printSteps(w, "steps", l.Steps)
-		printSteps(w, "cleanup", l.Cleanup)
+		printSteps(w, "steps", l.Steps, mask)
+		printSteps(w, "cleanup", l.Cleanup, mask)
 		if len(l.Checks) > 0 {
 			fmt.Fprintln(w, "  checks:")
 			for _, c := range l.Checks {
@@ -93,7 +94,7 @@ func printPlan(w io.Writer, loaded []*runner.Loaded) {
 	fmt.Fprintln(w, "dry run: nothing was run or injected")
 }
 
-func printSteps(w io.Writer, title string, list []*steps.Built) {
+func printSteps(w io.Writer, title string, list []*steps.Built, mask *report.Masker) {
 	if len(list) == 0 {
 		return
 	}
@@ -103,7 +104,7 @@ func printSteps(w io.Writer, title string, list []*steps.Built) {
 		if b.Kind.Fault {
 			fault = " [fault]"
 		}
-		fmt.Fprintf(w, "    %d. %s (%s, timeout %s)%s%s\n", i+1, b.Spec.Name, b.Kind.Name, b.Timeout, fault, paramText(b.Step))
+		fmt.Fprintf(w, "    %d. %s (%s, timeout %s)%s%s\n", i+1, b.Spec.Name, b.Kind.Name, b.Timeout, fault, mask.Mask(paramText(b.Step)))
 	}
 }
 
@@ -116,7 +117,7 @@ func paramText(s steps.Step) string {
 		if fv.IsZero() || (fv.Kind() == reflect.Pointer && fv.Type().Elem().Name() == "Node") {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, report.NewMasker(nil).Mask(fmt.Sprint(fv.Interface()))))
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, fv.Interface()))
 	}
 	if len(parts) == 0 {
 		return ""
