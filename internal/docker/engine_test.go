@@ -267,7 +267,11 @@ func TestEngine(t *testing.T) {
 		for _, c := range []struct {
 			t   docker.Target
 			via string
-		}{{tools, "exec"}, {bare, "helper"}, {noadmin, ""}} {
+		}{
+			{tools, "exec"},
+			{bare, "helper image"},
+			{noadmin, "exec or own image"}, // own image where the engine refuses privileged exec
+		} {
 			res, err := p.NetRun(ctx, c.t, []string{"iptables", "-S", "INPUT"}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -275,13 +279,13 @@ func TestEngine(t *testing.T) {
 			if res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "-P INPUT ACCEPT") {
 				t.Errorf("%s: iptables -S INPUT via %s: exit %d, stdout %q, stderr %q", c.t, res.Via, res.ExitCode, res.Stdout, res.Stderr)
 			}
-			if c.via != "" && res.Via != c.via {
+			if !slices.Contains(strings.Split(c.via, " or "), res.Via) {
 				t.Errorf("%s: ran via %s, want %s", c.t, res.Via, c.via)
 			}
 			t.Logf("%s: via %s", c.t, res.Via)
 		}
 		// stdin, both ways
-		for _, tg := range []docker.Target{tools, bare} {
+		for _, tg := range []docker.Target{tools, bare, noadmin} {
 			out, err := p.NetExec(ctx, tg.String(), []string{"iptables-restore", "--test", "--verbose"}, []byte("*filter\n:DRILLTEST - [0:0]\nCOMMIT\n"))
 			if err != nil {
 				t.Fatalf("%s: %v", tg, err)
@@ -293,7 +297,7 @@ func TestEngine(t *testing.T) {
 		if !errors.As(err, &exit) || exit.Code == 0 {
 			t.Fatalf("NetExec of a failing command: %v, want an ExitError", err)
 		}
-		wantErrContains(t, err, `iptables -S NO-SUCH-CHAIN exited 1 in service "bare" (helper): iptables v1.8`)
+		wantErrContains(t, err, `iptables -S NO-SUCH-CHAIN exited 1 in service "bare" (helper image): iptables v1.8`)
 
 		// A paused container has a network namespace but cannot exec: helper.
 		if err := p.Pause(ctx, tools); err != nil {
@@ -303,7 +307,7 @@ func TestEngine(t *testing.T) {
 		if uerr := p.Unpause(ctx, tools); uerr != nil {
 			t.Fatal(uerr)
 		}
-		if err != nil || res.Via != "helper" || res.ExitCode != 0 {
+		if err != nil || res.Via != "own image" || res.ExitCode != 0 {
 			t.Fatalf("NetRun on a paused container: %+v, %v", res, err)
 		}
 		if err := p.Stop(ctx, worker2, 0); err != nil {

@@ -25,7 +25,7 @@ type ExecResult struct {
 	Stdout   []byte
 	Stderr   []byte
 	ExitCode int
-	Via      string // "exec" (inside the target) or "helper" (a helper container in its network namespace)
+	Via      string // how NetRun ran it: "exec", "own image" or "helper image"; "exec" for Exec
 }
 
 // Labels on helper containers, so that a leftover one can be found and removed by hand.
@@ -66,11 +66,15 @@ func (p *Project) NetExec(ctx context.Context, target string, argv []string, std
 }
 
 // NetRun runs argv in the network namespace of t's running container with NET_ADMIN, and
-// reports how (Via). Through an exec in the container when its image has argv[0] and the
-// container is not paused: a plain exec when the container has NET_ADMIN, a privileged one
-// otherwise. Else, or when the engine refuses a privileged exec, through a short-lived helper
-// container of the Engine's helper image that shares the target's network namespace (and is
-// removed afterwards, also when ctx ends). A non-zero exit is not an error.
+// reports how (Via), trying in turn:
+//   - "exec": an exec in the container, when it is not paused: a plain one when the container
+//     has NET_ADMIN, a privileged one otherwise (skipped once the engine refused one);
+//   - "own image": a short-lived helper container of the target's own image that shares its
+//     network namespace, with NET_ADMIN;
+//   - "helper image": the same with the Engine's helper image.
+//
+// A step is skipped once the target's image is known to lack argv[0]. Helper containers are
+// removed afterwards, also when ctx ends. A non-zero exit is not an error.
 func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []byte) (ExecResult, error) {
 	if len(argv) == 0 {
 		return ExecResult{}, errors.New("netexec: empty command")
@@ -96,18 +100,34 @@ func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []b
 		case engineRefused(res, "apply caps") && privileged:
 			p.e.log.WarnContext(ctx, "the Docker Engine refuses privileged exec; using helper containers for network commands", "error", firstLine(res.Stdout))
 			p.e.setNoPrivExec()
-		case engineRefused(res, "executable file not found", "no such file or directory"):
-			p.e.log.DebugContext(ctx, "no "+argv[0]+" in the container; using a helper container", "target", r.t.String())
+		case engineRefused(res, notFound...):
 			p.e.setMissing(r.id, argv[0])
 		default:
-			res.Via = "exec"
 			return res, nil
 		}
 	}
-	res, err := p.helper(ctx, r, argv, stdin)
-	res.Via = "helper"
+	if !p.e.isMissing(r.id, argv[0]) {
+		res, err := p.helper(ctx, r, c.Image, argv, stdin)
+		if !errors.Is(err, errNoBinary) {
+			res.Via = "own image"
+			return res, err
+		}
+		p.e.setMissing(r.id, argv[0])
+	}
+	p.e.log.DebugContext(ctx, "no "+argv[0]+" in the target's image; using the helper image", "target", r.t.String(), "image", p.e.helperImage)
+	if err := p.e.ensureHelperImage(ctx); err != nil {
+		return ExecResult{}, err
+	}
+	res, err := p.helper(ctx, r, p.e.helperImage, argv, stdin)
+	res.Via = "helper image"
 	return res, err
 }
+
+// notFound are the engine's words for a command missing from an image.
+var notFound = []string{"executable file not found", "no such file or directory"}
+
+// errNoBinary: the helper's image lacks the command.
+var errNoBinary = errors.New("command not in the image")
 
 // hasNetAdmin reports whether processes in a container with hc hold CAP_NET_ADMIN.
 func hasNetAdmin(hc *container.HostConfig) bool {
@@ -141,6 +161,12 @@ func (e *Engine) tryExec(id, binary string, privileged bool) bool {
 	return !e.missing[id+"\x00"+binary] && !(privileged && e.noPrivExec)
 }
 
+func (e *Engine) isMissing(id, binary string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.missing[id+"\x00"+binary]
+}
+
 func (e *Engine) setMissing(id, binary string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -170,6 +196,7 @@ func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, 
 		return ExecResult{}, p.fail(op, r, err)
 	}
 	res, err := stream(ctx, hj, stdin)
+	res.Via = "exec"
 	if err != nil {
 		return res, p.fail(op, r, err)
 	}
@@ -195,19 +222,16 @@ func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, 
 	}
 }
 
-// helper runs argv in a new container of the helper image that shares r's network namespace,
-// then removes it.
-func (p *Project) helper(ctx context.Context, r ref, argv []string, stdin []byte) (ExecResult, error) {
+// helper runs argv in a new container of image that shares r's network namespace, then
+// removes it. When image lacks argv[0] the error wraps errNoBinary.
+func (p *Project) helper(ctx context.Context, r ref, image string, argv []string, stdin []byte) (ExecResult, error) {
 	op := "run helper " + argv[0] + " for"
-	if err := p.e.ensureHelperImage(ctx); err != nil {
-		return ExecResult{}, err
-	}
 	hasStdin := stdin != nil
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	created, err := p.e.api.ContainerCreate(ctx,
 		&container.Config{
-			Image: p.e.helperImage, Entrypoint: argv[:1], Cmd: argv[1:], User: "0",
+			Image: image, Entrypoint: argv[:1], Cmd: argv[1:], User: "0",
 			AttachStdin: hasStdin, OpenStdin: hasStdin, StdinOnce: hasStdin, AttachStdout: true, AttachStderr: true,
 			Labels: map[string]string{LabelHelper: "netexec", LabelHelperTarget: r.id},
 		},
@@ -233,6 +257,9 @@ func (p *Project) helper(ctx context.Context, r ref, argv []string, stdin []byte
 	waitC, waitErr := p.e.api.ContainerWait(wctx, created.ID, container.WaitConditionNextExit)
 	if err := p.e.api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		hj.Close()
+		if slices.ContainsFunc(notFound, func(w string) bool { return strings.Contains(err.Error(), w) }) {
+			err = fmt.Errorf("%w: %w", errNoBinary, err)
+		}
 		return ExecResult{}, p.fail(op, r, err)
 	}
 	res, err := stream(ctx, hj, stdin)

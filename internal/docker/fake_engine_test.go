@@ -21,6 +21,7 @@ type fakeEngine struct {
 	containers []map[string]any // container list entries
 	paused     bool             // what inspect says
 	failList   bool
+	removed    int // helper containers removed
 }
 
 func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +56,21 @@ func (f *fakeEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"State":  map[string]any{"Status": map[bool]string{true: "paused", false: "running"}[f.paused], "Running": true, "Paused": f.paused},
 			"Config": map[string]any{"Labels": map[string]string{docker.LabelProject: "p", docker.LabelService: "db"}},
 		})
+	// A helper container of the target's own image, which lacks the command.
+	case path == "/containers/create":
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"Id":"helper1"}`))
+	case path == "/containers/helper1/attach":
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Write([]byte("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"))
+		conn.Close()
+	case path == "/containers/helper1/wait":
+		w.Write([]byte(`{"StatusCode":127}`))
+	case path == "/containers/helper1/start":
+		fail(400, `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "iptables": executable file not found in $PATH: unknown`)
+	case path == "/containers/helper1" && r.Method == http.MethodDelete:
+		f.removed++
+		w.WriteHeader(http.StatusNoContent)
 	case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/json"):
 		fail(404, "No such image: drill/nettools:latest")
 	case strings.HasPrefix(path, "/images/create"):
@@ -138,10 +154,14 @@ func TestEngineRefuses(t *testing.T) {
 		t.Fatalf("Unpause of a running container: %v", err)
 	}
 
-	// A paused target needs a helper container; its image is missing and cannot be pulled.
+	// A paused target needs a helper container; its own image lacks iptables, and the helper
+	// image is missing and cannot be pulled.
 	f.paused = true
 	_, err = p.NetExec(ctx, "db", []string{"iptables", "-S"}, nil)
 	wantErr(t, err, `helper image "drill/nettools:latest" is not on the Docker Engine and could not be pulled (pull access denied for drill/nettools): load or build an image with iptables, tc and ip and name it as the helper image`)
+	if f.removed != 1 {
+		t.Errorf("%d helper containers removed, want 1", f.removed)
+	}
 
 	f.failList = true
 	_, err = p.Inspect(ctx, db)
