@@ -97,12 +97,16 @@ func fromHost(addr netip.Addr) bool {
 	return err == nil && string(buf) == "ping\n"
 }
 
+// holdFor is how long hold keeps its connection: long enough for a fault to be applied under it
+// on a loaded machine.
+const holdFor = 6 * time.Second
+
 // hold keeps a connection from -> to open across a fault and returns what the probe saw:
 // "held", or "cut after N echoes: ...".
 func hold(t *testing.T, p *docker.Project, from docker.Target, to string) <-chan string {
 	out := make(chan string, 1)
 	go func() {
-		res, err := p.Exec(context.Background(), from, []string{"/probe", "hold", "-for", "3s", "-every", "100ms", to}, nil)
+		res, err := p.Exec(context.Background(), from, []string{"/probe", "hold", "-for", holdFor.String(), "-every", "100ms", to}, nil)
 		if err != nil {
 			out <- "error: " + err.Error()
 			return
@@ -121,18 +125,29 @@ func state(t *testing.T, p *docker.Project, target string) netfault.State {
 	return s
 }
 
+// heal heals targets and checks that nothing of drill's is left.
 func heal(t *testing.T, p *docker.Project, targets ...string) {
 	t.Helper()
-	for range 2 { // the second time there is nothing left: still a success
-		if err := netfault.Heal(testContext(t, 30*time.Second), p, targets...); err != nil {
-			t.Fatal(err)
-		}
+	start := time.Now()
+	if err := netfault.Heal(testContext(t, 30*time.Second), p, targets...); err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("Heal %v took %v", targets, time.Since(start))
 	for _, tg := range targets {
 		if s := state(t, p, tg); !s.Clean() {
 			t.Errorf("%s after Heal: %+v", tg, s)
 		}
 	}
+}
+
+// apply applies part, timing it.
+func apply(t *testing.T, p *docker.Project, part netfault.Partition) {
+	t.Helper()
+	start := time.Now()
+	if err := netfault.ApplyPartition(testContext(t, 30*time.Second), p, part); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ApplyPartition took %v", time.Since(start))
 }
 
 func TestFaults(t *testing.T) {
@@ -156,14 +171,11 @@ func TestFaults(t *testing.T) {
 		established := hold(t, p, ta, "b:7000")
 		time.Sleep(time.Second)
 		part := netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}}
-		for range 2 { // applying again replaces the rules, it does not add to them
-			if err := netfault.ApplyPartition(ctx, p, part); err != nil {
-				t.Fatal(err)
-			}
-		}
+		apply(t, p, part)
 		if got := <-established; !strings.HasPrefix(got, "cut after ") {
 			t.Errorf("a connection open before the partition: %q, want it cut", got)
 		}
+		apply(t, p, part) // applying again replaces the rules, it does not add to them
 		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": true})
 		expect(t, p, tb, map[string]bool{"a:7000": false, "b:7000": true, "c:7000": true})
 		expect(t, p, tc, all)
@@ -181,41 +193,35 @@ func TestFaults(t *testing.T) {
 		heal(t, p, "a", "b")
 		expect(t, p, ta, all)
 		expect(t, p, tb, all)
+		heal(t, p, "a", "b") // nothing left to heal: still a success
 	})
 
 	t.Run("one-way partition", func(t *testing.T) {
 		fromA, fromB := hold(t, p, ta, "b:7000"), hold(t, p, tb, "a:7000")
 		time.Sleep(time.Second)
-		part := netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true}
-		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
-			t.Fatal(err)
-		}
+		apply(t, p, netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true})
+		expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
+		expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
 		if got := <-fromA; !strings.HasPrefix(got, "cut after ") {
 			t.Errorf("a connection a had opened to b: %q, want it cut", got)
 		}
 		if got := <-fromB; got != "held" {
 			t.Errorf("a connection b had opened to a: %q, want it held", got)
 		}
-		expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
-		expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
 		heal(t, p, "a", "b")
 		expect(t, p, ta, all)
 	})
 
 	t.Run("cut from the whole network, the host kept", func(t *testing.T) {
 		part := netfault.Partition{Groups: [][]netfault.Member{{a}}, Network: subnet, Keep: []netip.Addr{gw}}
-		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
-			t.Fatal(err)
-		}
+		apply(t, p, part)
 		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": false})
 		expect(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
 		if !fromHost(a.Addrs[0]) {
 			t.Error("the host cannot reach a although its gateway address is kept")
 		}
 		part.Keep = nil
-		if err := netfault.ApplyPartition(ctx, p, part); err != nil {
-			t.Fatal(err)
-		}
+		apply(t, p, part)
 		if fromHost(a.Addrs[0]) {
 			t.Error("the host still reaches a, cut from the whole network, host included")
 		}
@@ -227,7 +233,6 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("netem", func(t *testing.T) {
-		heal(t, p, "a", "b") // nothing there: succeeds
 		// A root qdisc with drill's handle, of a kind every kernel has: Heal removes it.
 		if _, err := p.NetExec(ctx, "b", []string{"tc", "qdisc", "add", "dev", "eth0", "root", "handle", netfault.RootHandle, "tbf", "rate", "100mbit", "burst", "32kbit", "latency", "50ms"}, nil); err != nil {
 			t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -93,26 +95,35 @@ func dial(args []string) bool {
 	fs := flag.NewFlagSet("dial", flag.ExitOnError)
 	timeout := fs.Duration("timeout", time.Second, "connect and echo timeout per target")
 	fs.Parse(args)
-	all := true
-	for _, addr := range fs.Args() {
-		var rtt time.Duration
-		err := func() error {
-			c, err := net.DialTimeout("tcp", addr, *timeout)
-			if err != nil {
+	// All targets at once, so that a run costs one timeout however many are unreachable.
+	lines := make([]string, fs.NArg())
+	var wg sync.WaitGroup
+	for i, addr := range fs.Args() {
+		wg.Go(func() {
+			var rtt time.Duration
+			err := func() error {
+				c, err := net.DialTimeout("tcp", addr, *timeout)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				start := time.Now()
+				err = echo(c, bufio.NewReader(c), *timeout)
+				rtt = time.Since(start)
 				return err
+			}()
+			if err != nil {
+				lines[i] = fmt.Sprintf("fail %s: %v", addr, err)
+				return
 			}
-			defer c.Close()
-			start := time.Now()
-			err = echo(c, bufio.NewReader(c), *timeout)
-			rtt = time.Since(start)
-			return err
-		}()
-		if err != nil {
-			all = false
-			fmt.Printf("fail %s: %v\n", addr, err)
-			continue
-		}
-		fmt.Printf("ok %s %v\n", addr, rtt)
+			lines[i] = fmt.Sprintf("ok %s %v", addr, rtt)
+		})
+	}
+	wg.Wait()
+	all := true
+	for _, l := range lines {
+		fmt.Println(l)
+		all = all && strings.HasPrefix(l, "ok ")
 	}
 	return all
 }
