@@ -42,7 +42,7 @@ type Engine struct {
 	mu          sync.Mutex
 	helperReady bool            // helper image present
 	noPrivExec  bool            // the engine refuses privileged exec (runtime cannot grant every capability)
-	missing     map[string]bool // containerID + "\x00" + binary: the image lacks it
+	missing     map[string]bool // image ID + "\x00" + binary: the image lacks it
 }
 
 // Connect opens a client from the environment (DOCKER_HOST, DOCKER_API_VERSION, DOCKER_CERT_PATH,

@@ -127,9 +127,13 @@ func TestEngine(t *testing.T) {
 		if !errors.Is(err, docker.ErrOutsideProject) {
 			t.Errorf("%v is not ErrOutsideProject", err)
 		}
-		// A container of another project with the same service name is never picked by label.
-		if s := mustInspect(t, p, tools); strings.HasPrefix(s.Name, other) {
-			t.Errorf("tools resolved to the outside container %s", s.Name)
+		oneoff := runLoose(t, "--label", docker.LabelProject+"="+name, "--label", docker.LabelService+"=tools", "--label", docker.LabelOneoff+"=True")
+		_, err = p.TargetOf(ctx, oneoff)
+		wantErr(t, err, fmt.Sprintf(`refusing container %q: it is a one-off container of compose project %q (compose run), not one of its services; drill only touches service containers`, oneoff, name))
+		// Neither another project's container with the same service name nor a one-off
+		// container is ever picked by label.
+		if s := mustInspect(t, p, tools); s.Name != name+"_tools_1" {
+			t.Errorf("tools resolved to %s", s.Name)
 		}
 		got, err := p.TargetOf(ctx, name+"_worker_2")
 		if err != nil || got != worker2 {

@@ -57,7 +57,10 @@ type OutsideProjectError struct {
 }
 
 func (e *OutsideProjectError) Error() string {
-	if e.Actual == "" {
+	switch e.Actual {
+	case e.Project:
+		return fmt.Sprintf("refusing container %q: it is a one-off container of compose project %q (compose run), not one of its services; drill only touches service containers", e.Container, e.Project)
+	case "":
 		return fmt.Sprintf("refusing container %q: it is not part of compose project %q (it has no compose labels); drill only touches the declared project", e.Container, e.Project)
 	}
 	return fmt.Sprintf("refusing container %q: it belongs to compose project %q, not %q; drill only touches the declared project", e.Container, e.Actual, e.Project)

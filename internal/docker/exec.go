@@ -91,7 +91,7 @@ func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []b
 		return ExecResult{}, fmt.Errorf("%s in compose project %q is not running: it has no network namespace to run %s in", r, p.name, argv[0])
 	}
 	privileged := !hasNetAdmin(c.HostConfig)
-	if p.e.tryExec(r.id, argv[0], privileged) && !c.State.Paused {
+	if p.e.tryExec(c.Image, argv[0], privileged) && !c.State.Paused {
 		res, err := p.exec(ctx, r, argv, stdin, privileged)
 		if err != nil {
 			return res, err
@@ -101,18 +101,18 @@ func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []b
 			p.e.log.WarnContext(ctx, "the Docker Engine refuses privileged exec; using helper containers for network commands", "error", firstLine(res.Stdout))
 			p.e.setNoPrivExec()
 		case engineRefused(res, notFound...):
-			p.e.setMissing(r.id, argv[0])
+			p.e.setMissing(c.Image, argv[0])
 		default:
 			return res, nil
 		}
 	}
-	if !p.e.isMissing(r.id, argv[0]) {
+	if !p.e.isMissing(c.Image, argv[0]) {
 		res, err := p.helper(ctx, r, c.Image, argv, stdin)
 		if !errors.Is(err, errNoBinary) {
 			res.Via = "own image"
 			return res, err
 		}
-		p.e.setMissing(r.id, argv[0])
+		p.e.setMissing(c.Image, argv[0])
 	}
 	p.e.log.DebugContext(ctx, "no "+argv[0]+" in the target's image; using the helper image", "target", r.t.String(), "image", p.e.helperImage)
 	if err := p.e.ensureHelperImage(ctx); err != nil {
@@ -155,22 +155,22 @@ func firstLine(b []byte) string {
 	return line
 }
 
-func (e *Engine) tryExec(id, binary string, privileged bool) bool {
+func (e *Engine) tryExec(image, binary string, privileged bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.missing[id+"\x00"+binary] && !(privileged && e.noPrivExec)
+	return !e.missing[image+"\x00"+binary] && !(privileged && e.noPrivExec)
 }
 
-func (e *Engine) isMissing(id, binary string) bool {
+func (e *Engine) isMissing(image, binary string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.missing[id+"\x00"+binary]
+	return e.missing[image+"\x00"+binary]
 }
 
-func (e *Engine) setMissing(id, binary string) {
+func (e *Engine) setMissing(image, binary string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.missing[id+"\x00"+binary] = true
+	e.missing[image+"\x00"+binary] = true
 }
 
 func (e *Engine) setNoPrivExec() {

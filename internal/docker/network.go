@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/filters"
@@ -124,7 +125,7 @@ func (p *Project) Endpoint(ctx context.Context, t Target, networkName string) (E
 	out := Endpoint{Network: net.Name}
 	for _, a := range ep.Aliases {
 		// The engine adds the container's short ID itself on every connect.
-		if len(a) < 12 || a != r.id[:len(a)] {
+		if len(a) < 12 || !strings.HasPrefix(r.id, a) {
 			out.Aliases = append(out.Aliases, a)
 		}
 	}

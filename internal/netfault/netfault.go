@@ -28,7 +28,15 @@ var ErrUnsupported = errors.New("not supported by this kernel")
 // Idempotent: a target with nothing to remove succeeds.
 func Heal(ctx context.Context, ex NetExecer, targets ...string) error {
 	return each(targets, func(t string) error {
-		return errors.Join(healPartition(ctx, ex, t), healNetem(ctx, ex, t))
+		var netemErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			netemErr = healNetem(ctx, ex, t)
+		}()
+		err := healPartition(ctx, ex, t)
+		<-done
+		return errors.Join(err, netemErr)
 	})
 }
 
