@@ -97,21 +97,23 @@ func fromHost(addr netip.Addr) bool {
 	return err == nil && string(buf) == "ping\n"
 }
 
-// holdFor is how long hold keeps its connection: long enough for a fault to be applied under it
-// on a loaded machine.
-const holdFor = 6 * time.Second
+// held is what hold reports: the probe's verdict and when it ended.
+type held struct {
+	verdict string // "held", or "cut after N echoes: ..."
+	end     time.Time
+}
 
-// hold keeps a connection from -> to open across a fault and returns what the probe saw:
-// "held", or "cut after N echoes: ...".
-func hold(t *testing.T, p *docker.Project, from docker.Target, to string) <-chan string {
-	out := make(chan string, 1)
+// hold keeps a connection from -> to open for d across a fault (the probe stops early once the
+// connection is cut).
+func hold(p *docker.Project, from docker.Target, to string, d time.Duration) <-chan held {
+	out := make(chan held, 1)
 	go func() {
-		res, err := p.Exec(context.Background(), from, []string{"/probe", "hold", "-for", holdFor.String(), "-every", "100ms", to}, nil)
+		res, err := p.Exec(context.Background(), from, []string{"/probe", "hold", "-for", d.String(), "-every", "100ms", to}, nil)
+		verdict := strings.TrimSpace(string(res.Stdout))
 		if err != nil {
-			out <- "error: " + err.Error()
-			return
+			verdict = "error: " + err.Error()
 		}
-		out <- strings.TrimSpace(string(res.Stdout))
+		out <- held{verdict, time.Now()}
 	}()
 	return out
 }
@@ -140,14 +142,15 @@ func heal(t *testing.T, p *docker.Project, targets ...string) {
 	}
 }
 
-// apply applies part, timing it.
-func apply(t *testing.T, p *docker.Project, part netfault.Partition) {
+// apply applies part, timing it, and returns when it was done.
+func apply(t *testing.T, p *docker.Project, part netfault.Partition) time.Time {
 	t.Helper()
 	start := time.Now()
 	if err := netfault.ApplyPartition(testContext(t, 30*time.Second), p, part); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("ApplyPartition took %v", time.Since(start))
+	return time.Now()
 }
 
 func TestFaults(t *testing.T) {
@@ -168,12 +171,12 @@ func TestFaults(t *testing.T) {
 	t.Cleanup(func() { netfault.Heal(context.Background(), p, "a", "b", "c") })
 
 	t.Run("symmetric partition", func(t *testing.T) {
-		established := hold(t, p, ta, "b:7000")
+		established := hold(p, ta, "b:7000", 20*time.Second)
 		time.Sleep(time.Second)
 		part := netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}}
 		apply(t, p, part)
-		if got := <-established; !strings.HasPrefix(got, "cut after ") {
-			t.Errorf("a connection open before the partition: %q, want it cut", got)
+		if got := <-established; !strings.HasPrefix(got.verdict, "cut after ") {
+			t.Errorf("a connection open before the partition: %q, want it cut", got.verdict)
 		}
 		apply(t, p, part) // applying again replaces the rules, it does not add to them
 		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": true})
@@ -197,16 +200,20 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("one-way partition", func(t *testing.T) {
-		fromA, fromB := hold(t, p, ta, "b:7000"), hold(t, p, tb, "a:7000")
+		fromA, fromB := hold(p, ta, "b:7000", 20*time.Second), hold(p, tb, "a:7000", 6*time.Second)
 		time.Sleep(time.Second)
-		apply(t, p, netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true})
+		applied := apply(t, p, netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true})
 		expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
 		expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
-		if got := <-fromA; !strings.HasPrefix(got, "cut after ") {
-			t.Errorf("a connection a had opened to b: %q, want it cut", got)
+		if got := <-fromA; !strings.HasPrefix(got.verdict, "cut after ") {
+			t.Errorf("a connection a had opened to b: %q, want it cut", got.verdict)
 		}
-		if got := <-fromB; got != "held" {
-			t.Errorf("a connection b had opened to a: %q, want it held", got)
+		got := <-fromB
+		if got.verdict != "held" {
+			t.Errorf("a connection b had opened to a: %q, want it held", got.verdict)
+		}
+		if under := got.end.Sub(applied); under < time.Second {
+			t.Errorf("b's connection was held only %v under the partition: the machine is too slow for this check, raise the hold", under)
 		}
 		heal(t, p, "a", "b")
 		expect(t, p, ta, all)
