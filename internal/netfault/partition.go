@@ -105,14 +105,16 @@ func (p Partition) Rules() (map[string][]string, error) {
 			}
 		}
 		var rules []string
-		add := func(in, out string) {
-			rules = append(rules, "-A "+ChainIn+" "+in, "-A "+ChainOut+" "+out)
+		add := func(inRule, outRule string) {
+			rules = append(rules, "-A "+ChainIn+" "+inRule, "-A "+ChainOut+" "+outRule)
 		}
 		for _, k := range p.Keep {
 			add("-s "+host(k)+" -j RETURN", "-d "+host(k)+" -j RETURN")
 		}
-		// ctdir ORIGINAL: packets of connections this side opened; REPLY: of those the peer opened.
-		var sends, hears string // conntrack match on what this member sends, and on what it hears
+		// One way, by conntrack direction: ORIGINAL matches packets flowing from a connection's
+		// opener, REPLY those flowing back to it. Groups[0] loses what it opens towards the
+		// others, both ways; Groups[1] refuses what Groups[0] opens, and keeps what it opens.
+		var sends, hears string // match on what this member sends, and on what it receives
 		switch {
 		case p.OneWay && gi == 0:
 			sends, hears = " -m conntrack --ctdir ORIGINAL", " -m conntrack --ctdir REPLY"
