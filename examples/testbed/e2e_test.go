@@ -52,6 +52,9 @@ const (
 	rejoinWait    = 180 * time.Second
 	replayWait    = 30 * time.Second
 	writeInterval = 100 * time.Millisecond
+	// A write PgBouncer holds while it finds the new primary may complete late; cancelling it
+	// early would cost a reconnect and hide when writes really work again.
+	writeTimeout = 5 * time.Second
 )
 
 func memberByName(name string) member {
@@ -139,7 +142,7 @@ func cluster(ctx context.Context, skip string) (clusterView, error) {
 type patroniStatus struct {
 	State    string `json:"state"`
 	Role     string `json:"role"`
-	Timeline int    `json:"timeline"`
+	Timeline int    `json:"timeline"` // the leader's; null (0) on a replica in Patroni 3.0.2
 }
 
 func patroni(ctx context.Context, m member) (patroniStatus, error) {
@@ -332,7 +335,7 @@ func (w *writer) run(ctx context.Context, t0 time.Time, ips map[string]string) {
 	for i := 0; ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("e2e-failover-%d-%d", t0.UnixNano(), i)
 		r := writeResult{id: id}
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, writeTimeout)
 		if conn == nil || conn.IsClosed() {
 			conn, r.err = pgx.Connect(actx, pgbouncerDSN)
 			if r.err != nil {
@@ -488,13 +491,9 @@ func TestTestbedEndToEnd(t *testing.T) {
 		var acked []string
 		var failed int
 		var lastOld time.Duration
-		var firstErr error
 		for _, r := range results {
 			if r.err != nil {
 				failed++
-				if firstErr == nil {
-					firstErr = r.err
-				}
 				continue
 			}
 			acked = append(acked, r.id)
@@ -511,9 +510,14 @@ func TestTestbedEndToEnd(t *testing.T) {
 		t.Logf("new leader %s (timeline %d -> %d) seen %s after docker stop %s began (the stop itself took %s): %s",
 			newLeader, h.timeline, newTimeline, (elected - tStop).Round(time.Millisecond), old,
 			(stopped - tStop).Round(time.Millisecond), view)
-		t.Logf("writes through PgBouncer: last on the old leader at +%s, first on the new leader at +%s after the stop began (connection failover %s; seed target < 5 s); %d attempts, %d failed (first error: %v)",
+		t.Logf("writes through PgBouncer: last on the old leader at +%s, first on the new leader at +%s after the stop began: no write for %s, of which %s after the new leader appeared (seed: connection failover < 5 s); %d attempts, %d failed",
 			(lastOld - tStop).Round(time.Millisecond), (resumed - tStop).Round(time.Millisecond),
-			(resumed - lastOld).Round(time.Millisecond), len(results), failed, firstErr)
+			(resumed - lastOld).Round(time.Millisecond), max(0, resumed-elected).Round(time.Millisecond), len(results), failed)
+		for _, r := range results {
+			if r.err != nil {
+				t.Logf("  write attempt ended +%s after the stop began: %v", (r.at - tStop).Round(time.Millisecond), r.err)
+			}
+		}
 		t.Logf("acknowledged writes: %d, found on the new leader: %d, lost: %d", len(acked), present, len(acked)-present)
 		if present != len(acked) {
 			t.Errorf("%d acknowledged writes are missing on the new leader after a clean stop", len(acked)-present)
@@ -538,8 +542,9 @@ func TestTestbedEndToEnd(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if p.Role != "replica" || p.State != "running" || p.Timeline != newTimeline {
-				return fmt.Errorf("%s is %s/%s on timeline %d", old.name, p.Role, p.State, p.Timeline)
+			// Patroni 3.0.2 shows "timeline": null for a replica: the timeline is judged by SQL.
+			if p.Role != "replica" || p.State != "running" {
+				return fmt.Errorf("%s is %s/%s", old.name, p.Role, p.State)
 			}
 			if asReplica == 0 {
 				asReplica = time.Since(start)
