@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -192,6 +194,13 @@ func TestFaults(t *testing.T) {
 		}
 		if got := state(t, p, "a").Rules; !slices.Equal(got, want) {
 			t.Errorf("a's rules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if out, err := exec.Command("iptables-save", "-t", "filter").Output(); err != nil || strings.Contains(string(out), "DRILL-") {
+			t.Errorf("the host's own filter table has drill's chains (or cannot be read: %v)", err)
+		}
+		if os.Getenv("DRILL_PAUSE_PARTITIONED") != "" { // to look at it by hand
+			t.Logf("partitioned; a is %s, b is %s; sleeping", a.Addrs[0], b.Addrs[0])
+			time.Sleep(time.Minute)
 		}
 		heal(t, p, "a", "b")
 		expect(t, p, ta, all)
