@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -224,7 +225,8 @@ func memberIPs(t *testing.T) map[string]string {
 type healthy struct {
 	leader   string
 	timeline int
-	lag      map[string]int64 // replica -> bytes, from the leader's pg_stat_replication
+	lag      map[string]int64  // replica -> bytes, from the leader's pg_stat_replication
+	sync     map[string]string // replica -> sync_state (async, sync, potential)
 }
 
 // checkHealthy returns nil once Patroni shows 3 members, 1 leader and 2 replicas, the leader is
@@ -261,20 +263,21 @@ func checkHealthy(ctx context.Context, h *healthy) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(cctx, `select application_name, state,
+	rows, err := conn.Query(cctx, `select application_name, state, sync_state,
 		coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), -1)::bigint from pg_stat_replication`)
 	if err != nil {
 		return err
 	}
 	lag := map[string]int64{}
 	states := map[string]string{}
+	syncStates := map[string]string{}
 	for rows.Next() {
-		var name, state string
+		var name, state, syncState string
 		var l int64
-		if err := rows.Scan(&name, &state, &l); err != nil {
+		if err := rows.Scan(&name, &state, &syncState, &l); err != nil {
 			return err
 		}
-		lag[name], states[name] = l, state
+		lag[name], states[name], syncStates[name] = l, state, syncState
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -307,7 +310,7 @@ func checkHealthy(ctx context.Context, h *healthy) error {
 			return fmt.Errorf("replica %s: receives timeline %v, leader %s is on %d", m.name, tli, leader, p.Timeline)
 		}
 	}
-	*h = healthy{leader: leader, timeline: p.Timeline, lag: lag}
+	*h = healthy{leader: leader, timeline: p.Timeline, lag: lag, sync: syncStates}
 	return nil
 }
 
@@ -385,7 +388,43 @@ func TestTestbedEndToEnd(t *testing.T) {
 		}
 		c, _ := cluster(ctx, "")
 		t.Logf("3 members, 1 leader: %s", c)
-		t.Logf("leader %s on timeline %d; replicas streaming, replay lag (bytes) %v < %d", h.leader, h.timeline, h.lag, maxLagBytes)
+		t.Logf("leader %s on timeline %d; replicas streaming, replay lag (bytes) %v < %d, sync_state %v",
+			h.leader, h.timeline, h.lag, maxLagBytes, h.sync)
+
+		// The profile and sync mode that e2e-check asked for are the ones in force.
+		var cfg struct {
+			TTL             int  `json:"ttl"`
+			LoopWait        int  `json:"loop_wait"`
+			RetryTimeout    int  `json:"retry_timeout"`
+			SynchronousMode bool `json:"synchronous_mode"`
+		}
+		if err := getJSON(ctx, memberByName(h.leader), "/config", &cfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Patroni config: ttl %d, loop_wait %d, retry_timeout %d, synchronous_mode %v",
+			cfg.TTL, cfg.LoopWait, cfg.RetryTimeout, cfg.SynchronousMode)
+		want := map[string][3]int{"default": {30, 10, 10}, "fast": {10, 2, 4}}
+		if w, ok := want[os.Getenv("DRILL_TESTBED_PROFILE")]; ok && w != [3]int{cfg.TTL, cfg.LoopWait, cfg.RetryTimeout} {
+			t.Errorf("profile %s wants ttl/loop_wait/retry_timeout %v", os.Getenv("DRILL_TESTBED_PROFILE"), w)
+		}
+		wantSync := false
+		switch os.Getenv("DRILL_TESTBED_SYNC") {
+		case "on", "true", "1":
+			wantSync = true
+		}
+		if cfg.SynchronousMode != wantSync {
+			t.Errorf("synchronous_mode %v, DRILL_TESTBED_SYNC=%q", cfg.SynchronousMode, os.Getenv("DRILL_TESTBED_SYNC"))
+		} else if wantSync {
+			var n int
+			for _, st := range h.sync {
+				if st == "sync" {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("synchronous_mode on: %d synchronous standbys, want 1 (%v)", n, h.sync)
+			}
+		}
 	})
 
 	step("write_pgbouncer_read_replicas", func(t *testing.T) {
