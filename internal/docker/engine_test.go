@@ -346,7 +346,8 @@ func TestEngine(t *testing.T) {
 				t.Errorf("the timeout of 2s took %v", d)
 			}
 		}
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelHelper).Output()
+		// Other tests may run helpers right now: look only at those for bare.
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelHelperTarget+"="+mustInspect(t, p, bare).ID).Output()
 		if err != nil || strings.TrimSpace(string(out)) != "" {
 			t.Errorf("helper containers left behind: %q (%v)", out, err)
 		}
