@@ -4,10 +4,8 @@
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TESTBED_PROJECT=drill-testbed
 TESTBED_IMAGE=drill-testbed:latest
-TESTBED_BASE_IMAGE=drill-testbed-base:latest
 TESTBED_HASH_LABEL=org.drill.inputs-hash
 TESTBED_SERVICES=(etcd postgres-master postgres-standby1 postgres-standby2 haproxy pgbouncer)
-TESTBED_MEMBERS=(postgres-master postgres-standby1 postgres-standby2)
 export COMPOSE_PROJECT_NAME=$TESTBED_PROJECT
 
 _t0=$SECONDS
@@ -32,12 +30,6 @@ compose() {
 
 # Container names are fixed in docker-compose.yml: drill-testbed-<service>, the same under v1 and v2.
 cname() { printf 'drill-testbed-%s' "$1"; }
-
-# dexec SERVICE CMD...: run a command as root inside a service's container (no TTY, no stdin).
-dexec() { local s=$1; shift; docker exec "$(cname "$s")" "$@"; }
-
-# sql SERVICE SQL: one psql call over the container's own Unix socket (local trust), tuples only.
-sql() { dexec "$1" psql -h /var/run/postgresql -U postgres -d fileshare -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
 
 # Profile and sync mode as the environment asks for them (validated).
 testbed_profile() {
