@@ -1,0 +1,60 @@
+package clusterview
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/drill-dev/drill/internal/patroni"
+)
+
+// Short names the cause of a probe's error in a few words, for a status
+// line: "no answer within 1s", "connection refused", "HTTP 503",
+// "FATAL: password authentication failed ...". timeout is the bound the
+// probe ran under. The full error stays in MemberView.Errors.
+func Short(err error, timeout time.Duration) string {
+	var (
+		httpErr *patroni.HTTPError
+		dnsErr  *net.DNSError
+		sqlErr  interface{ SQLState() string }
+		netErr  net.Error
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "no answer within " + timeout.String()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
+	case errors.As(err, &dnsErr):
+		return "host not found: " + dnsErr.Name
+	case errors.As(err, &httpErr):
+		return "HTTP " + strconv.Itoa(httpErr.Status)
+	case errors.As(err, &sqlErr):
+		if e, ok := sqlErr.(error); ok {
+			return e.Error()
+		}
+	}
+	return innermost(err)
+}
+
+// innermost returns the message of the deepest error of a single chain:
+// the cause without the layers of context around it.
+func innermost(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
