@@ -88,9 +88,7 @@ func (e *Env) Patroni() (*patroni.Client, error) {
 // with running containers.
 func (e *Env) Project(ctx context.Context) (*docker.Project, error) {
 	c, err := e.Infra.Client("docker.project", func() (any, error) {
-		engine, err := e.Infra.Client("docker", func() (any, error) {
-			return docker.Connect(ctx, docker.Options{HelperImage: e.Infra.Cluster.HelperImage, Logger: e.Logger})
-		})
+		engine, err := dockerEngine(ctx, e.Infra, e.Infra.Cluster.HelperImage, e.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +96,7 @@ func (e *Env) Project(ctx context.Context) (*docker.Project, error) {
 		if name == "" {
 			name = os.Getenv("COMPOSE_PROJECT_NAME")
 		}
-		return engine.(*docker.Engine).Project(ctx, name)
+		return engine.Project(ctx, name)
 	})
 	if err != nil {
 		return nil, err

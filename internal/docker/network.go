@@ -40,6 +40,22 @@ func (p *Project) projectNetworks(ctx context.Context) ([]network.Summary, error
 	return ns, nil
 }
 
+// Networks returns the compose names of the project's networks, sorted.
+func (p *Project) Networks(ctx context.Context) ([]string, error) {
+	ns, err := p.projectNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range ns {
+		if compose := n.Labels[LabelNetwork]; compose != "" {
+			out = append(out, compose)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // networkNames maps the engine names of the project's networks to their compose names.
 func (p *Project) networkNames(ctx context.Context) (map[string]string, error) {
 	ns, err := p.projectNetworks(ctx)

@@ -71,23 +71,54 @@ func (p *Project) list(ctx context.Context, extra ...filters.KeyValuePair) ([]co
 
 func isOneoff(labels map[string]string) bool { return strings.EqualFold(labels[LabelOneoff], "true") }
 
-// resolve finds the one container that stands for t, by label.
-func (p *Project) resolve(ctx context.Context, t Target) (ref, error) {
-	if t.Service == "" {
-		return ref{}, fmt.Errorf("empty service name for compose project %q", p.name)
-	}
-	cs, err := p.list(ctx, filters.Arg("label", LabelService+"="+t.Service))
+// Container is one container of a service, as the engine lists it.
+type Container struct {
+	Target Target // the service and the container's number (0 when compose gave it none)
+	Name   string
+	Status string // created, running, paused, restarting, removing, exited or dead
+}
+
+// Containers lists the containers of service in any state (one-off `run` containers excluded),
+// sorted by container number. A service with no container is a *NotFoundError that lists the
+// project's services.
+func (p *Project) Containers(ctx context.Context, service string) ([]Container, error) {
+	cs, err := p.serviceContainers(ctx, service)
 	if err != nil {
-		return ref{}, err
+		return nil, err
+	}
+	out := make([]Container, len(cs))
+	for i, c := range cs {
+		out[i] = Container{Target: Target{Service: service, Number: number(c)}, Name: containerName(c), Status: c.State}
+	}
+	return out, nil
+}
+
+// serviceContainers returns service's containers sorted by number; none is a *NotFoundError.
+func (p *Project) serviceContainers(ctx context.Context, service string) ([]container.Summary, error) {
+	if service == "" {
+		return nil, fmt.Errorf("empty service name for compose project %q", p.name)
+	}
+	cs, err := p.list(ctx, filters.Arg("label", LabelService+"="+service))
+	if err != nil {
+		return nil, err
 	}
 	if len(cs) == 0 {
 		services, err := p.Services(ctx)
 		if err != nil {
-			return ref{}, err
+			return nil, err
 		}
-		return ref{}, &NotFoundError{Kind: "service", Name: t.Service, Project: p.name, Known: services}
+		return nil, &NotFoundError{Kind: "service", Name: service, Project: p.name, Known: services}
 	}
 	slices.SortFunc(cs, func(a, b container.Summary) int { return number(a) - number(b) })
+	return cs, nil
+}
+
+// resolve finds the one container that stands for t, by label.
+func (p *Project) resolve(ctx context.Context, t Target) (ref, error) {
+	cs, err := p.serviceContainers(ctx, t.Service)
+	if err != nil {
+		return ref{}, err
+	}
 	var numbers []string
 	for _, c := range cs {
 		if t.Number == 0 && len(cs) == 1 || t.Number != 0 && number(c) == t.Number {
