@@ -43,7 +43,7 @@ type Patroni struct {
 func Start(t testing.TB, scope string, members ...Member) *Patroni {
 	t.Helper()
 	p := &Patroni{Scope: scope, hung: map[string]bool{}, servers: map[string]*httptest.Server{}, quit: make(chan struct{}),
-		config: map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "maximum_lag_on_failover": 1048576, "synchronous_mode": false},
+		config:  map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "maximum_lag_on_failover": 1048576, "synchronous_mode": false},
 		history: []any{}}
 	for _, m := range members {
 		if m.State == "" {
