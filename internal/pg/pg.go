@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -57,14 +58,27 @@ type ConnOptions struct {
 	// pgx.QueryExecModeExec through a transaction-pooling PgBouncer: it
 	// never creates named prepared statements and costs one round trip.
 	ExecMode *pgx.QueryExecMode
+
+	// wrap, if set, wraps the network connection (before TLS).
+	wrap func(net.Conn) net.Conn
 }
 
 // Connect opens one connection. The connect timeout applies even when ctx
 // has no deadline.
 func Connect(ctx context.Context, dsn string, o ConnOptions) (*pgx.Conn, error) {
+	conn, err := connect(ctx, dsn, o)
+	if err != nil {
+		return nil, fmt.Errorf("pg: connect: %w", err)
+	}
+	return conn, nil
+}
+
+// connect is Connect with pgx's error unwrapped, for callers that say
+// themselves what they were connecting to.
+func connect(ctx context.Context, dsn string, o ConnOptions) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("pg: parse DSN: %w", err)
+		return nil, fmt.Errorf("parse DSN: %w", err)
 	}
 	timeout := o.ConnectTimeout
 	if timeout <= 0 {
@@ -84,6 +98,16 @@ func Connect(ctx context.Context, dsn string, o ConnOptions) (*pgx.Conn, error) 
 	if o.ExecMode != nil {
 		cfg.DefaultQueryExecMode = *o.ExecMode
 	}
+	if o.wrap != nil {
+		dial := cfg.DialFunc
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return o.wrap(c), nil
+		}
+	}
 	hosts := 1 + len(cfg.Fallbacks)
 	ctx, cancel := context.WithTimeout(ctx, timeout*time.Duration(hosts))
 	defer cancel()
@@ -99,7 +123,7 @@ var nodeConnOptions = ConnOptions{StatementTimeout: DefaultStatementTimeout}
 
 // connectNode opens a connection for a check and names the node on error.
 func connectNode(ctx context.Context, n Node, o ConnOptions) (*pgx.Conn, error) {
-	conn, err := Connect(ctx, n.DSN, o)
+	conn, err := connect(ctx, n.DSN, o)
 	if err != nil {
 		return nil, fmt.Errorf("pg: connect to %s: %w", n.Name, err)
 	}

@@ -204,7 +204,7 @@ func (p *prober) probe(ctx context.Context, start time.Time) Observation {
 	defer cancel()
 	if p.conn == nil {
 		mode := pgx.QueryExecModeExec
-		c, err := Connect(ctx, p.node.DSN, ConnOptions{ConnectTimeout: p.w.cfg.StuckTimeout, ExecMode: &mode})
+		c, err := connect(ctx, p.node.DSN, ConnOptions{ConnectTimeout: p.w.cfg.StuckTimeout, ExecMode: &mode})
 		if err != nil {
 			o.End, o.Err = time.Now(), "connect: "+err.Error()
 			return o

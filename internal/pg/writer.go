@@ -102,7 +102,7 @@ type Writer struct {
 // (or MaxDuration).
 func StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 	cfg.defaults()
-	conn, err := Connect(ctx, cfg.DSN, cfg.connOptions())
+	conn, err := connect(ctx, cfg.DSN, cfg.connOptions())
 	if err != nil {
 		return nil, fmt.Errorf("pg: writer: connect: %w", err)
 	}
@@ -211,7 +211,7 @@ func (w *Writer) attempt(conn **pgx.Conn, seq int64) Attempt {
 	if *conn == nil {
 		a.NewConn = true
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.ConnectTimeout)
-		c, err := Connect(ctx, w.cfg.DSN, w.cfg.connOptions())
+		c, err := connect(ctx, w.cfg.DSN, w.cfg.connOptions())
 		cancel()
 		if err != nil {
 			a.End, a.Outcome, a.Err = time.Now(), Failed, "connect: "+err.Error()
@@ -345,7 +345,8 @@ func summarize(runID string, as []Attempt) WriterReport {
 // AttemptTimeout), then reads back which of this run's rows exist on
 // verify (in drill: the current leader) and completes the report. If
 // verification fails the report is returned with its verification fields
-// nil, together with the error.
+// nil, together with the error. Stop may be called again, e.g. to verify
+// on another node.
 func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
 	w.once.Do(func() { close(w.stop) })
 	select {
