@@ -83,7 +83,7 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitWith(report.ExitInvalid, fmt.Errorf("drill %s: %v\nRun 'drill %s --help' for usage.", c.Name(), err, c.Name()))
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
 }
 
