@@ -1,0 +1,598 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/patroni"
+	"github.com/drill-dev/drill/internal/pg"
+)
+
+// The patroni.* kinds: read the cluster, wait for a leader or for health,
+// and act through Patroni's REST API.
+
+// metrics shared by the kinds that read the cluster.
+var (
+	leaderMetric   = metric.Spec{Name: "leader", Type: metric.String, Doc: "the leader's member name"}
+	timelineMetric = metric.Spec{Name: "timeline", Type: metric.Number, Doc: "the leader's timeline"}
+	onlineMetric   = metric.Spec{Name: "members_online", Type: metric.Number, Doc: "members whose PostgreSQL is running, as Patroni reports them"}
+	lagMBMetric    = metric.Spec{Name: "lag_mb", Type: metric.Number, Doc: "the largest replication lag in MiB (leader's WAL position minus a standby's replay position), from SQL"}
+	faultAtMetric  = metric.Spec{Name: "fault_at", Type: metric.Time, Doc: "when the action was applied"}
+	leaderBefore   = metric.Spec{Name: "leader_before", Type: metric.String, Doc: "the leader just before the action"}
+)
+
+func init() {
+	Register(Kind{
+		Name:    "patroni.status",
+		Summary: "read the cluster's members, roles, states and timelines",
+		Doc: "Reads GET /cluster from the first Patroni member that answers. replicas_streaming comes from " +
+			"pg_stat_replication on the leader when the cluster block gives the leader's DSN.",
+		Example: "kind: patroni.status",
+		New:     func() Step { return &PatroniStatus{} },
+		Timeout: 15 * time.Second,
+		Metrics: []metric.Spec{
+			leaderMetric, timelineMetric, onlineMetric,
+			{Name: "members", Type: metric.StringList, Doc: "member names, sorted"},
+			{Name: "member_count", Type: metric.Number, Doc: "how many members Patroni lists"},
+			{Name: "roles", Type: metric.StringMap, Doc: "member name to role (leader, replica, sync_standby)"},
+			{Name: "states", Type: metric.StringMap, Doc: "member name to state (running, stopped, ...)"},
+			{Name: "timelines", Type: metric.StringMap, Doc: "member name to timeline (as text; absent while PostgreSQL is down)"},
+			{Name: "replicas_streaming", Type: metric.Number, Doc: "standbys streaming from the leader, from pg_stat_replication"},
+		},
+	})
+	Register(Kind{
+		Name:    "patroni.wait_leader",
+		Summary: "wait until the cluster has a leader, and measure the recovery time",
+		Doc: "Polls GET /cluster until a member is leader and running. With changed, the leader must differ " +
+			"from leader_before of the last fault step; with member, it must be that member. rto_s runs from the " +
+			"fault's fault_at (the latest one, or the step named by fault) to the first poll that saw the leader. " +
+			"patroni_rto_s is the same interval ending at Patroni's own promotion record (GET /history), when it has one.",
+		Example: "kind: patroni.wait_leader\nchanged: true\ntimeout: 90s",
+		New:     func() Step { return &WaitLeader{Interval: 100 * time.Millisecond} },
+		Timeout: 2 * time.Minute,
+		Metrics: []metric.Spec{
+			leaderMetric, timelineMetric,
+			{Name: "rto_s", Type: metric.Number, Doc: "seconds from the fault to the first observation of the (new) leader", Resolution: "the poll interval (100 ms by default) plus one REST call"},
+			{Name: "leader_seen_at", Type: metric.Time, Doc: "when the leader was first observed"},
+			{Name: "promoted_at", Type: metric.Time, Doc: "the promotion time Patroni recorded in /history"},
+			{Name: "patroni_rto_s", Type: metric.Number, Doc: "seconds from the fault to Patroni's promotion record", Resolution: "Patroni's clock (1 ms)"},
+		},
+	})
+	Register(Kind{
+		Name:    "patroni.wait_healthy",
+		Summary: "wait until every member runs, one leads and every replica has caught up (checked by SQL)",
+		Doc: "Polls until Patroni lists the expected members running with exactly one leader, and, by SQL, every " +
+			"replica is in recovery on the leader's timeline with its replay position within max_lag_mb of the " +
+			"leader's current WAL position. Needs each member's DSN in the cluster block.",
+		Example: "kind: patroni.wait_healthy\nmembers: 3\nmax_lag_mb: 1\ntimeout: 2m",
+		New:     func() Step { return &WaitHealthy{Members: 3, MaxLagMB: 1, Interval: 500 * time.Millisecond} },
+		Timeout: 3 * time.Minute,
+		Metrics: []metric.Spec{
+			leaderMetric, timelineMetric, onlineMetric, lagMBMetric,
+			{Name: "replicas_streaming", Type: metric.Number, Doc: "replicas caught up on the leader's timeline, by SQL"},
+			{Name: "healthy_s", Type: metric.Number, Doc: "seconds until the cluster was healthy", Resolution: "the interval"},
+		},
+	})
+	for _, k := range []struct{ name, summary, doc string }{
+		{"patroni.switchover", "planned switchover to a candidate (or any healthy replica)", "POST /switchover. Records fault_at, leader_before and the leader Patroni switched to, so wait_leader and the writer measure the outage."},
+		{"patroni.failover", "manual failover to a candidate", "POST /failover, which Patroni accepts even without a healthy leader. Records fault_at and leader_before."},
+	} {
+		Register(Kind{
+			Name: k.name, Summary: k.summary, Doc: k.doc,
+			Example: "kind: " + k.name + "\ncandidate: postgres-standby1",
+			New:     func() Step { return &Switchover{failover: k.name == "patroni.failover"} },
+			Timeout: 90 * time.Second,
+			Metrics: []metric.Spec{faultAtMetric, leaderBefore, {Name: "candidate", Type: metric.String, Doc: "the member asked to take over"}},
+		})
+	}
+	Register(Kind{
+		Name: "patroni.restart", Summary: "restart PostgreSQL on a member through Patroni",
+		Example: "kind: patroni.restart\ntarget: replica", New: func() Step { return &MemberAction{action: "restart"} },
+		Timeout: 2 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
+	})
+	Register(Kind{
+		Name: "patroni.reinit", Summary: "rebuild a replica from the leader through Patroni",
+		Example: "kind: patroni.reinit\ntarget: member:postgres-standby2", New: func() Step { return &MemberAction{action: "reinit"} },
+		Timeout: 5 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
+	})
+	Register(Kind{
+		Name: "patroni.pause", Summary: "put the cluster in maintenance mode (no automatic failover)",
+		Doc:     "PATCH /config {pause: true}. A fault: the run resumes the cluster at the end unless patroni.resume did.",
+		Example: "kind: patroni.pause", New: func() Step { return &PauseCluster{pause: true} },
+		Timeout: 15 * time.Second, Fault: true, Metrics: []metric.Spec{faultAtMetric},
+	})
+	Register(Kind{
+		Name: "patroni.resume", Summary: "leave maintenance mode",
+		Example: "kind: patroni.resume", New: func() Step { return &PauseCluster{} },
+		Timeout: 15 * time.Second,
+	})
+	Register(Kind{
+		Name:    "patroni.config",
+		Summary: "read, or patch, the dynamic configuration (ttl, loop_wait, synchronous_mode...)",
+		Doc: "GET /config, or PATCH /config with set. The values become metrics, so a check can say " +
+			"rto_s <= ttl + loop_wait + 5. A patch is a fault: the previous values are restored when the run ends.",
+		Example: "kind: patroni.config\nset:\n  synchronous_mode: true",
+		New:     func() Step { return &PatroniConfig{} },
+		Timeout: 15 * time.Second, Fault: true,
+		Metrics: []metric.Spec{
+			{Name: "ttl", Type: metric.Number, Doc: "leader key time to live, seconds"},
+			{Name: "loop_wait", Type: metric.Number, Doc: "seconds between Patroni's loops"},
+			{Name: "retry_timeout", Type: metric.Number, Doc: "seconds Patroni retries the DCS and PostgreSQL"},
+			{Name: "synchronous_mode", Type: metric.Bool, Doc: "whether synchronous replication is on"},
+			{Name: "maximum_lag_on_failover", Type: metric.Number, Doc: "bytes a replica may lag and still be promoted"},
+		},
+	})
+	RegisterUndo("patroni.config", undoPatroniConfig)
+}
+
+// PatroniStatus reads the cluster once.
+type PatroniStatus struct{}
+
+// Run records the cluster's state.
+func (s *PatroniStatus) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	cl, err := client.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	roles, states, timelines := map[string]string{}, map[string]string{}, map[string]string{}
+	online := 0
+	for _, m := range cl.Members {
+		names = append(names, m.Name)
+		roles[m.Name], states[m.Name] = string(m.Role), m.State
+		if m.Timeline != nil {
+			timelines[m.Name] = fmt.Sprint(*m.Timeline)
+		}
+		if m.State == "running" || m.State == "streaming" {
+			online++
+		}
+		env.Logf("%-20s %-12s %-10s timeline %s lag %v", m.Name, m.Role, m.State, timelines[m.Name], m.Lag)
+	}
+	sort.Strings(names)
+	values := map[string]any{"members": names, "member_count": len(names), "roles": roles, "states": states,
+		"timelines": timelines, "members_online": online}
+	if leader, ok := cl.Leader(); ok {
+		values["leader"] = leader.Name
+		if leader.Timeline != nil {
+			values["timeline"] = float64(*leader.Timeline)
+		}
+		if n, err := env.leaderNode(ctx); err == nil {
+			if lag, err := pg.Lag(ctx, n); err == nil {
+				streaming := 0
+				for _, s := range lag.Standbys {
+					if s.State == "streaming" {
+						streaming++
+					}
+				}
+				values["replicas_streaming"] = streaming
+			} else {
+				env.Logf("replicas_streaming not measured: %v", err)
+			}
+		}
+	}
+	return recordAll(env, values)
+}
+
+// WaitLeader waits for a (new) leader and measures the recovery time.
+type WaitLeader struct {
+	Changed  bool          `yaml:"changed" doc:"require a leader other than leader_before of the fault"`
+	Member   string        `yaml:"member" doc:"require this member to be the leader"`
+	Fault    string        `yaml:"fault" doc:"id of the fault step to measure from (default: the latest fault_at)"`
+	Interval time.Duration `yaml:"interval" doc:"time between polls"`
+}
+
+// Validate checks the interval.
+func (w *WaitLeader) Validate() error {
+	if w.Interval <= 0 {
+		return FieldErrorf("interval", "must be more than 0")
+	}
+	return nil
+}
+
+// Run polls /cluster until the wanted leader shows.
+func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	faultAt, hasFault := env.latest(w.Fault, "fault_at")
+	before := ""
+	if w.Changed {
+		s, ok := env.latest(w.Fault, "leader_before")
+		if !ok {
+			return fmt.Errorf("changed: true needs leader_before, recorded by a fault step before this one (the leader could not be read when the fault was applied)")
+		}
+		before = s.Value.(string)
+	}
+	start := time.Now()
+	var last string
+	for {
+		cl, err := client.Cluster(ctx)
+		seenAt := time.Now()
+		if err != nil {
+			last = err.Error()
+		} else if leader, ok := cl.Leader(); ok && leader.State == "running" {
+			switch {
+			case w.Changed && leader.Name == before:
+				last = fmt.Sprintf("leader is still %s", before)
+			case w.Member != "" && leader.Name != w.Member:
+				last = fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member)
+			default:
+				return w.record(ctx, env, client, leader, seenAt, faultAt, hasFault)
+			}
+		} else {
+			last = "no running leader (" + describeRoles(cl) + ")"
+		}
+		env.Report("waiting for a leader (%.1f s): %s", time.Since(start).Seconds(), last)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no leader after %.1f s (last: %s): %w", time.Since(start).Seconds(), last, ctx.Err())
+		case <-time.After(w.Interval):
+		}
+	}
+}
+
+func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Client, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {
+	values := map[string]any{"leader": leader.Name, "leader_seen_at": seenAt}
+	if leader.Timeline != nil {
+		values["timeline"] = float64(*leader.Timeline)
+	}
+	if hasFault {
+		fa := faultAt.Value.(time.Time)
+		values["rto_s"] = seenAt.Sub(fa).Seconds()
+		env.Logf("leader %s first seen %.3f s after the fault of step %s", leader.Name, seenAt.Sub(fa).Seconds(), faultAt.Step)
+		if h, err := client.History(ctx); err == nil {
+			if p, ok := patroni.LastPromotion(h); ok && p.Time != nil && p.NewLeader == leader.Name {
+				values["promoted_at"] = *p.Time
+				values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
+				env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
+			}
+		} else {
+			env.Logf("promotion record not read: %v", err)
+		}
+	} else {
+		env.Logf("leader %s; no fault_at recorded before this step, so rto_s is not measured", leader.Name)
+	}
+	return recordAll(env, values)
+}
+
+// latest returns the value of name recorded by step id, or the latest one
+// when id is "".
+func (e *Env) latest(id, name string) (metric.Sample, bool) {
+	if id != "" {
+		return e.Store.GetStep(id, name)
+	}
+	return e.Store.Get(name)
+}
+
+// WaitHealthy waits for a healthy cluster, judged by Patroni and by SQL.
+type WaitHealthy struct {
+	Members  int           `yaml:"members" doc:"how many members must be running"`
+	MaxLagMB float64       `yaml:"max_lag_mb" doc:"largest replay lag a replica may have, MiB"`
+	Interval time.Duration `yaml:"interval" doc:"time between polls"`
+}
+
+// Validate checks the bounds.
+func (w *WaitHealthy) Validate() error {
+	switch {
+	case w.Members < 1:
+		return FieldErrorf("members", "must be at least 1")
+	case w.MaxLagMB < 0:
+		return FieldErrorf("max_lag_mb", "must not be negative")
+	case w.Interval <= 0:
+		return FieldErrorf("interval", "must be more than 0")
+	}
+	return nil
+}
+
+// Run polls until healthy.
+func (w *WaitHealthy) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var last string
+	for {
+		values, problem := w.check(ctx, env, client)
+		if problem == "" {
+			values["healthy_s"] = time.Since(start).Seconds()
+			env.Logf("healthy after %.1f s: leader %v, %v replicas caught up, lag %.3f MiB", time.Since(start).Seconds(), values["leader"], values["replicas_streaming"], values["lag_mb"])
+			return recordAll(env, values)
+		}
+		last = problem
+		env.Report("waiting for a healthy cluster (%.0f s): %s", time.Since(start).Seconds(), last)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not healthy after %.1f s: %s: %w", time.Since(start).Seconds(), last, ctx.Err())
+		case <-time.After(w.Interval):
+		}
+	}
+}
+
+// check returns the metrics of a healthy cluster, or what is not healthy.
+func (w *WaitHealthy) check(ctx context.Context, env *Env, client *patroni.Client) (map[string]any, string) {
+	cl, err := client.Cluster(ctx)
+	if err != nil {
+		return nil, err.Error()
+	}
+	leader, ok := cl.Leader()
+	if !ok || leader.State != "running" {
+		return nil, "no running leader (" + describeRoles(cl) + ")"
+	}
+	online := 0
+	var replicas []pg.Node
+	for _, m := range cl.Members {
+		if m.State == "running" || m.State == "streaming" {
+			online++
+		}
+		if m.Name != leader.Name {
+			dsn, err := MemberDSN(env.memberOf(m))
+			if err != nil {
+				return nil, err.Error()
+			}
+			replicas = append(replicas, pg.Node{Name: m.Name, DSN: dsn})
+		}
+	}
+	if online < w.Members {
+		return nil, fmt.Sprintf("%d of %d members running (%s)", online, w.Members, describeRoles(cl))
+	}
+	leaderDSN, err := MemberDSN(env.memberOf(leader))
+	if err != nil {
+		return nil, err.Error()
+	}
+	rep, err := pg.CatchUp(ctx, pg.Node{Name: leader.Name, DSN: leaderDSN}, replicas)
+	if err != nil {
+		return nil, err.Error()
+	}
+	caughtUp, maxBehind := 0, int64(0)
+	var lagging []string
+	for _, r := range rep.Replicas {
+		switch {
+		case r.Error != "":
+			lagging = append(lagging, r.Node+": "+r.Error)
+		case !r.InRecovery:
+			lagging = append(lagging, r.Node+" is not in recovery")
+		case !r.SameTimeline:
+			lagging = append(lagging, fmt.Sprintf("%s on timeline %d, leader on %d", r.Node, r.Timeline, rep.Leader.Timeline))
+		case r.BehindBytes == nil:
+			lagging = append(lagging, r.Node+" has no replay position")
+		case float64(*r.BehindBytes) > w.MaxLagMB*(1<<20):
+			lagging = append(lagging, fmt.Sprintf("%s %.2f MiB behind", r.Node, float64(*r.BehindBytes)/(1<<20)))
+		default:
+			caughtUp++
+			maxBehind = max(maxBehind, *r.BehindBytes)
+		}
+	}
+	if len(lagging) > 0 {
+		return nil, strings.Join(lagging, "; ")
+	}
+	return map[string]any{"leader": leader.Name, "timeline": float64(rep.Leader.Timeline), "members_online": online,
+		"replicas_streaming": caughtUp, "lag_mb": float64(maxBehind) / (1 << 20)}, ""
+}
+
+// Switchover asks Patroni for a switchover or a failover.
+type Switchover struct {
+	Candidate   string `yaml:"candidate" doc:"member to take over (switchover: default any healthy replica)"`
+	Leader      string `yaml:"leader" doc:"switchover only: the current leader (default: read from Patroni)"`
+	ScheduledAt string `yaml:"scheduled_at" doc:"switchover only: RFC 3339 time to do it at"`
+
+	failover bool
+}
+
+// Validate checks the combination of parameters.
+func (s *Switchover) Validate() error {
+	if s.failover && s.Candidate == "" {
+		return FieldErrorf("candidate", "patroni.failover needs a candidate")
+	}
+	if s.failover && (s.Leader != "" || s.ScheduledAt != "") {
+		return FieldErrorf("leader", "patroni.failover takes only a candidate")
+	}
+	if s.ScheduledAt != "" {
+		if _, err := time.Parse(time.RFC3339, s.ScheduledAt); err != nil {
+			return FieldErrorf("scheduled_at", "must be an RFC 3339 time such as 2026-11-27T12:00:00Z")
+		}
+	}
+	return nil
+}
+
+// Run asks Patroni and records when.
+func (s *Switchover) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	cl, err := client.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	before := cl.LeaderName()
+	var res patroni.ActionResult
+	at := time.Now()
+	if s.failover {
+		res, err = client.Failover(ctx, s.Candidate)
+	} else {
+		leader := s.Leader
+		if leader == "" {
+			leader = before
+		}
+		var when *time.Time
+		if s.ScheduledAt != "" {
+			t, _ := time.Parse(time.RFC3339, s.ScheduledAt)
+			when = &t
+		}
+		res, err = client.Switchover(ctx, leader, s.Candidate, when)
+	}
+	if err != nil {
+		return err
+	}
+	env.Logf("%d %s", res.Status, res.Message)
+	values := map[string]any{"fault_at": at, "candidate": s.Candidate}
+	if before != "" {
+		values["leader_before"] = before
+	}
+	return recordAll(env, values)
+}
+
+// MemberAction restarts or reinitialises members.
+type MemberAction struct {
+	Target string `yaml:"target" required:"true" doc:"member(s) to act on: a service, or leader, replica, any_replica, sync_standby, member:NAME"`
+	Force  bool   `yaml:"force" doc:"reinit only: even when the member is running"`
+
+	action string
+}
+
+// Validate checks the target.
+func (m *MemberAction) Validate() error { return ValidateTarget("target", m.Target) }
+
+// Run acts on every resolved member.
+func (m *MemberAction) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	members, err := env.Members(ctx, m.Target)
+	if err != nil {
+		return err
+	}
+	at := time.Now()
+	for _, mem := range members {
+		if mem.Name == "" {
+			return fmt.Errorf("service %q runs no known Patroni member: map it in cluster.members", mem.Service)
+		}
+		var res patroni.ActionResult
+		if m.action == "restart" {
+			res, err = client.Restart(ctx, mem.Name)
+		} else {
+			res, err = client.Reinit(ctx, mem.Name, m.Force)
+		}
+		if err != nil {
+			return err
+		}
+		env.Logf("%s %s: %d %s", m.action, mem.Name, res.Status, res.Message)
+	}
+	return env.Record("fault_at", at)
+}
+
+// PauseCluster enters or leaves maintenance mode.
+type PauseCluster struct {
+	pause bool
+}
+
+// Run pauses (as a fault, resumed at the end) or resumes.
+func (p *PauseCluster) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	if !p.pause {
+		if err := client.Resume(ctx); err != nil {
+			return err
+		}
+		return env.Faults.Resolved("patroni.config", "cluster:pause")
+	}
+	undo, err := configUndo(client, map[string]any{"pause": false})
+	if err != nil {
+		return err
+	}
+	err = env.Faults.Inject(ctx, Fault{Desc: "pause the Patroni cluster (maintenance mode)", Target: "cluster:pause", Undo: undo},
+		func(ctx context.Context) error { return client.Pause(ctx) })
+	if err != nil {
+		return err
+	}
+	return env.Record("fault_at", time.Now())
+}
+
+// PatroniConfig reads or patches the dynamic configuration.
+type PatroniConfig struct {
+	Set map[string]any `yaml:"set" doc:"keys to change, e.g. {synchronous_mode: true, ttl: 10}; the old values come back at the end of the run"`
+}
+
+// Run patches (as a fault) and records the configuration.
+func (p *PatroniConfig) Run(ctx context.Context, env *Env) error {
+	client, err := env.Patroni()
+	if err != nil {
+		return err
+	}
+	cfg, err := client.Config(ctx)
+	if err != nil {
+		return err
+	}
+	if len(p.Set) > 0 {
+		old := map[string]any{}
+		var keys []string
+		for k := range p.Set {
+			old[k] = cfg.Raw[k] // nil (absent) is restored as null: Patroni's default
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		undo, err := configUndo(client, old)
+		if err != nil {
+			return err
+		}
+		err = env.Faults.Inject(ctx, Fault{Desc: "patch the Patroni configuration: " + strings.Join(keys, ", "), Target: "cluster:config", Undo: undo},
+			func(ctx context.Context) error {
+				cfg, err = client.PatchConfig(ctx, p.Set)
+				return err
+			})
+		if err != nil {
+			return err
+		}
+		env.Logf("patched %v", p.Set)
+	}
+	values := map[string]any{}
+	putInt := func(name string, v *int) {
+		if v != nil {
+			values[name] = float64(*v)
+		}
+	}
+	putInt("ttl", cfg.TTL)
+	putInt("loop_wait", cfg.LoopWait)
+	putInt("retry_timeout", cfg.RetryTimeout)
+	if cfg.MaximumLagOnFailover != nil {
+		values["maximum_lag_on_failover"] = float64(*cfg.MaximumLagOnFailover)
+	}
+	if cfg.SynchronousMode != nil {
+		values["synchronous_mode"] = *cfg.SynchronousMode
+	} else {
+		values["synchronous_mode"] = false // Patroni's default when the key is absent
+	}
+	return recordAll(env, values)
+}
+
+// configPatch is the undo of a configuration change: the URLs to reach
+// Patroni and the values to put back.
+type configPatch struct {
+	URLs  []string       `json:"urls"`
+	Patch map[string]any `json:"patch"`
+}
+
+func configUndo(client *patroni.Client, patch map[string]any) (Action, error) {
+	args, err := json.Marshal(configPatch{URLs: client.URLs(), Patch: patch})
+	if err != nil {
+		return Action{}, err
+	}
+	return Action{Op: "patroni.config", Args: args}, nil
+}
+
+func undoPatroniConfig(ctx context.Context, infra *Infra, args json.RawMessage) error {
+	var p configPatch
+	if err := json.Unmarshal(args, &p); err != nil {
+		return fmt.Errorf("bad undo arguments: %w", err)
+	}
+	client, err := patroni.New(p.URLs, patroni.Options{})
+	if err != nil {
+		return err
+	}
+	_, err = client.PatchConfig(ctx, p.Patch)
+	return err
+}

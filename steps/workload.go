@@ -1,0 +1,322 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/pg"
+)
+
+// The workload kinds: an insert loop, a background writer across a fault,
+// and a background split-brain watcher.
+
+// seedInsert is the seed's Scenario 4 statement.
+const seedInsert = "INSERT INTO files (id, filename, original_name, file_size, mime_type, primary_node, expires_at) " +
+	"VALUES ($1, $2, $2, 1000, 'text/plain', 'node1', now() + interval '1 day')"
+
+func init() {
+	Register(Kind{
+		Name:    "sql.insert_loop",
+		Summary: "insert rows as fast as the server takes them, with concurrency",
+		Doc: "Inserts rows (or for a duration) through clients connections, each row its own acknowledged " +
+			"transaction (pipelined, pipeline statements in flight per connection). The default statement is the " +
+			"seed's Scenario 4 insert into files, with a unique id per row. args name the generator of each $n " +
+			"(see internal/pg: row, id, text, int, ...).",
+		Example: "kind: sql.insert_loop\non: leader\nrows: 1000\nclients: 8",
+		New: func() Step {
+			return &InsertLoop{On: RoleLeader, SQL: seedInsert, Args: []string{"id", "filename"}, Clients: 1, Pipeline: 32}
+		},
+		Timeout: 10 * time.Minute,
+		Metrics: []metric.Spec{
+			{Name: "rows", Type: metric.Number, Doc: "rows inserted and acknowledged"},
+			{Name: "errors", Type: metric.Number, Doc: "rows that failed"},
+			{Name: "insert_ops", Type: metric.Number, Doc: "acknowledged rows per second"},
+			{Name: "latency_p50_ms", Type: metric.Number, Doc: "median time from sending a row to its acknowledgement", Resolution: "1% quantile buckets"},
+			{Name: "latency_p99_ms", Type: metric.Number, Doc: "99th percentile of the same", Resolution: "1% quantile buckets"},
+		},
+	})
+	Register(Kind{
+		Name:    "writer.start",
+		Summary: "start a background writer that inserts sequence-numbered rows across the fault",
+		Doc: "Writes one row per attempt through on (default the pooled endpoint), at rate attempts per second (0: as " +
+			"fast as one connection can), reconnecting after failures. Every attempt is recorded with its outcome: " +
+			"acknowledged, failed, or indeterminate (the connection was lost while committing). Stop it with writer.stop.",
+		Example: "kind: writer.start\nrate: 50",
+		New:     func() Step { return &WriterStart{Name: "writer", On: OnPooled, Rate: 50} },
+		Timeout: 30 * time.Second,
+	})
+	Register(Kind{
+		Name:    "writer.stop",
+		Summary: "stop the writer and count what survived on the current leader",
+		Doc: "Stops the writer, reads back this run's rows on verify_on (default the current leader) and computes " +
+			"lost_writes (acknowledged but missing), the outage as the client saw it and the reconnection time.",
+		Example: "kind: writer.stop",
+		New:     func() Step { return &WriterStop{Name: "writer", VerifyOn: RoleLeader} },
+		Timeout: time.Minute,
+		Metrics: []metric.Spec{
+			{Name: "attempts", Type: metric.Number, Doc: "writes tried"},
+			{Name: "acknowledged", Type: metric.Number, Doc: "writes whose commit was acknowledged"},
+			{Name: "failed", Type: metric.Number, Doc: "writes that definitely did not commit"},
+			{Name: "indeterminate_writes", Type: metric.Number, Doc: "writes whose connection was lost while committing: outcome unknown"},
+			{Name: "lost_writes", Type: metric.Number, Doc: "acknowledged writes missing on the verification node (RPO, in rows)"},
+			{Name: "write_rto_s", Type: metric.Number, Doc: "the outage as the client saw it: first failed write to the first acknowledged one after it", Resolution: "the write interval (1/rate)"},
+			{Name: "reconnect_s", Type: metric.Number, Doc: "first failed write to the first new connection that worked", Resolution: "the retry interval (100 ms)"},
+			{Name: "throughput_ops", Type: metric.Number, Doc: "acknowledged writes per second"},
+		},
+	})
+	Register(Kind{
+		Name:    "watch.split_brain",
+		Summary: "start watching every member for writes accepted by more than one primary",
+		Doc: "Polls every member directly (its DSN in the cluster block) every interval: pg_is_in_recovery() and whether " +
+			"a write is accepted. A frozen member is 'unknown' until it answers; a resumed old leader that still takes a " +
+			"write is seen. Stop it with watch.stop.",
+		Example: "kind: watch.split_brain\ninterval: 200ms",
+		New:     func() Step { return &WatchStart{Name: "split_brain", Members: "all", Interval: 200 * time.Millisecond} },
+		Timeout: 30 * time.Second,
+	})
+	Register(Kind{
+		Name:    "watch.stop",
+		Summary: "stop the split-brain watcher and record what it saw",
+		Example: "kind: watch.stop",
+		New:     func() Step { return &WatchStop{Name: "split_brain"} },
+		Timeout: 2 * time.Minute,
+		Metrics: []metric.Spec{
+			{Name: "max_primaries", Type: metric.Number, Doc: "the most members accepting writes at one instant", Resolution: "the watch interval (200 ms by default)"},
+			{Name: "split_brain_s", Type: metric.Number, Doc: "seconds during which more than one member accepted writes", Resolution: "the watch interval"},
+		},
+	})
+}
+
+// InsertLoop runs the insert load.
+type InsertLoop struct {
+	On       string        `yaml:"on" doc:"where to insert (one node): leader, pooled, member:NAME, a service"`
+	DSN      string        `yaml:"dsn" doc:"insert here instead"`
+	SQL      string        `yaml:"sql" doc:"the INSERT, with $1, $2... filled by args"`
+	Args     []string      `yaml:"args" doc:"generator of each parameter, e.g. [id, filename]"`
+	Rows     int64         `yaml:"rows" doc:"rows to insert"`
+	Duration time.Duration `yaml:"duration" doc:"or insert for this long"`
+	Clients  int           `yaml:"clients" doc:"concurrent connections"`
+	Pipeline int           `yaml:"pipeline" doc:"statements in flight per connection (1: wait for each)"`
+}
+
+// Validate checks the sizes.
+func (l *InsertLoop) Validate() error {
+	switch {
+	case l.Rows <= 0 && l.Duration <= 0:
+		return FieldErrorf("rows", "give rows or duration")
+	case l.Clients < 1 || l.Clients > 256:
+		return FieldErrorf("clients", "must be from 1 to 256")
+	case l.Pipeline < 1:
+		return FieldErrorf("pipeline", "must be at least 1")
+	}
+	return validateOn(l.On, l.DSN)
+}
+
+// Run inserts and records the rates.
+func (l *InsertLoop) Run(ctx context.Context, env *Env) error {
+	n, err := env.node(ctx, l.On, l.DSN)
+	if err != nil {
+		return err
+	}
+	rep, err := pg.InsertLoop(ctx, pg.InsertConfig{DSN: n.DSN, SQL: l.SQL, Args: l.Args, Rows: l.Rows, Duration: l.Duration,
+		Clients: l.Clients, Pipeline: l.Pipeline, Logger: env.Logger})
+	env.Logf("%d rows, %d errors in %s on %s (%d clients, pipeline %d)", rep.Rows, rep.Errors, rep.Elapsed.Round(time.Millisecond), n.Name, rep.Clients, rep.Pipeline)
+	for _, e := range rep.ErrorSamples {
+		env.Logf("error: %s", e)
+	}
+	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// recordFloats records a measurement map (only what was measured is in it).
+func recordFloats(env *Env, m map[string]float64) error {
+	for name, v := range m {
+		if err := env.Record(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriterStart starts a background writer.
+type WriterStart struct {
+	Name           string        `yaml:"writer" doc:"name of this writer, for writer.stop"`
+	On             string        `yaml:"on" doc:"where to write (one node): pooled, leader, member:NAME, a service"`
+	DSN            string        `yaml:"dsn" doc:"write here instead"`
+	Rate           float64       `yaml:"rate" doc:"attempts per second (0: as fast as one connection can)"`
+	AttemptTimeout time.Duration `yaml:"attempt_timeout" doc:"limit of one INSERT and its commit (an attempt that runs out is indeterminate)"`
+}
+
+// Validate checks the rate and target.
+func (w *WriterStart) Validate() error {
+	if w.Rate < 0 {
+		return FieldErrorf("rate", "must not be negative")
+	}
+	return validateOn(w.On, w.DSN)
+}
+
+// writerTask is a running writer.
+type writerTask struct{ w *pg.Writer }
+
+// Close stops a writer no writer.stop stopped; there is nothing to verify
+// for a scenario that never got there.
+func (t writerTask) Close(ctx context.Context) error {
+	_, err := t.w.Stop(ctx, pg.Node{})
+	if ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+// Run starts the writer in the background.
+func (w *WriterStart) Run(ctx context.Context, env *Env) error {
+	n, err := env.node(ctx, w.On, w.DSN)
+	if err != nil {
+		return err
+	}
+	// The writer outlives this step: it stops at writer.stop or at the end
+	// of the scenario, not when this step's context ends.
+	wr, err := pg.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout, Logger: env.Logger})
+	if err != nil {
+		return err
+	}
+	env.Logf("writer %s (run %s) writing through %s at %v/s", w.Name, wr.RunID(), n.Name, w.Rate)
+	return env.Background.Start(w.Name, writerTask{w: wr})
+}
+
+// WriterStop stops a writer and records its accounting.
+type WriterStop struct {
+	Name      string `yaml:"writer" doc:"the writer to stop"`
+	VerifyOn  string `yaml:"verify_on" doc:"where to count the surviving rows (default: the leader now)"`
+	VerifyDSN string `yaml:"verify_dsn" doc:"count them here instead"`
+}
+
+// Validate checks the target.
+func (w *WriterStop) Validate() error {
+	if w.VerifyDSN == "" {
+		return ValidateTarget("verify_on", w.VerifyOn)
+	}
+	return nil
+}
+
+// Run stops the writer and records.
+func (w *WriterStop) Run(ctx context.Context, env *Env) error {
+	t, err := env.Background.Take(w.Name)
+	if err != nil {
+		return err
+	}
+	wt, ok := t.(writerTask)
+	if !ok {
+		return fmt.Errorf("%q is not a writer", w.Name)
+	}
+	verify, verr := env.node(ctx, w.VerifyOn, w.VerifyDSN)
+	if verr != nil {
+		env.Logf("cannot resolve where to verify: %v", verr)
+	}
+	rep, err := wt.w.Stop(ctx, verify)
+	env.Logf("%d attempts: %d acknowledged, %d failed, %d indeterminate; verified on %s", rep.Attempts, rep.Acknowledged, rep.Failed, rep.Indeterminate, rep.VerifiedOn)
+	if rep.LostWrites != nil && *rep.LostWrites > 0 {
+		env.Logf("lost acknowledged writes (seq): %v", rep.LostSeqs)
+	}
+	if rep.FailedButPresent != nil && *rep.FailedButPresent > 0 {
+		env.Logf("warning: %d writes classified failed are present", *rep.FailedButPresent)
+	}
+	if rep.OutageOpen {
+		env.Logf("the outage had not ended when the writer stopped: write_rto_s and reconnect_s are not measured")
+	}
+	if rep.VerifyError != "" {
+		env.Logf("verification failed, lost_writes not measured: %s", rep.VerifyError)
+	}
+	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
+		return rerr
+	}
+	if err != nil {
+		return err
+	}
+	return verr
+}
+
+// WatchStart starts the split-brain watcher.
+type WatchStart struct {
+	Name     string        `yaml:"watcher" doc:"name of this watcher, for watch.stop"`
+	Members  string        `yaml:"members" doc:"all (every member of the cluster block), or a target"`
+	Interval time.Duration `yaml:"interval" doc:"time between probes of a member (100-250 ms)"`
+}
+
+// Validate checks the interval.
+func (w *WatchStart) Validate() error {
+	if w.Interval < 50*time.Millisecond || w.Interval > 5*time.Second {
+		return FieldErrorf("interval", "must be from 50ms to 5s")
+	}
+	if w.Members != "all" {
+		return ValidateTarget("members", w.Members)
+	}
+	return nil
+}
+
+type watchTask struct{ w *pg.SplitBrainWatcher }
+
+func (t watchTask) Close(ctx context.Context) error {
+	_, err := t.w.Stop(ctx)
+	return err
+}
+
+// Run starts watching.
+func (w *WatchStart) Run(ctx context.Context, env *Env) error {
+	var nodes []pg.Node
+	if w.Members == "all" {
+		for name, m := range env.Infra.Cluster.Members {
+			dsn, err := MemberDSN(Member{Name: name, DSN: m.DSN})
+			if err != nil {
+				return err
+			}
+			nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
+		}
+		if len(nodes) == 0 {
+			return fmt.Errorf("members: all needs cluster.members with a dsn for each member")
+		}
+	} else {
+		var err error
+		if nodes, err = env.Nodes(ctx, w.Members, ""); err != nil {
+			return err
+		}
+	}
+	wt, err := pg.StartSplitBrainWatcher(context.WithoutCancel(ctx), pg.WatchConfig{Members: nodes, Interval: w.Interval, Logger: env.Logger})
+	if err != nil {
+		return err
+	}
+	env.Logf("watching %d members every %s", len(nodes), w.Interval)
+	return env.Background.Start(w.Name, watchTask{w: wt})
+}
+
+// WatchStop stops the watcher and records what it saw.
+type WatchStop struct {
+	Name string `yaml:"watcher" doc:"the watcher to stop"`
+}
+
+// Run stops and records.
+func (w *WatchStop) Run(ctx context.Context, env *Env) error {
+	t, err := env.Background.Take(w.Name)
+	if err != nil {
+		return err
+	}
+	wt, ok := t.(watchTask)
+	if !ok {
+		return fmt.Errorf("%q is not a split-brain watcher", w.Name)
+	}
+	rep, err := wt.w.Stop(ctx)
+	for _, o := range rep.Overlaps {
+		env.Logf("more than one primary accepted writes: %v", o.Members)
+	}
+	for _, m := range rep.Members {
+		env.Logf("%+v", m)
+	}
+	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
+		return rerr
+	}
+	return err
+}
