@@ -25,6 +25,7 @@ import (
 
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/clusterview"
+	"github.com/drill-dev/drill/internal/patroni"
 	"github.com/drill-dev/drill/internal/report"
 	"github.com/drill-dev/drill/steps"
 )
@@ -432,7 +433,7 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 }
 
 // formatSettings renders Patroni's failover settings on one line.
-func formatSettings(c *clusterview.Settings) string {
+func formatSettings(c *patroni.DynamicConfig) string {
 	if c == nil {
 		return "settings unknown (no member answered GET /config)"
 	}
@@ -452,7 +453,7 @@ func formatSettings(c *clusterview.Settings) string {
 		return "off"
 	}
 	line := fmt.Sprintf("ttl %s   loop_wait %s   retry_timeout %s   synchronous_mode %s", sec(c.TTL), sec(c.LoopWait), sec(c.RetryTimeout), onOff(c.SynchronousMode))
-	if c.SynchronousStrict != nil && *c.SynchronousStrict {
+	if c.SynchronousModeStrict != nil && *c.SynchronousModeStrict {
 		line += " (strict)"
 	}
 	if c.MaximumLagOnFailover != nil {

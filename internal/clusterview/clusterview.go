@@ -199,24 +199,14 @@ type Snapshot struct {
 	// Primaries are the members whose PostgreSQL answered
 	// pg_is_in_recovery() = false. Two or more is a split brain.
 	Primaries []string `json:"primaries"`
-	// Config is Patroni's dynamic configuration; nil when unknown.
-	Config *Settings `json:"config,omitempty"`
+	// Config is Patroni's dynamic configuration (ttl, loop_wait,
+	// retry_timeout, synchronous_mode...); nil when unknown.
+	Config *patroni.DynamicConfig `json:"config,omitempty"`
 	// LastPromotion is the newest promotion in Patroni's GET /history.
 	LastPromotion *Promotion   `json:"last_promotion,omitempty"`
 	Members       []MemberView `json:"members"`
 	// Errors holds cluster-wide failures by call: "cluster", "config", "history".
 	Errors map[string]string `json:"errors,omitempty"`
-}
-
-// Settings are the Patroni settings that govern a failover.
-type Settings struct {
-	TTL                  *int   `json:"ttl,omitempty"`
-	LoopWait             *int   `json:"loop_wait,omitempty"`
-	RetryTimeout         *int   `json:"retry_timeout,omitempty"`
-	SynchronousMode      *bool  `json:"synchronous_mode,omitempty"`
-	SynchronousStrict    *bool  `json:"synchronous_mode_strict,omitempty"`
-	MaximumLagOnFailover *int64 `json:"maximum_lag_on_failover,omitempty"`
-	Pause                *bool  `json:"pause,omitempty"`
 }
 
 // Promotion is one line of Patroni's history: who was promoted, when, to
@@ -412,11 +402,7 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 	wg.Wait()
 
 	v.assemble(&s, results, cl, lag, lagFrom, lagErr, extraNames)
-	if conf != nil {
-		s.Config = &Settings{TTL: conf.TTL, LoopWait: conf.LoopWait, RetryTimeout: conf.RetryTimeout,
-			SynchronousMode: conf.SynchronousMode, SynchronousStrict: conf.SynchronousModeStrict,
-			MaximumLagOnFailover: conf.MaximumLagOnFailover, Pause: conf.Pause}
-	}
+	s.Config = conf
 	if last, ok := patroni.LastPromotion(hist); ok {
 		s.LastPromotion = &Promotion{Time: last.Time, Leader: last.NewLeader, Timeline: last.NewTimeline()}
 	}
