@@ -114,13 +114,8 @@ type ComposeStop struct {
 	Keep   bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
 }
 
-// Validate checks the target, index and grace.
-func (s *ComposeStop) Validate() error {
-	if s.Grace < 0 {
-		return FieldErrorf("grace", "must not be negative")
-	}
-	return validateContainer(s.Target, s.Index)
-}
+// Validate checks the target and index (durations are never negative).
+func (s *ComposeStop) Validate() error { return validateContainer(s.Target, s.Index) }
 
 // DefaultTimeout leaves room for the grace period.
 func (s *ComposeStop) DefaultTimeout() time.Duration { return s.Grace + 30*time.Second }
@@ -189,13 +184,8 @@ type ComposeRestart struct {
 	Grace  time.Duration `yaml:"grace" doc:"time between SIGTERM and SIGKILL, in whole seconds"`
 }
 
-// Validate checks the target, index and grace.
-func (s *ComposeRestart) Validate() error {
-	if s.Grace < 0 {
-		return FieldErrorf("grace", "must not be negative")
-	}
-	return validateContainer(s.Target, s.Index)
-}
+// Validate checks the target and index.
+func (s *ComposeRestart) Validate() error { return validateContainer(s.Target, s.Index) }
 
 // DefaultTimeout leaves room for the grace period.
 func (s *ComposeRestart) DefaultTimeout() time.Duration { return s.Grace + 30*time.Second }

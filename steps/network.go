@@ -468,13 +468,10 @@ type NetworkDelay struct {
 	Keep     bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
 }
 
-// Validate checks the target, delay, jitter and duration.
+// Validate checks the target, delay and duration.
 func (s *NetworkDelay) Validate() error {
-	switch {
-	case s.Delay <= 0:
+	if s.Delay <= 0 {
 		return FieldErrorf("delay", "must be more than 0")
-	case s.Jitter < 0:
-		return FieldErrorf("jitter", "must not be negative")
 	}
 	return s.netem().validate()
 }
@@ -537,10 +534,7 @@ type netemStep struct {
 }
 
 func (n netemStep) validate() error {
-	switch {
-	case n.duration < 0:
-		return FieldErrorf("duration", "must not be negative")
-	case n.duration > 0 && n.keep:
+	if n.duration > 0 && n.keep {
 		return FieldErrorf("keep", "contradicts duration: a fault with a duration is removed when it ends")
 	}
 	for _, t := range n.towards {

@@ -26,7 +26,7 @@ func init() {
 			"(see internal/pg: row, id, text, int, ...).",
 		Example: "kind: sql.insert_loop\non: leader\nrows: 1000\nclients: 8",
 		New: func() Step {
-			return &InsertLoop{On: RoleLeader, SQL: seedInsert, Args: []string{"id", "filename"}, Clients: 1, Pipeline: 32}
+			return &InsertLoop{On: RoleLeader, SQL: seedInsert, Args: []string{"id", "text:12"}, Clients: 1, Pipeline: 32}
 		},
 		Timeout: 10 * time.Minute,
 		Metrics: []metric.Spec{
@@ -94,7 +94,7 @@ type InsertLoop struct {
 	On       string        `yaml:"on" doc:"where to insert (one node): leader, pooled, member:NAME, a service"`
 	DSN      string        `yaml:"dsn" doc:"insert here instead"`
 	SQL      string        `yaml:"sql" doc:"the INSERT, with $1, $2... filled by args"`
-	Args     []string      `yaml:"args" doc:"generator of each parameter, e.g. [id, filename]"`
+	Args     []string      `yaml:"args" doc:"generator of each parameter, row, id, int[:MIN:MAX], float, text[:N], uuid, bool, now, null or const:VALUE, e.g. [id, text:12]"`
 	Rows     int64         `yaml:"rows" doc:"rows to insert"`
 	Duration time.Duration `yaml:"duration" doc:"or insert for this long"`
 	Clients  int           `yaml:"clients" doc:"concurrent connections"`
@@ -231,7 +231,9 @@ func (w *WriterStop) Run(ctx context.Context, env *Env) error {
 	if rep.VerifyError != "" {
 		env.Logf("verification failed, lost_writes not measured: %s", rep.VerifyError)
 	}
-	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
+	m := rep.Metrics()
+	delete(m, "indeterminate") // the same count as indeterminate_writes, the documented name
+	if rerr := recordFloats(env, m); rerr != nil {
 		return rerr
 	}
 	if err != nil {

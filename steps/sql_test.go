@@ -1,0 +1,205 @@
+package steps_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/pg/pgtest"
+	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/internal/runner"
+)
+
+// pgPair starts a real primary and a streaming replica for one test.
+func pgPair(t *testing.T) (primary, replica *pgtest.Server) {
+	t.Helper()
+	c, err := pgtest.NewCluster()
+	if err != nil {
+		t.Fatalf("these tests need PostgreSQL 15's server binaries (apt-get install postgresql-15): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("stopping the test servers: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := c.InitPrimary(ctx, "primary", pgtest.FastSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Replica(ctx, "replica", pgtest.FastSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, r
+}
+
+// runScenario loads and runs one scenario; it fails the test when the file
+// does not load.
+func runScenario(t *testing.T, src string) *report.Scenario {
+	t.Helper()
+	l, err := runner.LoadScenario("test.yaml", []byte(src), nil, map[string]bool{})
+	if err != nil {
+		t.Fatalf("loading:\n%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	run := runner.Run(ctx, []*runner.Loaded{l}, runner.Options{StateDir: t.TempDir()})
+	res := run.Scenarios[0]
+	for _, s := range append(res.Steps, res.Cleanup...) {
+		t.Logf("step %-24s %-8s %s\n%s", s.Name, s.Status, s.Message, s.Log)
+	}
+	for _, c := range res.Checks {
+		t.Logf("check %-40s %-8s %s", c.Expr, c.Status, c.Message)
+	}
+	return res
+}
+
+// value returns the last value a run recorded under name (step.name for a
+// step's own).
+func value(t *testing.T, res *report.Scenario, name string) any {
+	t.Helper()
+	step, metricName, qualified := strings.Cut(name, ".")
+	var found any
+	ok := false
+	for _, s := range res.Metrics {
+		if (qualified && s.Step == step && s.Name == metricName) || (!qualified && s.Name == name) {
+			found, ok = s.Value, true
+		}
+	}
+	if !ok {
+		t.Fatalf("%s was not recorded", name)
+	}
+	return found
+}
+
+// TestSQLKinds runs sql.exec, sql.insert_loop, pg.replicated, sql.query,
+// pg.lag and the writer against a real primary and replica. Rows deleted
+// behind the writer's back must be counted as lost, exactly.
+func TestSQLKinds(t *testing.T) {
+	p, r := pgPair(t)
+	res := runScenario(t, fmt.Sprintf(`
+name: sql kinds
+cluster:
+  members:
+    pg1: {dsn: "%s"}
+    pg2: {dsn: "%s"}
+steps:
+  - kind: sql.exec
+    on: pg1
+    sql: CREATE TABLE files (id text primary key, filename text not null, original_name text, file_size bigint, mime_type text, primary_node text, expires_at timestamptz)
+  - id: load
+    kind: sql.insert_loop
+    on: pg1
+    rows: 500
+    clients: 4
+  - id: consistent
+    kind: pg.replicated
+    leader: pg1
+    replicas: pg2
+  - id: count
+    kind: sql.query
+    on: pg2
+    sql: SELECT count(*) AS n, current_setting('server_version') AS version, pg_is_in_recovery() AS standby FROM files
+    record: {n: number, version: string, standby: bool}
+  - id: lag
+    kind: pg.lag
+    on: pg1
+  - id: w
+    kind: writer.start
+    on: pg1
+    rate: 100
+  - kind: sleep
+    duration: 800ms
+  - id: delete
+    name: delete three acknowledged rows behind the writer's back
+    kind: sql.exec
+    on: pg1
+    sql: DELETE FROM drill_writes WHERE seq IN (5, 6, 7)
+  - kind: sleep
+    duration: 300ms
+  - kind: writer.stop
+    verify_on: pg1
+checks:
+  - load.rows == 500 && load.errors == 0 && load.insert_ops > 0
+  - count.n == 500 && count.standby && count.version != ""
+  - replicas_confirmed == 1 && replication_delay_ms >= 0
+  - lag.standbys == 1 && lag.standbys_streaming == 1 && lag_mb < 1
+  - delete.rows_affected == 3
+  - lost_writes == 3
+  - acknowledged >= 50 && failed == 0 && indeterminate_writes == 0
+`, p.DSN("postgres"), r.DSN("postgres")))
+	if code := (&report.Run{Scenarios: []*report.Scenario{res}}).ExitCode(); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if got := value(t, res, "lost_writes"); got != 3.0 {
+		t.Errorf("lost_writes = %v, want 3", got)
+	}
+}
+
+// TestSplitBrainWatcher promotes the replica while the primary still takes
+// writes: the watcher must see two primaries for a while.
+func TestSplitBrainWatcher(t *testing.T) {
+	p, r := pgPair(t)
+	res := runScenario(t, fmt.Sprintf(`
+name: two primaries
+cluster:
+  members:
+    pg1: {dsn: "%s"}
+    pg2: {dsn: "%s"}
+steps:
+  - kind: watch.split_brain
+    interval: 100ms
+  - kind: sleep
+    duration: 500ms
+  - name: promote the replica behind the primary's back
+    kind: sql.exec
+    on: pg2
+    sql: SELECT pg_promote()
+  - kind: sleep
+    duration: 1500ms
+  - kind: watch.stop
+checks:
+  - max_primaries == 2
+  - split_brain_s > 0.5
+`, p.DSN("postgres"), r.DSN("postgres")))
+	if !res.Passed() {
+		t.Fatalf("the watcher did not see the split brain")
+	}
+	if got := value(t, res, "split_brain_s").(float64); got > 2.5 {
+		t.Errorf("split_brain_s = %v, longer than the whole overlap (about 1.5 s)", got)
+	}
+}
+
+// TestNotMeasuredIsMissing: a writer whose verification fails leaves
+// lost_writes unrecorded, and a check on it is an error, not a pass.
+func TestNotMeasuredIsMissing(t *testing.T) {
+	p, _ := pgPair(t)
+	res := runScenario(t, fmt.Sprintf(`
+name: unverifiable
+steps:
+  - kind: writer.start
+    dsn: "%s"
+    rate: 50
+  - kind: sleep
+    duration: 300ms
+  - kind: writer.stop
+    verify_dsn: "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=1"
+    continue_on_error: true
+checks:
+  - lost_writes == 0
+`, p.DSN("postgres")))
+	c := res.Checks[0]
+	if c.Status != report.Error || !strings.Contains(c.Message, "not measured: lost_writes") {
+		t.Fatalf("check = %s %q, want an error saying lost_writes was not measured", c.Status, c.Message)
+	}
+	for _, s := range res.Metrics {
+		if s.Name == "lost_writes" {
+			t.Fatalf("lost_writes recorded as %v although nothing was verified", metric.Format(s.Value))
+		}
+	}
+}
