@@ -8,13 +8,18 @@
 //
 // and InsertLoop for as long with N connections, truncating the table and
 // checkpointing before each run, and prints the rows/s of each and their
-// ratio. Each comparison is repeated -rounds times, alternating which tool
-// goes first, and the medians are compared: on a shared machine a single
-// 10 s run of either tool can be off by a factor of two. The client CPU
-// time per row of each tool is printed too: it is what a load generator
-// takes away from the server it shares the machine with. Profile "durable" commits as configured; "async" sets
-// synchronous_commit = off so that the client, not the WAL flush, is the
-// bottleneck. Every row is its own transaction in both tools.
+// ratio. Every row is its own transaction in both tools. Each comparison
+// is repeated -rounds times, alternating which tool goes first, and the
+// medians are compared: on a shared machine a single 10 s run of either
+// tool can be off by a factor of two.
+//
+// Profile "durable" commits as configured: every commit waits for a WAL
+// fdatasync, so rows/s is rows per fsync (group commit) times the disk's
+// fsyncs per second, and the latter moves with whatever else uses the
+// disk. Both are printed, with each tool's client CPU time per row (what
+// a load generator takes from the server it shares the machine with).
+// Profile "async" sets synchronous_commit = off so that CPU, not the WAL
+// flush, is the bottleneck.
 //
 // Run it through bench/insert-vs-pgbench.sh, or: go run ./bench/insertbench -h
 package main
@@ -57,16 +62,22 @@ const (
 	pgbenchSQL = "\\set n random(1, 1000000000)\nINSERT INTO bench_insert (n, payload) VALUES (:n, md5(:n::text));\n"
 )
 
-// result is the median of the rounds of one profile and client count.
+// sample is one run of one tool.
+type sample struct {
+	rate        float64 // rows/s as the tool reports it
+	cpuPerRow   float64 // client CPU µs per committed row
+	rowsPerSync float64 // committed rows per WAL fdatasync
+	msPerSync   float64 // mean fdatasync time
+	report      *pg.InsertReport
+}
+
+// result is the medians of the rounds of one profile and client count.
 type result struct {
-	profile          string
-	clients          int
-	pgbench, loop    float64 // median rows/s
-	pgbenchCPU       float64 // median client CPU µs per row
-	loopCPU          float64
-	ratios           []float64
-	loopP50, loopP99 time.Duration // of the median InsertLoop round
-	loopErrors       int64
+	profile       string
+	clients       int
+	pgbench, loop sample
+	ratios        []float64
+	loopErrors    int64
 }
 
 func main() {
@@ -110,7 +121,7 @@ func run(ctx context.Context, clientList, profileList string, seconds, pipeline,
 		return err
 	}
 	defer c.Close()
-	srv, err := c.InitPrimary(ctx, "bench", pgtest.Settings{"max_wal_size": "2GB", "checkpoint_timeout": "30min"})
+	srv, err := c.InitPrimary(ctx, "bench", pgtest.Settings{"max_wal_size": "2GB", "checkpoint_timeout": "30min", "track_wal_io_timing": "on"})
 	if err != nil {
 		return err
 	}
@@ -154,14 +165,17 @@ func run(ctx context.Context, clientList, profileList string, seconds, pipeline,
 
 	fmt.Printf("\nmedians over %d rounds (load average now %s):\n", rounds, loadavg())
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "profile\tclients\tpgbench rows/s\tInsertLoop rows/s\tratio\tper-round ratios\tclient CPU µs/row pgbench\tInsertLoop\tInsertLoop p50\tp99\terrors\t")
+	fmt.Fprintln(tw, "profile\tclients\tpgbench rows/s\tInsertLoop rows/s\tratio\tper-round ratios\t"+
+		"rows/fsync pgbench\tInsertLoop\tms/fsync pgbench\tInsertLoop\tCPU µs/row pgbench\tInsertLoop\tInsertLoop p50\tp99\terrors\t")
 	for _, r := range results {
 		var rs []string
 		for _, x := range r.ratios {
 			rs = append(rs, fmt.Sprintf("%.2f", x))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%.1f\t%.1f\t%s\t%s\t%d\t\n", r.profile, r.clients, r.pgbench, r.loop, r.loop/r.pgbench,
-			strings.Join(rs, " "), r.pgbenchCPU, r.loopCPU, r.loopP50.Round(time.Microsecond), r.loopP99.Round(time.Microsecond), r.loopErrors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%.2f\t%.2f\t%.3f\t%.3f\t%.1f\t%.1f\t%s\t%s\t%d\t\n",
+			r.profile, r.clients, r.pgbench.rate, r.loop.rate, r.loop.rate/r.pgbench.rate, strings.Join(rs, " "),
+			r.pgbench.rowsPerSync, r.loop.rowsPerSync, r.pgbench.msPerSync, r.loop.msPerSync, r.pgbench.cpuPerRow, r.loop.cpuPerRow,
+			r.loop.report.LatencyP50.Round(time.Microsecond), r.loop.report.LatencyP99.Round(time.Microsecond), r.loopErrors)
 	}
 	return tw.Flush()
 }
@@ -170,62 +184,111 @@ func run(ctx context.Context, clientList, profileList string, seconds, pipeline,
 // goes first, and returns the medians.
 func compare(ctx context.Context, admin *pgx.Conn, bin string, srv *pgtest.Server, script, profile string, n, seconds, pipeline, rounds int) (result, error) {
 	r := result{profile: profile, clients: n}
-	var benchRates, benchCPU, loopCPU []float64
-	var loops []pg.InsertReport
+	runBench := func() (float64, time.Duration, *pg.InsertReport, error) {
+		before := cpuTime(syscall.RUSAGE_CHILDREN)
+		rate, err := pgbench(ctx, bin, srv, script, n, seconds)
+		return rate, cpuTime(syscall.RUSAGE_CHILDREN) - before, nil, err
+	}
+	runLoop := func() (float64, time.Duration, *pg.InsertReport, error) {
+		before := cpuTime(syscall.RUSAGE_SELF)
+		rep, err := pg.InsertLoop(ctx, pg.InsertConfig{
+			DSN: srv.DSN(""), SQL: loopSQL, Args: []string{"row", "row"},
+			Clients: n, Pipeline: pipeline, Duration: time.Duration(seconds) * time.Second,
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		return *rep.OpsPerSec, cpuTime(syscall.RUSAGE_SELF) - before, &rep, nil
+	}
+	var benchSamples, loopSamples []sample
 	for round := range rounds {
-		var bench, bcpu, lcpu float64
-		var loop pg.InsertReport
-		runBench := func() (err error) {
-			before := cpuTime(syscall.RUSAGE_CHILDREN)
-			bench, err = pgbench(ctx, bin, srv, script, n, seconds)
-			bcpu = float64(cpuTime(syscall.RUSAGE_CHILDREN)-before) / float64(time.Microsecond) / (bench * float64(seconds))
-			return err
-		}
-		runLoop := func() (err error) {
-			before := cpuTime(syscall.RUSAGE_SELF)
-			defer func() {
-				if err == nil {
-					lcpu = float64(cpuTime(syscall.RUSAGE_SELF)-before) / float64(time.Microsecond) / float64(loop.Rows)
-				}
-			}()
-			loop, err = pg.InsertLoop(ctx, pg.InsertConfig{
-				DSN: srv.DSN(""), SQL: loopSQL, Args: []string{"row", "row"},
-				Clients: n, Pipeline: pipeline, Duration: time.Duration(seconds) * time.Second,
-				Logger: slog.New(slog.DiscardHandler),
-			})
-			return err
-		}
-		order := []func() error{runBench, runLoop}
+		tools := []func() (float64, time.Duration, *pg.InsertReport, error){runBench, runLoop}
 		if round%2 == 1 {
-			order[0], order[1] = order[1], order[0]
+			tools[0], tools[1] = tools[1], tools[0]
 		}
-		for _, step := range order {
-			if err := reset(ctx, admin); err != nil {
+		var got []sample
+		for _, tool := range tools {
+			s, err := measure(ctx, admin, tool)
+			if err != nil {
 				return r, err
 			}
-			if err := step(); err != nil {
-				return r, err
-			}
+			got = append(got, s)
 		}
-		benchRates = append(benchRates, bench)
-		benchCPU, loopCPU = append(benchCPU, bcpu), append(loopCPU, lcpu)
-		loops = append(loops, loop)
-		r.ratios = append(r.ratios, *loop.OpsPerSec/bench)
-		r.loopErrors += loop.Errors
-		fmt.Printf("  %s c=%d round %d: pgbench %.0f rows/s (%.1f µs CPU/row), InsertLoop %.0f rows/s (%.1f µs CPU/row): %.2fx\n",
-			profile, n, round+1, bench, bcpu, *loop.OpsPerSec, lcpu, *loop.OpsPerSec/bench)
+		b, l := got[0], got[1]
+		if round%2 == 1 {
+			b, l = l, b
+		}
+		benchSamples, loopSamples = append(benchSamples, b), append(loopSamples, l)
+		r.ratios = append(r.ratios, l.rate/b.rate)
+		r.loopErrors += l.report.Errors
+		fmt.Printf("  %s c=%d round %d: pgbench %.0f rows/s (%.2f rows/fsync, %.1f µs CPU/row), InsertLoop %.0f rows/s (%.2f rows/fsync, %.1f µs CPU/row): %.2fx\n",
+			profile, n, round+1, b.rate, b.rowsPerSync, b.cpuPerRow, l.rate, l.rowsPerSync, l.cpuPerRow, l.rate/b.rate)
 	}
-	r.pgbench = median(benchRates)
-	r.pgbenchCPU, r.loopCPU = median(benchCPU), median(loopCPU)
-	slices.SortFunc(loops, func(a, b pg.InsertReport) int { return cmp.Compare(*a.OpsPerSec, *b.OpsPerSec) })
-	mid := loops[len(loops)/2]
-	if len(loops)%2 == 0 {
-		r.loop = (*loops[len(loops)/2-1].OpsPerSec + *mid.OpsPerSec) / 2
-	} else {
-		r.loop = *mid.OpsPerSec
-	}
-	r.loopP50, r.loopP99 = *mid.LatencyP50, *mid.LatencyP99
+	r.pgbench, r.loop = medianSample(benchSamples), medianSample(loopSamples)
 	return r, nil
+}
+
+// measure empties the table, runs one tool and reads what it committed and
+// how many WAL fsyncs that took.
+func measure(ctx context.Context, admin *pgx.Conn, tool func() (float64, time.Duration, *pg.InsertReport, error)) (sample, error) {
+	if err := reset(ctx, admin); err != nil {
+		return sample{}, err
+	}
+	syncs0, ms0, err := walSyncs(ctx, admin)
+	if err != nil {
+		return sample{}, err
+	}
+	rate, cpu, rep, err := tool()
+	if err != nil {
+		return sample{}, err
+	}
+	time.Sleep(time.Second) // backends report WAL statistics at most once a second
+	syncs1, ms1, err := walSyncs(ctx, admin)
+	if err != nil {
+		return sample{}, err
+	}
+	var rows int64
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM bench_insert`).Scan(&rows); err != nil {
+		return sample{}, err
+	}
+	s := sample{rate: rate, report: rep}
+	if rows > 0 {
+		s.cpuPerRow = float64(cpu) / float64(time.Microsecond) / float64(rows)
+	}
+	if d := syncs1 - syncs0; d > 0 {
+		s.rowsPerSync, s.msPerSync = float64(rows)/float64(d), (ms1-ms0)/float64(d)
+	}
+	return s, nil
+}
+
+// walSyncs reads the number of WAL fsyncs and their total time in ms.
+func walSyncs(ctx context.Context, admin *pgx.Conn) (int64, float64, error) {
+	var n int64
+	var ms float64
+	err := admin.QueryRow(ctx, `SELECT wal_sync, wal_sync_time FROM pg_stat_wal`).Scan(&n, &ms)
+	return n, ms, err
+}
+
+// medianSample takes the median of each field on its own; the report is
+// that of the median-rate run.
+func medianSample(ss []sample) sample {
+	field := func(f func(sample) float64) float64 {
+		xs := make([]float64, len(ss))
+		for i, s := range ss {
+			xs[i] = f(s)
+		}
+		return median(xs)
+	}
+	byRate := slices.Clone(ss)
+	slices.SortFunc(byRate, func(a, b sample) int { return cmp.Compare(a.rate, b.rate) })
+	return sample{
+		rate:        field(func(s sample) float64 { return s.rate }),
+		cpuPerRow:   field(func(s sample) float64 { return s.cpuPerRow }),
+		rowsPerSync: field(func(s sample) float64 { return s.rowsPerSync }),
+		msPerSync:   field(func(s sample) float64 { return s.msPerSync }),
+		report:      byRate[len(byRate)/2].report,
+	}
 }
 
 // cpuTime is the user+system CPU time of this process or of its waited-for
