@@ -225,33 +225,48 @@ func (s *screen) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return s, nil
 }
 
+// View draws the header, the snapshot, then as many of the newest events
+// as fit the terminal's height above the footer. Lines wider than the
+// terminal are cut by bubbletea; a screen too short for the snapshot loses
+// its bottom rows first.
 func (s *screen) View() string {
-	var b strings.Builder
-	b.WriteString(s.styles.head.Render("drill monitor") + "   " + s.now.Format("2006-01-02 15:04:05") + "   " + s.sinceLeaderChange(s.now) + "\n\n")
+	var top strings.Builder
+	top.WriteString(s.styles.head.Render("drill monitor") + "   " + s.now.Format("2006-01-02 15:04:05") + "   " + s.sinceLeaderChange(s.now) + "\n\n")
 	if s.snap == nil {
-		b.WriteString("taking the first snapshot...\n")
+		top.WriteString("taking the first snapshot...\n")
 	} else {
-		b.WriteString(formatSnapshot(*s.snap, s.styles, s.viewer.Timeout()))
+		top.WriteString(formatSnapshot(*s.snap, s.styles, s.viewer.Timeout()))
 	}
-	b.WriteString("\n" + s.styles.head.Render("Events") + "\n")
-	footer := s.styles.dim.Render(fmt.Sprintf("q or Ctrl-C quits · refresh every %s", s.interval))
-	// Show the newest events that fit above the footer.
-	room := len(s.events)
+	lines := strings.Split(strings.TrimSuffix(top.String(), "\n"), "\n")
+	lines = append(lines, "", s.styles.head.Render("Events"))
+	footer := []string{"", s.styles.dim.Render(fmt.Sprintf("q or Ctrl-C quits · refresh every %s", s.interval))}
+
+	room := len(s.events) + 1
 	if s.height > 0 {
-		used := strings.Count(b.String(), "\n") + 2
-		room = max(1, s.height-used)
+		room = s.height - len(lines) - len(footer)
+		if room < 1 {
+			lines = lines[:max(0, s.height-len(footer)-1)]
+			room = 1
+		}
 	}
-	shown := s.events[max(0, len(s.events)-room):]
-	if len(shown) == 0 {
-		b.WriteString(s.styles.dim.Render("  none yet") + "\n")
+	lines = append(lines, eventLines(s.events, room, s.styles)...)
+	return strings.Join(append(lines, footer...), "\n")
+}
+
+// eventLines renders the newest events in at most room lines, saying how
+// many earlier ones are not shown.
+func eventLines(events []clusterview.Event, room int, st styles) []string {
+	if len(events) == 0 {
+		return []string{st.dim.Render("  none yet")}
 	}
-	if hidden := len(s.events) - len(shown); hidden > 0 {
-		shown = shown[1:]
-		b.WriteString(s.styles.dim.Render(fmt.Sprintf("  (%d earlier)", hidden+1)) + "\n")
+	var out []string
+	if len(events) > room {
+		hidden := len(events) - room + 1
+		out = append(out, st.dim.Render(fmt.Sprintf("  (%d earlier)", hidden)))
+		events = events[hidden:]
 	}
-	for _, e := range shown {
-		b.WriteString("  " + formatEvent(e) + "\n")
+	for _, e := range events {
+		out = append(out, "  "+formatEvent(e))
 	}
-	b.WriteString("\n" + footer)
-	return b.String()
+	return out
 }

@@ -51,7 +51,7 @@ type clusterFlags struct {
 
 // defaultDSNTemplate reaches a discovered member's PostgreSQL with the
 // bundled test bed's superuser and database (examples/testbed/README.md).
-const defaultDSNTemplate = "postgres://postgres:postgres@{host}:{port}/fileshare"
+const defaultDSNTemplate = "postgres://postgres:postgres@{host}:{port}/fileshare?sslmode=disable"
 
 func (f *clusterFlags) register(c *cobra.Command) {
 	fl := c.Flags()
@@ -417,8 +417,8 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 		}
 	}
 	for _, key := range []string{"cluster", "config", "history"} {
-		if e, ok := s.Errors[key]; ok {
-			notes = append(notes, st.warn.Render("GET /"+key)+": "+e)
+		if r, ok := s.Reasons[key]; ok {
+			notes = append(notes, st.warn.Render("GET /"+key)+": no member answered: "+r)
 		}
 	}
 	for _, m := range s.Members {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -224,6 +225,20 @@ func TestMonitorScreen(t *testing.T) {
 			t.Errorf("view lacks %q:\n%s", want, view)
 		}
 	}
+	// A short terminal keeps the header and the newest events.
+	for i := range 30 {
+		s.events = append(s.events, clusterview.Event{Time: time.Now(), Message: fmt.Sprintf("event %d", i)})
+	}
+	s.Update(tea.WindowSizeMsg{Width: 120, Height: 20})
+	view = s.View()
+	if n := strings.Count(view, "\n") + 1; n != 20 || !strings.HasPrefix(view, "drill monitor") || !strings.Contains(view, "event 29") || !strings.Contains(view, "earlier)") {
+		t.Errorf("a %d-line view on a 20-line terminal:\n%s", n, view)
+	}
+	s.Update(tea.WindowSizeMsg{Width: 120, Height: 6})
+	if n := strings.Count(s.View(), "\n") + 1; n > 6 {
+		t.Errorf("a %d-line view on a 6-line terminal:\n%s", n, s.View())
+	}
+
 	_, cmd := s.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	if cmd == nil || !reflect.DeepEqual(cmd(), tea.Quit()) {
 		t.Error("q does not quit")
@@ -250,7 +265,8 @@ func TestSnapshotGolden(t *testing.T) {
 			{Name: "postgres-standby2", Reason: "container paused; REST: no answer within 1s; SQL: no answer within 1s", Role: "sync_standby", State: "running", Timeline: tl(2),
 				Lag: &clusterview.Lag{Bytes: 3 << 20, MB: 3, Source: "patroni"}, InRecovery: &yes, Notes: []string{"not probed directly"}},
 		},
-		Errors: map[string]string{"history": "patroni: no member answered GET /history"},
+		Errors:  map[string]string{"history": "patroni: no member answered GET /history (tried ...)"},
+		Reasons: map[string]string{"history": "connection refused"},
 	}
 	got := formatSnapshot(s, newStyles(false), time.Second)
 	golden := filepath.Join("testdata", "status", "snapshot.golden")

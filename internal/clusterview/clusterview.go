@@ -205,8 +205,10 @@ type Snapshot struct {
 	// LastPromotion is the newest promotion in Patroni's GET /history.
 	LastPromotion *Promotion   `json:"last_promotion,omitempty"`
 	Members       []MemberView `json:"members"`
-	// Errors holds cluster-wide failures by call: "cluster", "config", "history".
-	Errors map[string]string `json:"errors,omitempty"`
+	// Errors holds cluster-wide failures by call: "cluster", "config",
+	// "history"; Reasons the same, each in a few words (see Short).
+	Errors  map[string]string `json:"errors,omitempty"`
+	Reasons map[string]string `json:"reasons,omitempty"`
 }
 
 // Promotion is one line of Patroni's history: who was promoted, when, to
@@ -302,7 +304,7 @@ type probeResult struct {
 // answer are reported OFFLINE with the reason.
 func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 	start := time.Now()
-	s := Snapshot{Time: start, Errors: map[string]string{}}
+	s := Snapshot{Time: start, Errors: map[string]string{}, Reasons: map[string]string{}}
 
 	// Phase one: every member's own REST API, PostgreSQL and container, and
 	// the REST URLs that belong to no member, all at once.
@@ -381,7 +383,7 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 				defer cancel()
 				if err := call.fn(cctx); err != nil {
 					mu.Lock()
-					s.Errors[call.name] = err.Error()
+					s.Errors[call.name], s.Reasons[call.name] = err.Error(), Short(err, v.cfg.Timeout)
 					mu.Unlock()
 				}
 			})
@@ -407,7 +409,7 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 		s.LastPromotion = &Promotion{Time: last.Time, Leader: last.NewLeader, Timeline: last.NewTimeline()}
 	}
 	if len(s.Errors) == 0 {
-		s.Errors = nil
+		s.Errors, s.Reasons = nil, nil
 	}
 	s.Took = time.Since(start)
 	s.TookMS = s.Took.Milliseconds()

@@ -3,19 +3,26 @@ package clusterview
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/drill-dev/drill/internal/patroni"
 )
 
-// Short names the cause of a probe's error in a few words, for a status
-// line: "no answer within 1s", "connection refused", "HTTP 503",
-// "FATAL: password authentication failed ...". timeout is the bound the
-// probe ran under. The full error stays in MemberView.Errors.
+// Short names the cause of a probe's error in a few words on one line, for
+// a status line: "no answer within 1s", "connection refused", "connection
+// closed", "HTTP 503", "FATAL: password authentication failed ...".
+// timeout is the bound the probe ran under. The full error stays in
+// MemberView.Errors and Snapshot.Errors.
 func Short(err error, timeout time.Duration) string {
+	return strings.Join(strings.Fields(short(err, timeout)), " ")
+}
+
+func short(err error, timeout time.Duration) string {
 	var (
 		httpErr *patroni.HTTPError
 		dnsErr  *net.DNSError
@@ -35,6 +42,8 @@ func Short(err error, timeout time.Duration) string {
 		return "connection reset"
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "host unreachable"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
 	case errors.As(err, &dnsErr):
 		return "host not found: " + dnsErr.Name
 	case errors.As(err, &httpErr):
