@@ -303,7 +303,7 @@ func TestTestbedMonitorFailover(t *testing.T) {
 	lockTestbed(t)
 	old := waitHealthy(t).Leader
 	tm := newTmux(t)
-	tm.waitFor("the shell prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, prompt) })
+	tm.waitFor("the shell prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, strings.TrimSpace(prompt)) })
 	tm.send(drillBin+" monitor --compose-project "+project+" --interval 1s", "Enter")
 	tm.waitFor("3 members ONLINE", 30*time.Second, func(s string) bool {
 		return strings.Count(s, "● ONLINE") == 3 && strings.Contains(s, "Leader "+old)
