@@ -360,6 +360,10 @@ checks:
 
 	t.Run("SIGTERM to one container of a scaled service", func(t *testing.T) {
 		hook(t, "termed", func(ctx context.Context) error {
+			// kill returns once the signal is sent; the probe exits on it soon after.
+			for deadline := time.Now().Add(10 * time.Second); inspect(t, p, ts2).Running && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
 			if s := inspect(t, p, ts2); s.Running || s.ExitCode != 0 {
 				t.Errorf("s#2 after SIGTERM: %s, want exited 0", s)
 			}

@@ -18,8 +18,8 @@ import (
 // Roles a target may name, resolved at run time from Patroni's /cluster.
 const (
 	RoleLeader      = "leader"       // the current leader
-	RoleReplicas    = "replica"      // every replica
-	RoleAnyReplica  = "any_replica"  // one replica (the first by name)
+	RoleReplicas    = "replica"      // every running replica
+	RoleAnyReplica  = "any_replica"  // one running replica (the first by name)
 	RoleSyncStandby = "sync_standby" // the synchronous standby
 	memberPrefix    = "member:"      // member:NAME, a Patroni member by name
 )
@@ -87,11 +87,13 @@ func (e *Env) Patroni() (*patroni.Client, error) {
 // block's compose_project, else COMPOSE_PROJECT_NAME, else the only project
 // with running containers.
 func (e *Env) Project(ctx context.Context) (*docker.Project, error) {
+	// Infra.Client holds its lock while it makes a client: get the engine
+	// first, not from inside the project's make.
+	engine, err := dockerEngine(ctx, e.Infra, e.Infra.Cluster.HelperImage, e.Logger)
+	if err != nil {
+		return nil, err
+	}
 	c, err := e.Infra.Client("docker.project", func() (any, error) {
-		engine, err := dockerEngine(ctx, e.Infra, e.Infra.Cluster.HelperImage, e.Logger)
-		if err != nil {
-			return nil, err
-		}
 		name := e.Infra.Cluster.ComposeProject
 		if name == "" {
 			name = os.Getenv("COMPOSE_PROJECT_NAME")
@@ -135,7 +137,10 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 	for _, m := range cl.Members {
 		names = append(names, m.Name)
 		role := string(m.Role)
+		running := m.State == "running" || m.State == "streaming"
 		switch {
+		case !running && target != memberPrefix+m.Name:
+			continue // a role names running members; member:NAME any member
 		case target == RoleLeader && (role == "leader" || role == "standby_leader"):
 		case (target == RoleReplicas || target == RoleAnyReplica) && role != "leader" && role != "standby_leader":
 		case target == RoleSyncStandby && role == "sync_standby":
