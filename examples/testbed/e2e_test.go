@@ -353,6 +353,9 @@ func (w *writer) run(ctx context.Context, t0 time.Time, ips map[string]string) {
 			r.server = ips[addr]
 		}
 		cancel()
+		if ctx.Err() != nil {
+			break // stopped by the test, mid-attempt: not a result
+		}
 		r.at = time.Since(t0)
 		w.mu.Lock()
 		w.results = append(w.results, r)
