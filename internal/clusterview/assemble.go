@@ -55,7 +55,7 @@ func (v *Viewer) assemble(s *Snapshot, results []probeResult, cl *patroni.Cluste
 			s.Primaries = append(s.Primaries, name)
 		}
 	}
-	s.Timeline = clusterTimeline(s.Members, s.Leader)
+	s.Timeline = clusterTimeline(s.Members)
 }
 
 // memberWork is a member being assembled, with what only assembly needs.
@@ -90,9 +90,6 @@ func (v *Viewer) fillProbes(m *memberWork, t Target, r probeResult) {
 	m.Container = r.container
 	if r.rest != nil {
 		m.State = r.rest.State
-		if r.rest.Timeline != nil {
-			m.Timeline, m.TimelineSource = r.rest.Timeline, TimelineFromPatroni
-		}
 	}
 	if r.status != nil {
 		m.InRecovery = ptr(r.status.InRecovery)
@@ -101,10 +98,10 @@ func (v *Viewer) fillProbes(m *memberWork, t Target, r probeResult) {
 		m.MaxConnections = ptr(r.status.MaxConnections)
 		m.ServerVersion = r.status.Version
 	}
-	if r.pos != nil && r.pos.TimelineSource != "" {
-		m.Timeline, m.TimelineSource = ptr(r.pos.Timeline), timelineFromSQLPrefix+r.pos.TimelineSource
+	if r.pos != nil {
 		m.InRecovery = ptr(r.pos.InRecovery)
 	}
+	m.Timeline, m.TimelineSource = memberTimeline(r)
 	m.reason = reasons(v.cfg.Timeout, r)
 	if r.pos != nil {
 		m.replayLSN = r.pos.LSN
@@ -135,7 +132,7 @@ func fillListed(m *memberWork, cm patroni.ClusterMember) {
 		m.State = cm.State
 	}
 	if m.Timeline == nil && cm.Timeline != nil {
-		m.Timeline, m.TimelineSource = cm.Timeline, TimelineFromPatroni
+		m.Timeline, m.TimelineSource = cm.Timeline, TimelineFromPatroniCluster
 	}
 	if cm.Lag.Known {
 		m.patroniLag = ptr(cm.Lag.Bytes)
@@ -206,17 +203,30 @@ func fillLag(members map[string]*memberWork, leader string, lag *pg.LagReport, l
 	}
 }
 
-// clusterTimeline is the leader's timeline, else the highest one seen.
-func clusterTimeline(members []MemberView, leader string) *int64 {
+// memberTimeline picks the most current of the timelines a member's
+// probes saw (see the TimelineFrom constants); nil when none did.
+func memberTimeline(r probeResult) (*int64, string) {
+	var sqlTL *int64
+	var source string
+	if r.pos != nil && r.pos.TimelineSource != "" {
+		sqlTL, source = ptr(r.pos.Timeline), r.pos.TimelineSource
+	}
+	switch {
+	case sqlTL != nil && source != pg.TimelineFromCheckpoint:
+		return sqlTL, timelineFromSQLPrefix + source
+	case r.rest != nil && r.rest.Timeline != nil:
+		return ptr(*r.rest.Timeline), TimelineFromPatroni
+	case sqlTL != nil:
+		return sqlTL, timelineFromSQLPrefix + source
+	}
+	return nil, ""
+}
+
+// clusterTimeline is the highest timeline of any member.
+func clusterTimeline(members []MemberView) *int64 {
 	var best *int64
 	for _, m := range members {
-		if m.Timeline == nil {
-			continue
-		}
-		if m.Name == leader {
-			return ptr(*m.Timeline)
-		}
-		if best == nil || *m.Timeline > *best {
+		if m.Timeline != nil && (best == nil || *m.Timeline > *best) {
 			best = ptr(*m.Timeline)
 		}
 	}

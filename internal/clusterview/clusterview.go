@@ -49,13 +49,16 @@ const (
 	LagFromPatroni = "patroni"
 )
 
-// Where a member's timeline came from.
+// Where a member's timeline came from, from the most to the least current:
+// sql:wal (a primary's WAL file), sql:wal_receiver (the timeline a standby
+// streams), patroni (the member's own GET /patroni), sql:checkpoint (a
+// standby without a WAL receiver: its last restartpoint's, which can lag a
+// promotion by a long time), patroni_cluster (GET /cluster, stale by up to
+// loop_wait).
 const (
-	// TimelineFromPatroni: GET /cluster (or the member's GET /patroni).
-	TimelineFromPatroni = "patroni"
-	// SQL sources are "sql:" followed by pg's source: sql:wal,
-	// sql:wal_receiver, sql:checkpoint.
-	timelineFromSQLPrefix = "sql:"
+	TimelineFromPatroni        = "patroni"
+	TimelineFromPatroniCluster = "patroni_cluster"
+	timelineFromSQLPrefix      = "sql:"
 )
 
 // Target is one member as drill is told to reach it. Any of API, DSN and
@@ -193,8 +196,8 @@ type Snapshot struct {
 	Listed int `json:"members_listed"`
 	// Online is the number of members reported ONLINE.
 	Online int `json:"members_online"`
-	// Timeline is the leader's timeline (else the highest seen); nil when
-	// unknown.
+	// Timeline is the cluster's timeline: the highest any member is on
+	// (timelines only grow); nil when unknown.
 	Timeline *int64 `json:"timeline,omitempty"`
 	// Primaries are the members whose PostgreSQL answered
 	// pg_is_in_recovery() = false. Two or more is a split brain.
@@ -265,7 +268,8 @@ type MemberView struct {
 	ActiveConnections *int   `json:"active_connections,omitempty"`
 	MaxConnections    *int   `json:"max_connections,omitempty"`
 	ServerVersion     string `json:"server_version,omitempty"`
-	// Container is the compose container's state, when known.
+	// Container is the compose container's state, asked only when a probe
+	// failed (to say why).
 	Container string `json:"container,omitempty"`
 	API       string `json:"api,omitempty"`
 	// Probed says which direct probes drill has for the member: "rest", "sql".
@@ -389,6 +393,20 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 			})
 		}
 	}
+	// The container state of each member a probe failed on, to say why.
+	for i, t := range v.targets {
+		if v.cfg.Containers == nil || t.Service == "" || (results[i].restErr == nil && results[i].sqlErr == nil) {
+			continue
+		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
+			defer cancel()
+			results[i].container, results[i].contErr = v.cfg.Containers.ContainerState(cctx, t.Service)
+			if results[i].contErr != nil {
+				v.cfg.Logger.DebugContext(ctx, "container state unknown", "member", t.Name, "err", results[i].contErr)
+			}
+		})
+	}
 	if sqlLeader >= 0 {
 		wg.Go(func() {
 			t := v.targets[sqlLeader]
@@ -416,8 +434,8 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 	return s
 }
 
-// probeTarget runs phase one for one member: REST, SQL and container state
-// concurrently, each under the timeout.
+// probeTarget runs phase one for one member: REST and SQL concurrently,
+// each under the timeout.
 func (v *Viewer) probeTarget(ctx context.Context, t Target) probeResult {
 	var r probeResult
 	var wg sync.WaitGroup
@@ -450,15 +468,8 @@ func (v *Viewer) probeTarget(ctx context.Context, t Target) probeResult {
 			r.pos = &pos
 		})
 	}
-	if v.cfg.Containers != nil && t.Service != "" {
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
-			defer cancel()
-			r.container, r.contErr = v.cfg.Containers.ContainerState(cctx, t.Service)
-		})
-	}
 	wg.Wait()
-	for what, err := range map[string]error{"rest": r.restErr, "sql": r.sqlErr, "container": r.contErr} {
+	for what, err := range map[string]error{"rest": r.restErr, "sql": r.sqlErr} {
 		if err != nil {
 			v.cfg.Logger.DebugContext(ctx, "probe failed", "member", t.Name, "probe", what, "err", err)
 		}

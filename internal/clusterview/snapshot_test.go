@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,20 +153,31 @@ func TestSnapshotRefused(t *testing.T) {
 	}
 }
 
-type containers map[string]string
+// containers fakes the compose project's container states and records
+// which services were asked about.
+type containers struct {
+	states map[string]string
+	mu     sync.Mutex
+	asked  []string
+}
 
-func (c containers) ContainerState(ctx context.Context, service string) (string, error) {
-	if st, ok := c[service]; ok {
+func (c *containers) ContainerState(ctx context.Context, service string) (string, error) {
+	c.mu.Lock()
+	c.asked = append(c.asked, service)
+	c.mu.Unlock()
+	if st, ok := c.states[service]; ok {
 		return st, nil
 	}
 	return "", errors.New("no container")
 }
 
-// TestSnapshotContainerState: the container's state leads the reason.
+// TestSnapshotContainerState: the container's state leads the reason; it
+// is asked only for members a probe failed on.
 func TestSnapshotContainerState(t *testing.T) {
 	fake := cvtest.Start(t, "x", cvtest.Member{Name: "a", Role: "leader"}, cvtest.Member{Name: "b", Role: "replica"})
 	fake.Hang("b", true)
-	v := newViewer(t, clusterview.Config{Timeout: 200 * time.Millisecond, Containers: containers{"svc-a": "running", "svc-b": "paused"},
+	cs := &containers{states: map[string]string{"svc-a": "running", "svc-b": "paused"}}
+	v := newViewer(t, clusterview.Config{Timeout: 200 * time.Millisecond, Containers: cs,
 		Members: []clusterview.Target{{Name: "a", Service: "svc-a", API: fake.URL("a")}, {Name: "b", Service: "svc-b", API: fake.URL("b")}}})
 	s := timedSnapshot(t, v)
 	m := member(t, s, "b")
@@ -173,8 +185,11 @@ func TestSnapshotContainerState(t *testing.T) {
 	if !strings.HasPrefix(m.Reason, "container paused; ") || m.Container != "paused" {
 		t.Errorf("b: reason %q, container %q", m.Reason, m.Container)
 	}
-	if a := member(t, s, "a"); !a.Online || a.Container != "running" || a.Reason != "" {
+	if a := member(t, s, "a"); !a.Online || a.Container != "" || a.Reason != "" {
 		t.Errorf("a: %+v", a)
+	}
+	if !slices.Equal(cs.asked, []string{"svc-b"}) {
+		t.Errorf("container states asked for %v, want only the failing member's", cs.asked)
 	}
 }
 

@@ -1,0 +1,39 @@
+package clusterview
+
+import (
+	"testing"
+
+	"github.com/drill-dev/drill/internal/patroni"
+	"github.com/drill-dev/drill/internal/pg"
+)
+
+// TestMemberTimeline: the most current source wins; a standby's
+// checkpoint timeline (stale until its next restartpoint) yields to
+// Patroni's live view.
+func TestMemberTimeline(t *testing.T) {
+	pos := func(tl int64, src string) *pg.Position { return &pg.Position{Timeline: tl, TimelineSource: src} }
+	rest := func(tl int64) *patroni.Status { return &patroni.Status{Timeline: ptr(tl)} }
+	tests := []struct {
+		name string
+		r    probeResult
+		tl   int64
+		src  string
+	}{
+		{"primary's WAL", probeResult{pos: pos(4, pg.TimelineFromWAL), rest: rest(3)}, 4, "sql:wal"},
+		{"standby's receiver", probeResult{pos: pos(4, pg.TimelineFromWALReceiver), rest: rest(3)}, 4, "sql:wal_receiver"},
+		{"checkpoint yields to Patroni", probeResult{pos: pos(2, pg.TimelineFromCheckpoint), rest: rest(3)}, 3, "patroni"},
+		{"checkpoint alone", probeResult{pos: pos(2, pg.TimelineFromCheckpoint)}, 2, "sql:checkpoint"},
+		{"Patroni alone", probeResult{rest: rest(5)}, 5, "patroni"},
+		{"SQL without a source", probeResult{pos: pos(0, "")}, 0, ""},
+	}
+	for _, tt := range tests {
+		tl, src := memberTimeline(tt.r)
+		got := int64(0)
+		if tl != nil {
+			got = *tl
+		}
+		if got != tt.tl || src != tt.src {
+			t.Errorf("%s: timeline %d from %q, want %d from %q", tt.name, got, src, tt.tl, tt.src)
+		}
+	}
+}
