@@ -8,6 +8,11 @@
 // caller's context has none) and every connection attempt under a connect
 // timeout, so a frozen server costs a timeout, never a hang. A value that
 // could not be measured is reported as absent (a nil pointer), never as 0.
+//
+// drill creates its own tables in the database the DSNs name, with CREATE
+// TABLE IF NOT EXISTS, on first use: drill_markers (Replicated),
+// drill_writes (Writer) and drill_probes (SplitBrainWatcher). Rows are
+// tagged with a run ID and never deleted by drill.
 package pg
 
 import (
