@@ -42,6 +42,11 @@ and keeps a log of events under it, each with its time:
   reason) or came back, the timeline changed, a replica's lag crossed --lag-mb,
   two or more members answered pg_is_in_recovery() = false (split brain).
 
+The table always shows what the last refresh saw. A member whose calls only
+ran out of time (nothing refused them, its container runs) enters the event
+log at the second such refresh in a row: on a loaded machine one slow answer
+is not an outage. Raise --call-timeout there.
+
 The header shows how long ago the leader last changed (seen by monitor, or
 Patroni's last promotion in GET /history, whichever is newer).
 

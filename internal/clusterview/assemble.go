@@ -103,6 +103,7 @@ func (v *Viewer) fillProbes(m *memberWork, t Target, r probeResult) {
 	}
 	m.Timeline, m.TimelineSource = memberTimeline(r)
 	m.reason = reasons(v.cfg.Timeout, r)
+	m.Unresponsive = unresponsive(r)
 	if r.pos != nil {
 		m.replayLSN = r.pos.LSN
 	}
@@ -122,6 +123,23 @@ func reasons(timeout time.Duration, r probeResult) []string {
 		out = append(out, "SQL: "+Short(r.sqlErr, timeout))
 	}
 	return out
+}
+
+// unresponsive reports whether every probe that failed timed out, nothing
+// refused or closed a connection, and the container (if known) runs.
+func unresponsive(r probeResult) bool {
+	if r.restErr == nil && r.sqlErr == nil {
+		return false
+	}
+	if r.container != "" && r.container != "running" {
+		return false
+	}
+	for _, err := range []error{r.restErr, r.sqlErr} {
+		if err != nil && !timedOut(err) {
+			return false
+		}
+	}
+	return true
 }
 
 // fillListed records what GET /cluster says about a member.
@@ -146,6 +164,8 @@ func judge(m *memberWork, clusterKnown, namedByURL bool) {
 		m.Online = len(m.Errors["rest"]) == 0 && len(m.Errors["sql"]) == 0
 		if !m.Online {
 			m.Reason = strings.Join(m.reason, "; ")
+		} else {
+			m.Unresponsive = false
 		}
 	case m.Listed && runningStates[m.State]:
 		m.Online = true

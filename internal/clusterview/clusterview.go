@@ -243,6 +243,10 @@ type MemberView struct {
 	Online bool `json:"online"`
 	// Reason says why the member is OFFLINE ("" when online).
 	Reason string `json:"reason,omitempty"`
+	// Unresponsive is set on an OFFLINE member whose failed probes all ran
+	// out of time (nothing refused them, its container runs or is not
+	// known): frozen, cut off, or only slow on a loaded machine.
+	Unresponsive bool `json:"unresponsive,omitempty"`
 	// Listed is true when GET /cluster lists the member.
 	Listed bool `json:"listed"`
 	// Role is the role GET /cluster gives: leader, replica, sync_standby,

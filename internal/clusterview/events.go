@@ -130,22 +130,42 @@ func FormatBytes(n int64) string {
 // known value of each fact, so that a snapshot that could not learn
 // something (GET /cluster unanswered, a member's lag unknown while it is
 // OFFLINE) neither raises nor hides an event: the change is reported when
-// the fact is known again. The zero value is not usable; use NewTracker.
+// the fact is known again.
+//
+// A member goes OFFLINE in the events at once when something refused or
+// closed its probes or its container is not running, but only at the
+// second snapshot in a row when its probes merely ran out of time
+// (MemberView.Unresponsive): on a loaded machine one slow answer is not an
+// outage. Snapshots themselves always show what was observed. The zero
+// value is not usable; use NewTracker.
 type Tracker struct {
 	opts  DiffOptions
 	known Snapshot
 	// leaderSince is when the leader last changed, as seen by this tracker
 	// (the snapshot that first showed it).
 	leaderSince time.Time
+	// slow holds the members whose last snapshot was their first
+	// unresponsive one after being online.
+	slow map[string]bool
 }
 
 // NewTracker returns a Tracker that has seen nothing yet.
-func NewTracker(opts DiffOptions) *Tracker { return &Tracker{opts: opts} }
+func NewTracker(opts DiffOptions) *Tracker { return &Tracker{opts: opts, slow: map[string]bool{}} }
 
 // Observe merges s into what the tracker knows and returns the events
 // since the previous snapshot (for the first one, see Diff with a zero prev).
 func (t *Tracker) Observe(s Snapshot) []Event {
 	next := merge(t.known, s)
+	for i, m := range next.Members {
+		prev, seen := t.known.Member(m.Name)
+		wasSlow := t.slow[m.Name]
+		t.slow[m.Name] = false
+		if m.Unresponsive && seen && prev.Online && !wasSlow {
+			// First time out of time: wait for the next snapshot.
+			t.slow[m.Name] = true
+			next.Members[i] = prev
+		}
+	}
 	events := Diff(t.known, next, t.opts)
 	for _, e := range events {
 		if e.Kind == EventLeaderChanged {

@@ -266,6 +266,36 @@ func TestTracker(t *testing.T) {
 	}
 }
 
+// TestTrackerUnresponsive: a member whose probes only ran out of time is
+// reported OFFLINE at its second such snapshot in a row; one slow answer
+// raises no event. A refused probe is reported at once.
+func TestTrackerUnresponsive(t *testing.T) {
+	slow := func(name string) MemberView {
+		m := off(name, "SQL: no answer within 1s")
+		m.Unresponsive = true
+		return m
+	}
+	steps := []struct {
+		members []MemberView
+		want    []string
+	}{
+		{[]MemberView{on("a"), on("b")}, []string{}},
+		{[]MemberView{on("a"), slow("b")}, []string{}},
+		{[]MemberView{on("a"), on("b")}, []string{}},
+		{[]MemberView{on("a"), slow("b")}, []string{}},
+		{[]MemberView{on("a"), slow("b")}, []string{"member_offline b >SQL: no answer within 1s"}},
+		{[]MemberView{on("a"), slow("b")}, []string{}},
+		{[]MemberView{on("a"), on("b")}, []string{"member_online b SQL: no answer within 1s>"}},
+		{[]MemberView{off("a", "SQL: connection refused"), on("b")}, []string{"member_offline a >SQL: connection refused"}},
+	}
+	tr := NewTracker(DiffOptions{})
+	for i, st := range steps {
+		if got := kinds(tr.Observe(snap(snapSpec{sec: 2 * i, leader: "a", members: st.members}))); !reflect.DeepEqual(got, st.want) {
+			t.Fatalf("snapshot %d: events %q, want %q", i, got, st.want)
+		}
+	}
+}
+
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1: "1 B (0.00 MB)", 524288: "524288 B (0.50 MB)", 3 << 20: "3145728 B (3.00 MB)"} {
 		if got := FormatBytes(n); got != want {

@@ -27,14 +27,13 @@ func short(err error, timeout time.Duration) string {
 		httpErr *patroni.HTTPError
 		dnsErr  *net.DNSError
 		sqlErr  interface{ SQLState() string }
-		netErr  net.Error
 	)
 	switch {
 	case err == nil:
 		return ""
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case timedOut(err):
 		return "no answer within " + timeout.String()
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
@@ -66,4 +65,10 @@ func innermost(err error) string {
 		}
 		err = next
 	}
+}
+
+// timedOut reports whether err is a call that ran out of time.
+func timedOut(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
 }
