@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drill-dev/drill/internal/docker/dockertest"
 	"github.com/drill-dev/drill/internal/ledger"
 )
 
@@ -60,8 +61,8 @@ func TestDrillInterruptedMidFault(t *testing.T) {
 				t.Fatalf("the scenario did not reach its sleep:\n%s", out)
 			}
 		}
-		reach(t, p, ta, map[string]bool{"b:7000": false})
-		reach(t, p, tb, map[string]bool{"a:7000": false})
+		dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false})
+		dockertest.Expect(t, p, tb, map[string]bool{"a:7000": false})
 		if s := inspect(t, p, tc); !s.Paused {
 			t.Errorf("c is %s, want paused", s.Status)
 		}

@@ -3,7 +3,6 @@ package steps_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -176,39 +175,6 @@ func addr(t *testing.T, p *docker.Project, tg docker.Target) netip.Addr {
 	return netip.Addr{}
 }
 
-// reach checks the probe's verdicts from one container: want maps
-// host:port to whether it must be reachable.
-func reach(t *testing.T, p *docker.Project, from docker.Target, want map[string]bool) {
-	t.Helper()
-	var addrs []string
-	for a := range want {
-		addrs = append(addrs, a)
-	}
-	slices.Sort(addrs)
-	got := dockertest.Reach(t, p, from, addrs...)
-	for _, a := range addrs {
-		if got[a].OK != want[a] {
-			t.Errorf("%s -> %s: reachable %t, want %t", from, a, got[a].OK, want[a])
-		}
-	}
-}
-
-// fromHost reports whether the test, on the host, gets an echo from ip:7000.
-func fromHost(ip netip.Addr) bool {
-	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(ip, 7000).String(), 700*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(700 * time.Millisecond))
-	buf := make([]byte, 5)
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return false
-	}
-	_, err = c.Read(buf)
-	return err == nil && string(buf) == "ping\n"
-}
-
 // netState reads drill's rules and qdiscs in tg's network namespace.
 func netState(t *testing.T, p *docker.Project, tg docker.Target) netfault.State {
 	t.Helper()
@@ -257,7 +223,7 @@ func assertClean(t *testing.T, p *docker.Project, stateDir string, containers ma
 			want[tg.Service+":7000"] = true
 		}
 	}
-	reach(t, p, ta, want)
+	dockertest.Expect(t, p, ta, want)
 	pending, err := ledger.Pending(stateDir)
 	if err != nil || len(pending) > 0 {
 		t.Errorf("ledger of %s: %v, still open: %+v", stateDir, err, pending)
@@ -398,7 +364,7 @@ checks:
 					t.Errorf("%s after compose.pause: %s, want paused", tg, s)
 				}
 			}
-			reach(t, p, ta, map[string]bool{"s:7000": false, "b:7000": true})
+			dockertest.Expect(t, p, ta, map[string]bool{"s:7000": false, "b:7000": true})
 			return nil
 		})
 		sc, dir := b.run(t, `steps:
@@ -469,7 +435,7 @@ func TestNetworkFaults(t *testing.T) {
 			if s := inspect(t, p, tb); len(s.Networks) != 0 {
 				t.Errorf("b after network.disconnect: on %+v, want no network", s.Networks)
 			}
-			reach(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
 			return nil
 		})
 		sc, dir := b.run(t, `steps:
@@ -510,11 +476,11 @@ checks:
 	t.Run("partition both ways, healed by a step", func(t *testing.T) {
 		ipA := addr(t, p, ta)
 		hook(t, "partitioned", func(ctx context.Context) error {
-			reach(t, p, ta, map[string]bool{"b:7000": false, "c:7000": false, "s:7000": true})
-			reach(t, p, tb, map[string]bool{"a:7000": false, "c:7000": true, "s:7000": true})
-			reach(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
-			reach(t, p, ts1, map[string]bool{"a:7000": true, "b:7000": true})
-			if !fromHost(ipA) {
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": false, "s:7000": true})
+			dockertest.Expect(t, p, tb, map[string]bool{"a:7000": false, "c:7000": true, "s:7000": true})
+			dockertest.Expect(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
+			dockertest.Expect(t, p, ts1, map[string]bool{"a:7000": true, "b:7000": true})
+			if !dockertest.FromHost(ipA) {
 				t.Error("the host cannot reach a: allow_host is true by default")
 			}
 			for _, tg := range []docker.Target{ta, tb, tc} {
@@ -528,8 +494,8 @@ checks:
 			return nil
 		})
 		hook(t, "healed", func(ctx context.Context) error {
-			reach(t, p, ta, map[string]bool{"b:7000": true, "c:7000": true})
-			reach(t, p, tb, map[string]bool{"a:7000": true})
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": true, "c:7000": true})
+			dockertest.Expect(t, p, tb, map[string]bool{"a:7000": true})
 			return nil
 		})
 		sc, dir := b.run(t, `steps:
@@ -552,8 +518,8 @@ checks:
 
 	t.Run("one way, partly healed by a step, the rest by the run", func(t *testing.T) {
 		hook(t, "one way", func(ctx context.Context) error {
-			reach(t, p, ta, map[string]bool{"b:7000": false, "s:7000": true})
-			reach(t, p, tb, map[string]bool{"a:7000": true})
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, "s:7000": true})
+			dockertest.Expect(t, p, tb, map[string]bool{"a:7000": true})
 			return nil
 		})
 		hook(t, "half healed", func(ctx context.Context) error {
@@ -563,7 +529,7 @@ checks:
 			if st := netState(t, p, ta); st.Clean() {
 				t.Error("a lost its rules when only b was healed")
 			}
-			reach(t, p, ta, map[string]bool{"b:7000": false})
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false})
 			return nil
 		})
 		sc, dir := b.run(t, `steps:
@@ -585,11 +551,11 @@ checks:
 	t.Run("host cut too, in a scenario that fails", func(t *testing.T) {
 		ipA, ipS2 := addr(t, p, ta), addr(t, p, ts2)
 		hook(t, "no host", func(ctx context.Context) error {
-			if fromHost(ipA) {
+			if dockertest.FromHost(ipA) {
 				t.Error("the host still reaches a with allow_host: false")
 			}
-			reach(t, p, ta, map[string]bool{"b:7000": false, ipS2.String() + ":7000": true})
-			reach(t, p, ts2, map[string]bool{"a:7000": true, "b:7000": true})
+			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, ipS2.String() + ":7000": true})
+			dockertest.Expect(t, p, ts2, map[string]bool{"a:7000": true, "b:7000": true})
 			return nil
 		})
 		sc, dir := b.run(t, `steps:
@@ -607,7 +573,7 @@ checks:
 			t.Errorf("the scenario must fail at its shell step; aborted: %q", sc.Aborted)
 		}
 		undos(t, sc, "pause container", "partition network")
-		if !fromHost(ipA) {
+		if !dockertest.FromHost(ipA) {
 			t.Error("the host cannot reach a after the run")
 		}
 		assertClean(t, p, dir, bedNetworks)
@@ -667,7 +633,7 @@ checks:
 
 	t.Run("loss until healed", func(t *testing.T) {
 		hook(t, "lossy", func(ctx context.Context) error {
-			reach(t, p, tb, map[string]bool{"c:7000": false, "a:7000": true})
+			dockertest.Expect(t, p, tb, map[string]bool{"c:7000": false, "a:7000": true})
 			return nil
 		})
 		netem(t, `steps:

@@ -3,6 +3,10 @@ package dockertest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +67,34 @@ func Reach(t testing.TB, p *docker.Project, from docker.Target, addrs ...string)
 		t.Fatalf("probe dial from %s: exit %d, stdout %q, stderr %q", from, res.ExitCode, res.Stdout, res.Stderr)
 	}
 	return got
+}
+
+// Expect runs Reach from one container and fails the test for every host:port of want whose
+// reachability is not the one given.
+func Expect(t testing.TB, p *docker.Project, from docker.Target, want map[string]bool) {
+	t.Helper()
+	addrs := slices.Sorted(maps.Keys(want))
+	got := Reach(t, p, from, addrs...)
+	for _, a := range addrs {
+		if got[a].OK != want[a] {
+			t.Errorf("%s -> %s: reachable %t, want %t", from, a, got[a].OK, want[a])
+		}
+	}
+}
+
+// FromHost reports whether the calling process, on the host, gets an echo from the probe at
+// addr:7000 within 700 ms.
+func FromHost(addr netip.Addr) bool {
+	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, 7000).String(), 700*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(700 * time.Millisecond))
+	buf := make([]byte, 5)
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		return false
+	}
+	_, err = c.Read(buf)
+	return err == nil && string(buf) == "ping\n"
 }
