@@ -24,6 +24,11 @@ type Scenario struct {
 	Tags        []string
 	Vars        []*Var
 	Cluster     *yaml.Node // mapping, or nil when the file has none
+	// ClusterFile is set when the cluster block is a path to a YAML file
+	// holding it (relative to the scenario's directory), shared by several
+	// scenarios; ClusterPos is where the path is written.
+	ClusterFile string
+	ClusterPos  Pos
 	Steps       []*Step
 	Checks      []*Check
 	Cleanup     []*Step
@@ -138,7 +143,9 @@ func (p *parser) parse(data []byte) *Scenario {
 		case "vars":
 			sc.Vars = p.vars(kv.val)
 		case "cluster":
-			if p.expect(kv.val, yaml.MappingNode, "the cluster block") {
+			if kv.val.Kind == yaml.ScalarNode && kv.val.ShortTag() == "!!str" {
+				sc.ClusterFile, sc.ClusterPos = kv.val.Value, At(p.file, kv.val)
+			} else if p.expect(kv.val, yaml.MappingNode, "the cluster block (or the path of a file holding it)") {
 				sc.Cluster = kv.val
 			}
 		case "steps":

@@ -34,6 +34,7 @@ func init() {
 		Metrics: []metric.Spec{
 			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until expr was first true", Resolution: "the interval"},
 			{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"},
+			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true", Resolution: "the interval"},
 		},
 	})
 	Register(Kind{
@@ -130,10 +131,7 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 		switch {
 		case err == nil && res.OK:
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
-			if err := env.Record("waited_s", time.Since(start).Seconds()); err != nil {
-				return err
-			}
-			return env.Record("polls", float64(polls))
+			return recordAll(env, map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
 		case err == nil:
 			last = res.SeenString()
 		case errors.As(err, new(*assertions.MissingError)):

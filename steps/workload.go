@@ -64,6 +64,8 @@ func init() {
 			{Name: "write_rto_s", Type: metric.Number, Doc: "the outage as the client saw it: first failed write to the first acknowledged one after it", Resolution: "the write interval (1/rate)"},
 			{Name: "reconnect_s", Type: metric.Number, Doc: "first failed write to the first new connection that worked", Resolution: "the retry interval (100 ms)"},
 			{Name: "throughput_ops", Type: metric.Number, Doc: "acknowledged writes per second"},
+			{Name: "outage_started_at", Type: metric.Time, Doc: "start of the first write that was not acknowledged"},
+			{Name: "writes_resumed_at", Type: metric.Time, Doc: "end of the first acknowledged write after the outage: seconds(writes_resumed_at - leader_seen_at) is how long clients waited once the new leader was up"},
 		},
 	})
 	Register(Kind{
@@ -236,10 +238,30 @@ func (w *WriterStop) Run(ctx context.Context, env *Env) error {
 	if rerr := recordFloats(env, m); rerr != nil {
 		return rerr
 	}
+	if rerr := recordOutage(env, wt.w.Attempts(), rep); rerr != nil {
+		return rerr
+	}
 	if err != nil {
 		return err
 	}
 	return verr
+}
+
+// recordOutage records when the client-side outage started and ended, as
+// times, so that checks can relate them to the fault and the new leader.
+func recordOutage(env *Env, attempts []pg.Attempt, rep pg.WriterReport) error {
+	if rep.WriteRTOS == nil {
+		return nil
+	}
+	for _, a := range attempts {
+		if a.Outcome != pg.Acknowledged {
+			if err := env.Record("outage_started_at", a.Start); err != nil {
+				return err
+			}
+			return env.Record("writes_resumed_at", a.Start.Add(time.Duration(*rep.WriteRTOS*float64(time.Second))))
+		}
+	}
+	return nil
 }
 
 // WatchStart starts the split-brain watcher.

@@ -36,7 +36,10 @@ func JSONSchema() ([]byte, error) {
 				"propertyNames":        obj{"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
 				"additionalProperties": obj{"anyOf": []any{obj{"type": []string{"string", "number", "boolean"}}, varObject()}},
 			},
-			"cluster": structSchema(reflect.TypeOf(steps.Cluster{})),
+			"cluster": obj{"anyOf": []any{
+				structSchema(reflect.TypeOf(steps.Cluster{})),
+				obj{"type": "string", "description": "path of a YAML file holding the cluster block, relative to the scenario"},
+			}},
 			"steps":   obj{"type": "array", "minItems": 1, "items": stepRef},
 			"cleanup": obj{"type": "array", "items": stepRef, "description": "steps that always run at the end"},
 			"checks": obj{"type": "array", "items": obj{"anyOf": []any{

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
@@ -163,9 +165,17 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 			l.Secrets = append(l.Secrets, steps.VarString(val))
 		}
 	}
-	if sc.Cluster != nil {
-		dc := &steps.DecodeContext{File: file, Where: "the cluster block", Vars: l.Vars}
-		dc.DecodeStruct(sc.Cluster, l.Cluster)
+	clusterNode, clusterFile := sc.Cluster, file
+	if sc.ClusterFile != "" {
+		clusterFile = filepath.Join(filepath.Dir(file), sc.ClusterFile)
+		clusterNode, err = readMapping(clusterFile)
+		if err != nil {
+			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
+		}
+	}
+	if clusterNode != nil {
+		dc := &steps.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
+		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
 	}
 	schema := assertions.NewSchema()
@@ -207,6 +217,23 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		return nil, err
 	}
 	return l, nil
+}
+
+// readMapping reads a YAML file holding one mapping (a shared cluster
+// block).
+func readMapping(path string) (*yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathError(err))
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s must hold a mapping of cluster settings", path)
+	}
+	return doc.Content[0], nil
 }
 
 // refChecker validates ${step.metric} references: the step must come
