@@ -387,6 +387,7 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 			}
 			return s
 		})
+	staleTL := false
 	for _, m := range s.Members {
 		status := st.online.Render("● ONLINE")
 		if !m.Online {
@@ -402,7 +403,12 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 		} else if m.Name != s.Leader && (m.InRecovery == nil || *m.InRecovery) {
 			lagBytes, lagMB = "?", "?"
 		}
-		t.Row(name, status, roleName(m.Role), cmp.Or(m.State, "-"), optInt(m.Timeline), lagBytes, lagMB, lagFrom, optInt(m.Connections))
+		tl := optInt(m.Timeline)
+		if m.Timeline != nil && !m.TimelineCurrent() {
+			tl += "?"
+			staleTL = true
+		}
+		t.Row(name, status, roleName(m.Role), cmp.Or(m.State, "-"), tl, lagBytes, lagMB, lagFrom, optInt(m.Connections))
 	}
 	b.WriteString(t.Render())
 	b.WriteString("\n")
@@ -425,6 +431,9 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 		for _, n := range m.Notes {
 			notes = append(notes, st.dim.Render(m.Name+": "+n))
 		}
+	}
+	if staleTL {
+		notes = append(notes, st.dim.Render("TL n?: not from WAL or the WAL receiver (the last restartpoint's, or GET /cluster's): may lag a promotion"))
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")

@@ -260,9 +260,9 @@ func TestSnapshotGolden(t *testing.T) {
 		Primaries: []string{"postgres-master", "postgres-standby1"},
 		Config:    &patroni.DynamicConfig{TTL: n(30), LoopWait: n(10), RetryTimeout: n(10), SynchronousMode: &no, MaximumLagOnFailover: new(int64(1 << 20))},
 		Members: []clusterview.MemberView{
-			{Name: "postgres-master", Online: true, Role: "replica", State: "running", InRecovery: &no, Timeline: tl(1), Connections: n(5)},
-			{Name: "postgres-standby1", Online: true, Role: "leader", State: "running", InRecovery: &no, Timeline: tl(2), Connections: n(7)},
-			{Name: "postgres-standby2", Reason: "container paused; REST: no answer within 1s; SQL: no answer within 1s", Role: "sync_standby", State: "running", Timeline: tl(2),
+			{Name: "postgres-master", Online: true, Role: "replica", State: "running", InRecovery: &no, Timeline: tl(1), TimelineSource: "sql:wal", Connections: n(5)},
+			{Name: "postgres-standby1", Online: true, Role: "leader", State: "running", InRecovery: &no, Timeline: tl(2), TimelineSource: "sql:wal", Connections: n(7)},
+			{Name: "postgres-standby2", Reason: "container paused; REST: no answer within 1s; SQL: no answer within 1s", Role: "sync_standby", State: "running", Timeline: tl(2), TimelineSource: "patroni_cluster",
 				Lag: &clusterview.Lag{Bytes: 3 << 20, MB: 3, Source: "patroni"}, InRecovery: &yes, Notes: []string{"not probed directly"}},
 		},
 		Errors:  map[string]string{"history": "patroni: no member answered GET /history (tried ...)"},

@@ -242,11 +242,26 @@ func memberTimeline(r probeResult) (*int64, string) {
 	return nil, ""
 }
 
-// clusterTimeline is the highest timeline of any member.
+// currentTimeline holds the timeline sources that follow a promotion at
+// once: a primary's WAL or Patroni's view of it, a standby's WAL receiver.
+var currentTimeline = map[string]bool{
+	timelineFromSQLPrefix + pg.TimelineFromWAL:         true,
+	timelineFromSQLPrefix + pg.TimelineFromWALReceiver: true,
+	TimelineFromPatroni:                                true,
+}
+
+// TimelineCurrent reports whether the member's timeline comes from a
+// source that follows a promotion at once (see Snapshot.Timeline).
+func (m MemberView) TimelineCurrent() bool { return currentTimeline[m.TimelineSource] }
+
+// clusterTimeline is the highest timeline any member is on by a current
+// source; nil when none has one (e.g. mid-failover: the old leader gone,
+// the new one not yet promoted, the replicas without a WAL receiver and
+// only their last restartpoint's timeline, which may be several behind).
 func clusterTimeline(members []MemberView) *int64 {
 	var best *int64
 	for _, m := range members {
-		if m.Timeline != nil && (best == nil || *m.Timeline > *best) {
+		if m.Timeline != nil && m.TimelineCurrent() && (best == nil || *m.Timeline > *best) {
 			best = ptr(*m.Timeline)
 		}
 	}

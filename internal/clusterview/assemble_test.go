@@ -37,3 +37,30 @@ func TestMemberTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterTimeline: only current sources count; mid-failover, with
+// replicas that only know their last restartpoint's timeline, the cluster's
+// timeline is unknown rather than wrong.
+func TestClusterTimeline(t *testing.T) {
+	m := func(tl int64, src string) MemberView { return MemberView{Timeline: ptr(tl), TimelineSource: src} }
+	tests := []struct {
+		name    string
+		members []MemberView
+		want    int64 // 0: unknown
+	}{
+		{"healthy", []MemberView{m(2, "sql:wal"), m(2, "sql:wal_receiver"), m(2, "sql:wal_receiver")}, 2},
+		{"mid-failover", []MemberView{{}, m(1, "sql:checkpoint"), m(1, "sql:checkpoint")}, 0},
+		{"promoted", []MemberView{{}, m(3, "sql:wal"), m(1, "sql:checkpoint")}, 3},
+		{"Patroni's view of the primary", []MemberView{m(3, "patroni"), m(2, "patroni_cluster")}, 3},
+		{"split brain: the highest", []MemberView{m(2, "sql:wal"), m(3, "sql:wal")}, 3},
+	}
+	for _, tt := range tests {
+		got := int64(0)
+		if tl := clusterTimeline(tt.members); tl != nil {
+			got = *tl
+		}
+		if got != tt.want {
+			t.Errorf("%s: timeline %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -196,8 +196,10 @@ type Snapshot struct {
 	Listed int `json:"members_listed"`
 	// Online is the number of members reported ONLINE.
 	Online int `json:"members_online"`
-	// Timeline is the cluster's timeline: the highest any member is on
-	// (timelines only grow); nil when unknown.
+	// Timeline is the cluster's timeline: the highest any member is on, by
+	// a source that follows a promotion at once (a primary's WAL, a
+	// standby's WAL receiver, Patroni's view of a primary); nil when no
+	// member has one.
 	Timeline *int64 `json:"timeline,omitempty"`
 	// Primaries are the members whose PostgreSQL answered
 	// pg_is_in_recovery() = false. Two or more is a split brain.
