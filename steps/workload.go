@@ -79,14 +79,24 @@ func init() {
 		Timeout: 30 * time.Second,
 	})
 	Register(Kind{
+		Name:    "watch.lag",
+		Summary: "start sampling replication lag on the leader in the background",
+		Doc:     "Reads pg_stat_replication on the leader every interval, e.g. during a load, until watch.stop records the peak.",
+		Example: "kind: watch.lag\nwatcher: lag\ninterval: 250ms",
+		New:     func() Step { return &WatchLag{Name: "lag", On: RoleLeader, Interval: 250 * time.Millisecond} },
+		Timeout: 30 * time.Second,
+	})
+	Register(Kind{
 		Name:    "watch.stop",
-		Summary: "stop the split-brain watcher and record what it saw",
-		Example: "kind: watch.stop",
+		Summary: "stop a watcher (split brain or lag) and record what it saw",
+		Example: "kind: watch.stop\nwatcher: split_brain",
 		New:     func() Step { return &WatchStop{Name: "split_brain"} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
-			{Name: "max_primaries", Type: metric.Number, Doc: "the most members accepting writes at one instant", Resolution: "the watch interval (200 ms by default)"},
-			{Name: "split_brain_s", Type: metric.Number, Doc: "seconds during which more than one member accepted writes", Resolution: "the watch interval"},
+			{Name: "max_primaries", Type: metric.Number, Doc: "split_brain: the most members accepting writes at one instant", Resolution: "the watch interval (200 ms by default)"},
+			{Name: "split_brain_s", Type: metric.Number, Doc: "split_brain: seconds during which more than one member accepted writes", Resolution: "the watch interval"},
+			{Name: "peak_lag_mb", Type: metric.Number, Doc: "lag: the largest replay lag seen, MiB", Resolution: "the watch interval"},
+			{Name: "lag_samples", Type: metric.Number, Doc: "lag: how many samples were read"},
 		},
 	})
 }
@@ -282,10 +292,31 @@ func (w *WatchStart) Validate() error {
 	return nil
 }
 
-type watchTask struct{ w *pg.SplitBrainWatcher }
+// watcher is a background task that records its results when stopped.
+type watcher interface {
+	Task
+	Finish(ctx context.Context, env *Env) error
+}
 
-func (t watchTask) Close(ctx context.Context) error {
+type splitBrainTask struct{ w *pg.SplitBrainWatcher }
+
+func (t splitBrainTask) Close(ctx context.Context) error {
 	_, err := t.w.Stop(ctx)
+	return err
+}
+
+// Finish stops the watcher and records max_primaries and split_brain_s.
+func (t splitBrainTask) Finish(ctx context.Context, env *Env) error {
+	rep, err := t.w.Stop(ctx)
+	for _, o := range rep.Overlaps {
+		env.Logf("more than one primary accepted writes: %v", o.Members)
+	}
+	for _, m := range rep.Members {
+		env.Logf("%+v", m)
+	}
+	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
+		return rerr
+	}
 	return err
 }
 
@@ -314,10 +345,10 @@ func (w *WatchStart) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	env.Logf("watching %d members every %s", len(nodes), w.Interval)
-	return env.Background.Start(w.Name, watchTask{w: wt})
+	return env.Background.Start(w.Name, splitBrainTask{w: wt})
 }
 
-// WatchStop stops the watcher and records what it saw.
+// WatchStop stops a watcher and records what it saw.
 type WatchStop struct {
 	Name string `yaml:"watcher" doc:"the watcher to stop"`
 }
@@ -328,19 +359,104 @@ func (w *WatchStop) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	wt, ok := t.(watchTask)
+	wt, ok := t.(watcher)
 	if !ok {
-		return fmt.Errorf("%q is not a split-brain watcher", w.Name)
+		return fmt.Errorf("%q is not a watcher (stop a writer with writer.stop)", w.Name)
 	}
-	rep, err := wt.w.Stop(ctx)
-	for _, o := range rep.Overlaps {
-		env.Logf("more than one primary accepted writes: %v", o.Members)
+	return wt.Finish(ctx, env)
+}
+
+// WatchLag samples replication lag in the background.
+type WatchLag struct {
+	Name     string        `yaml:"watcher" doc:"name of this watcher, for watch.stop"`
+	On       string        `yaml:"on" doc:"the primary to read (default the leader when the watch starts)"`
+	DSN      string        `yaml:"dsn" doc:"read here instead"`
+	Interval time.Duration `yaml:"interval" doc:"time between samples"`
+}
+
+// Validate checks the interval and target.
+func (w *WatchLag) Validate() error {
+	if w.Interval < 50*time.Millisecond {
+		return FieldErrorf("interval", "must be at least 50ms")
 	}
-	for _, m := range rep.Members {
-		env.Logf("%+v", m)
+	return validateOn(w.On, w.DSN)
+}
+
+// Run starts sampling.
+func (w *WatchLag) Run(ctx context.Context, env *Env) error {
+	n, err := env.node(ctx, w.On, w.DSN)
+	if err != nil {
+		return err
 	}
-	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
-		return rerr
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t := &lagTask{cancel: cancel, done: make(chan struct{})}
+	go t.sample(bg, n, w.Interval)
+	env.Logf("sampling lag on %s every %s", n.Name, w.Interval)
+	return env.Background.Start(w.Name, t)
+}
+
+// lagTask samples lag until stopped; a failed sample is logged and skipped,
+// never counted as zero.
+type lagTask struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	samples int
+	failed  int
+	peak    *int64
+	lastErr string
+}
+
+func (t *lagTask) sample(ctx context.Context, n pg.Node, every time.Duration) {
+	defer close(t.done)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		rep, err := pg.Lag(ctx, n)
+		switch {
+		case err != nil:
+			t.failed++
+			t.lastErr = err.Error()
+		case rep.MaxReplayLagBytes != nil:
+			t.samples++
+			if t.peak == nil || *rep.MaxReplayLagBytes > *t.peak {
+				v := *rep.MaxReplayLagBytes
+				t.peak = &v
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	return err
+}
+
+func (t *lagTask) Close(ctx context.Context) error {
+	t.cancel()
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Finish stops sampling and records the peak.
+func (t *lagTask) Finish(ctx context.Context, env *Env) error {
+	if err := t.Close(ctx); err != nil {
+		return err
+	}
+	env.Logf("%d lag samples, %d failed%s", t.samples, t.failed, suffixErr(t.lastErr))
+	values := map[string]any{"lag_samples": t.samples}
+	if t.peak != nil {
+		values["peak_lag_mb"] = float64(*t.peak) / (1 << 20)
+	}
+	return recordAll(env, values)
+}
+
+func suffixErr(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (last error: " + s + ")"
 }

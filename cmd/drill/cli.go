@@ -200,8 +200,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run scenarios against the cluster and report",
 		Long: `run loads every scenario first (any problem: exit 2, nothing is touched), then
 runs them in order. Each step runs under its own time limit. Whatever happens
-(a failed step, Ctrl-C, --timeout), the scenario's cleanup steps run and every
-fault still open is undone. Reports are written even when the run is aborted.
+(a failed step, Ctrl-C, --timeout), every fault still open is undone and then the
+scenario's cleanup steps run. Reports are written even when the run is aborted.
 A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 		Example: `  drill run scenarios/health.yaml
   drill run scenarios/ --junit out/junit.xml --json out/run.json --timeout 20m

@@ -186,11 +186,15 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	// cancel.
 	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CleanupTimeout)
 	defer cancel()
+	// Faults are undone before the cleanup steps run, so that cleanup sees
+	// the cluster restored (e.g. waits until the old leader has rejoined).
+	// Whatever a cleanup step itself injects is undone after it.
 	r.stopBackground(finish)
+	r.res.Undo = r.faults.undoAll(finish)
 	for _, b := range l.Cleanup {
 		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
 	}
-	r.res.Undo = r.faults.undoAll(finish)
+	r.res.Undo = append(r.res.Undo, r.faults.undoAll(finish)...)
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
 	r.res.Finished = time.Now()
