@@ -136,7 +136,10 @@ func FormatBytes(n int64) string {
 // closed its probes or its container is not running, but only at the
 // second snapshot in a row when its probes merely ran out of time
 // (MemberView.Unresponsive): on a loaded machine one slow answer is not an
-// outage. Snapshots themselves always show what was observed. The zero
+// outage. Snapshots themselves always show what was observed.
+//
+// A leader elected after a time without one is reported as the change from
+// the last leader: "leader changed A → B, after 1.2s without one". The zero
 // value is not usable; use NewTracker.
 type Tracker struct {
 	opts  DiffOptions
@@ -147,6 +150,10 @@ type Tracker struct {
 	// slow holds the members whose last snapshot was their first
 	// unresponsive one after being online.
 	slow map[string]bool
+	// lastLeader lost the leader key at leaderLost, and no one has held
+	// it since.
+	lastLeader string
+	leaderLost time.Time
 }
 
 // NewTracker returns a Tracker that has seen nothing yet.
@@ -167,9 +174,23 @@ func (t *Tracker) Observe(s Snapshot) []Event {
 		}
 	}
 	events := Diff(t.known, next, t.opts)
-	for _, e := range events {
-		if e.Kind == EventLeaderChanged {
-			t.leaderSince = e.Time
+	for i, e := range events {
+		if e.Kind != EventLeaderChanged {
+			continue
+		}
+		t.leaderSince = e.Time
+		switch {
+		case e.To == "":
+			t.lastLeader, t.leaderLost = e.From, e.Time
+		case e.From == "" && t.lastLeader != "":
+			// An election after a time without a leader: name both ends.
+			gap := e.Time.Sub(t.leaderLost).Round(100 * time.Millisecond)
+			if t.lastLeader == e.To {
+				events[i].Message = fmt.Sprintf("%s is the leader again, after %s without one", e.To, gap)
+			} else {
+				events[i].Message = fmt.Sprintf("leader changed %s → %s, after %s without one", t.lastLeader, e.To, gap)
+			}
+			events[i].From, t.lastLeader = t.lastLeader, ""
 		}
 	}
 	t.known = next

@@ -296,6 +296,35 @@ func TestTrackerUnresponsive(t *testing.T) {
 	}
 }
 
+// TestTrackerLeaderGap: an election after a time without a leader names
+// the last leader.
+func TestTrackerLeaderGap(t *testing.T) {
+	three := []MemberView{on("a"), on("b"), on("c")}
+	tr := NewTracker(DiffOptions{})
+	var got []string
+	for _, sp := range []snapSpec{
+		{sec: 0, leader: "a"}, {sec: 1, leader: ""}, {sec: 2, unknown: true}, {sec: 3, leader: "b"},
+		{sec: 4, leader: ""}, {sec: 6, leader: "b"},
+	} {
+		sp.members = three
+		for _, e := range tr.Observe(snap(sp)) {
+			got = append(got, e.From+">"+e.To+": "+e.Message)
+		}
+	}
+	want := []string{
+		"a>: no leader (was a)",
+		"a>b: leader changed a → b, after 2s without one",
+		"b>: no leader (was b)",
+		"b>b: b is the leader again, after 2s without one",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("events:\n got %q\nwant %q", got, want)
+	}
+	if at := tr.LastLeaderChange(); !at.Equal(t0.Add(6 * time.Second)) {
+		t.Errorf("last leader change at %v", at)
+	}
+}
+
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1: "1 B (0.00 MB)", 524288: "524288 B (0.50 MB)", 3 << 20: "3145728 B (3.00 MB)"} {
 		if got := FormatBytes(n); got != want {
