@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,6 +128,15 @@ func New(cfg Config) (*Viewer, error) {
 		targets = append(targets, t)
 	}
 	slices.SortFunc(targets, func(a, b Target) int { return cmp.Compare(a.Name, b.Name) })
+	// A URL that is a member's API is probed as that member, not twice.
+	var extra []string
+	for _, u := range cfg.Patroni {
+		u = strings.TrimSuffix(u, "/")
+		if !slices.Contains(extra, u) && !slices.ContainsFunc(targets, func(t Target) bool { return strings.TrimSuffix(t.API, "/") == u }) {
+			extra = append(extra, u)
+		}
+	}
+	cfg.Patroni = extra
 	urls := restURLs(targets, cfg.Patroni)
 	if len(urls) == 0 && !hasDSN(targets) {
 		return nil, errors.New("clusterview: nothing to watch: give a Patroni REST URL or a member's API or DSN")
