@@ -250,19 +250,38 @@ func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Clien
 		fa := faultAt.Value.(time.Time)
 		values["rto_s"] = seenAt.Sub(fa).Seconds()
 		env.Logf("leader %s first seen %.3f s after the fault of step %s", leader.Name, seenAt.Sub(fa).Seconds(), faultAt.Step)
-		if h, err := client.History(ctx); err == nil {
-			if p, ok := patroni.LastPromotion(h); ok && p.Time != nil && p.NewLeader == leader.Name {
-				values["promoted_at"] = *p.Time
-				values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
-				env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
-			}
+		if p, ok := promotionRecord(ctx, client, leader.Name, fa); ok {
+			values["promoted_at"] = *p.Time
+			values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
+			env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
 		} else {
-			env.Logf("promotion record not read: %v", err)
+			env.Logf("Patroni's /history has no promotion of %s after the fault: patroni_rto_s is not measured", leader.Name)
 		}
 	} else {
 		env.Logf("leader %s; no fault_at recorded before this step, so rto_s is not measured", leader.Name)
 	}
 	return recordAll(env, values)
+}
+
+// promotionRecord waits (up to 15 s: Patroni writes /history on a loop after
+// the promotion) for the history entry of leader's promotion after the fault.
+func promotionRecord(ctx context.Context, client *patroni.Client, leader string, after time.Time) (patroni.HistoryEntry, bool) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if h, err := client.History(ctx); err == nil {
+			if p, ok := patroni.LastPromotion(h); ok && p.Time != nil && p.NewLeader == leader && p.Time.After(after.Add(-time.Second)) {
+				return p, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return patroni.HistoryEntry{}, false
+		}
+		select {
+		case <-ctx.Done():
+			return patroni.HistoryEntry{}, false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // latest returns the value of name recorded by step id, or the latest one

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/drill-dev/drill/internal/metric"
@@ -64,6 +65,8 @@ func init() {
 			{Name: "write_rto_s", Type: metric.Number, Doc: "the outage as the client saw it: first failed write to the first acknowledged one after it", Resolution: "the write interval (1/rate)"},
 			{Name: "reconnect_s", Type: metric.Number, Doc: "first failed write to the first new connection that worked", Resolution: "the retry interval (100 ms)"},
 			{Name: "throughput_ops", Type: metric.Number, Doc: "acknowledged writes per second"},
+			{Name: "max_ack_gap_s", Type: metric.Number, Doc: "the longest time between two consecutive acknowledgements: how long clients' writes stalled, whether they failed or hung", Resolution: "the write interval (1/rate)"},
+			{Name: "ack_gap_ended_at", Type: metric.Time, Doc: "the acknowledgement that ended that longest gap"},
 			{Name: "outage_started_at", Type: metric.Time, Doc: "start of the first write that was not acknowledged"},
 			{Name: "writes_resumed_at", Type: metric.Time, Doc: "end of the first acknowledged write after the outage: seconds(writes_resumed_at - leader_seen_at) is how long clients waited once the new leader was up"},
 		},
@@ -248,7 +251,11 @@ func (w *WriterStop) Run(ctx context.Context, env *Env) error {
 	if rerr := recordFloats(env, m); rerr != nil {
 		return rerr
 	}
-	if rerr := recordOutage(env, wt.w.Attempts(), rep); rerr != nil {
+	attempts := wt.w.Attempts()
+	if rerr := recordOutage(env, attempts, rep); rerr != nil {
+		return rerr
+	}
+	if rerr := recordAckGap(env, attempts); rerr != nil {
 		return rerr
 	}
 	if err != nil {
@@ -272,6 +279,30 @@ func recordOutage(env *Env, attempts []pg.Attempt, rep pg.WriterReport) error {
 		}
 	}
 	return nil
+}
+
+// recordAckGap records the longest time between two consecutive
+// acknowledgements, which a failover stretches whether writes fail or hang.
+// It needs two acknowledged writes; with fewer it is not measured.
+func recordAckGap(env *Env, attempts []pg.Attempt) error {
+	var ends []time.Time
+	for _, a := range attempts {
+		if a.Outcome == pg.Acknowledged {
+			ends = append(ends, a.End)
+		}
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	if len(ends) < 2 {
+		return nil
+	}
+	gap, endedAt := time.Duration(0), ends[1]
+	for i := 1; i < len(ends); i++ {
+		if d := ends[i].Sub(ends[i-1]); d > gap {
+			gap, endedAt = d, ends[i]
+		}
+	}
+	env.Logf("longest gap between acknowledgements: %.3f s, ended at %s", gap.Seconds(), endedAt.UTC().Format(time.RFC3339Nano))
+	return recordAll(env, map[string]any{"max_ack_gap_s": gap.Seconds(), "ack_gap_ended_at": endedAt})
 }
 
 // WatchStart starts the split-brain watcher.
