@@ -34,7 +34,7 @@ const (
 // them (rto_s from the latest fault_at, a new leader against leader_before):
 // keep the names.
 var faultMetrics = []metric.Spec{
-	{Name: "fault_at", Type: metric.Time, Doc: "when the fault was in place: taken right after the Docker engine (or iptables or tc) confirmed it for the last container", Resolution: "one engine round trip"},
+	{Name: "fault_at", Type: metric.Time, Doc: "when the fault began: for compose.stop and compose.restart when the stop was requested (the service starts shutting down at once), for the other kinds right after the Docker engine (or iptables or tc) confirmed it for the last container", Resolution: "one engine round trip"},
 	{Name: "service", Type: metric.String, Doc: "the compose service hit (several joined by commas; for a partition, the first group's)"},
 	{Name: "member", Type: metric.String, Doc: "the Patroni member it runs, when known (several joined by commas)"},
 	{Name: "containers", Type: metric.StringList, Doc: "the names of every container the fault touched"},
@@ -123,7 +123,7 @@ func (s *ComposeStop) DefaultTimeout() time.Duration { return s.Grace + 30*time.
 // Run stops every container of the target; undone by starting them.
 func (s *ComposeStop) Run(ctx context.Context, env *Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: opStart,
+		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: opStart, atRequest: true,
 		apply: func(ctx context.Context, p *docker.Project, t docker.Target) error { return p.Stop(ctx, t, s.Grace) },
 	})
 }
@@ -195,7 +195,7 @@ func (s *ComposeRestart) DefaultTimeout() time.Duration { return s.Grace + 30*ti
 // undone.
 func (s *ComposeRestart) Run(ctx context.Context, env *Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, verb: "restart", undo: opStart, resolve: true,
+		target: s.Target, index: s.Index, verb: "restart", undo: opStart, resolve: true, atRequest: true,
 		apply: func(ctx context.Context, p *docker.Project, t docker.Target) error { return p.Restart(ctx, t, s.Grace) },
 	})
 }
@@ -366,7 +366,11 @@ type containerFault struct {
 	// resolve marks the fault undone once apply succeeded (a restart ends
 	// with the container running).
 	resolve bool
-	apply   func(ctx context.Context, p *docker.Project, t docker.Target) error
+	// atRequest dates the fault from the request rather than from the
+	// engine's confirmation: a stop takes the grace period to confirm, but
+	// Patroni starts shutting down (and may hand over) at once.
+	atRequest bool
+	apply     func(ctx context.Context, p *docker.Project, t docker.Target) error
 }
 
 // runContainerFault resolves the target, records the fault metrics and
@@ -379,6 +383,7 @@ func runContainerFault(ctx context.Context, env *Env, f containerFault) error {
 	if err := prepareFault(ctx, env, vs); err != nil {
 		return err
 	}
+	requested := time.Now()
 	err = eachVictim(vs, func(_ int, v victim) error {
 		fault := Fault{Desc: f.verb + " " + v.String(), Target: v.key(), Undo: undoAction(f.undo, env, p, nil, v), Keep: f.keep}
 		err := env.Faults.Inject(ctx, fault, func(ctx context.Context) error { return f.apply(ctx, p, v.target) })
@@ -393,6 +398,9 @@ func runContainerFault(ctx context.Context, env *Env, f containerFault) error {
 	})
 	if err != nil {
 		return err
+	}
+	if f.atRequest {
+		return env.Record("fault_at", requested)
 	}
 	return faultApplied(env)
 }

@@ -122,9 +122,10 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 	start := time.Now()
 	var last string
 	for polls := 1; ; polls++ {
+		pollErr := ""
 		if w.poll != nil {
 			if err := w.runPoll(ctx, env); err != nil {
-				last = "poll step: " + err.Error()
+				pollErr = "; poll step: " + err.Error()
 			}
 		}
 		res, err := w.check.Eval(env.Store, env.Vars)
@@ -133,9 +134,9 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
 			return recordAll(env, map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
 		case err == nil:
-			last = res.SeenString()
+			last = res.SeenString() + pollErr
 		case errors.As(err, new(*assertions.MissingError)):
-			last = err.Error()
+			last = err.Error() + pollErr
 		default:
 			return err
 		}

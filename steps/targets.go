@@ -156,6 +156,15 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 	}
 	if len(picked) == 0 {
 		if name, ok := strings.CutPrefix(target, memberPrefix); ok {
+			// A member cut off from the DCS drops out of /cluster once its
+			// key expires; the cluster block still says how to reach it.
+			if cm, known := e.Infra.Cluster.Members[name]; known {
+				m := Member{Name: name, Service: name, DSN: cm.DSN, API: cm.API}
+				if cm.Service != "" {
+					m.Service = cm.Service
+				}
+				return []Member{m}, nil
+			}
 			return nil, fmt.Errorf("no Patroni member %q (members: %s)%s", name, strings.Join(names, ", "), dsl.DidYouMean(name, names))
 		}
 		return nil, fmt.Errorf("no member has the role %s now (members: %s)", target, describeRoles(cl))

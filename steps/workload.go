@@ -98,6 +98,7 @@ func init() {
 		Metrics: []metric.Spec{
 			{Name: "max_primaries", Type: metric.Number, Doc: "split_brain: the most members accepting writes at one instant", Resolution: "the watch interval (200 ms by default)"},
 			{Name: "split_brain_s", Type: metric.Number, Doc: "split_brain: seconds during which more than one member accepted writes", Resolution: "the watch interval"},
+			{Name: "member_last_write_at", Type: metric.Time, Doc: "split_brain with member: the last time that member committed a probe write", Resolution: "the watch interval"},
 			{Name: "peak_lag_mb", Type: metric.Number, Doc: "lag: the largest replay lag seen, MiB", Resolution: "the watch interval"},
 			{Name: "lag_samples", Type: metric.Number, Doc: "lag: how many samples were read"},
 		},
@@ -326,7 +327,7 @@ func (w *WatchStart) Validate() error {
 // watcher is a background task that records its results when stopped.
 type watcher interface {
 	Task
-	Finish(ctx context.Context, env *Env) error
+	Finish(ctx context.Context, env *Env, w *WatchStop) error
 }
 
 type splitBrainTask struct{ w *pg.SplitBrainWatcher }
@@ -336,9 +337,15 @@ func (t splitBrainTask) Close(ctx context.Context) error {
 	return err
 }
 
-// Finish stops the watcher and records max_primaries and split_brain_s.
-func (t splitBrainTask) Finish(ctx context.Context, env *Env) error {
+// Finish stops the watcher and records max_primaries and split_brain_s,
+// and when asked the last write a given member accepted.
+func (t splitBrainTask) Finish(ctx context.Context, env *Env, stop *WatchStop) error {
 	rep, err := t.w.Stop(ctx)
+	if stop.Member != "" {
+		if rerr := recordLastWrite(env, rep.Observations, stop.Member); rerr != nil {
+			return rerr
+		}
+	}
 	for _, o := range rep.Overlaps {
 		env.Logf("more than one primary accepted writes: %v", o.Members)
 	}
@@ -379,9 +386,34 @@ func (w *WatchStart) Run(ctx context.Context, env *Env) error {
 	return env.Background.Start(w.Name, splitBrainTask{w: wt})
 }
 
+// recordLastWrite records when member last committed a probe write.
+func recordLastWrite(env *Env, obs []pg.Observation, member string) error {
+	var last time.Time
+	seen := false
+	for _, o := range obs {
+		if o.Member != member {
+			continue
+		}
+		seen = true
+		if o.State == pg.StatePrimary && o.End.After(last) {
+			last = o.End
+		}
+	}
+	switch {
+	case !seen:
+		return fmt.Errorf("member: the watcher did not probe %q", member)
+	case last.IsZero():
+		env.Logf("%s never accepted a write while watched", member)
+		return nil
+	}
+	env.Logf("%s last accepted a write at %s", member, last.UTC().Format(time.RFC3339Nano))
+	return env.Record("member_last_write_at", last)
+}
+
 // WatchStop stops a watcher and records what it saw.
 type WatchStop struct {
-	Name string `yaml:"watcher" doc:"the watcher to stop"`
+	Name   string `yaml:"watcher" doc:"the watcher to stop"`
+	Member string `yaml:"member" doc:"split_brain: also record when this member last accepted a write (e.g. the partitioned old leader)"`
 }
 
 // Run stops and records.
@@ -394,7 +426,7 @@ func (w *WatchStop) Run(ctx context.Context, env *Env) error {
 	if !ok {
 		return fmt.Errorf("%q is not a watcher (stop a writer with writer.stop)", w.Name)
 	}
-	return wt.Finish(ctx, env)
+	return wt.Finish(ctx, env, w)
 }
 
 // WatchLag samples replication lag in the background.
@@ -473,7 +505,7 @@ func (t *lagTask) Close(ctx context.Context) error {
 }
 
 // Finish stops sampling and records the peak.
-func (t *lagTask) Finish(ctx context.Context, env *Env) error {
+func (t *lagTask) Finish(ctx context.Context, env *Env, _ *WatchStop) error {
 	if err := t.Close(ctx); err != nil {
 		return err
 	}
