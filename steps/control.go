@@ -119,9 +119,9 @@ func (w *WaitUntil) DeclaredMetrics() []metric.Spec {
 
 // Run polls until expr is true or ctx ends.
 func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
-	start := time.Now()
-	var last string
-	for polls := 1; ; polls++ {
+	start, polls := time.Now(), 0
+	return poll(ctx, env, w.Interval, w.Expr, func() (bool, string, error) {
+		polls++
 		pollErr := ""
 		if w.poll != nil {
 			if err := w.runPoll(ctx, env); err != nil {
@@ -132,19 +132,31 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 		switch {
 		case err == nil && res.OK:
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
-			return recordAll(env, map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
+			return true, "", recordAll(env, map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
 		case err == nil:
-			last = res.SeenString() + pollErr
+			return false, res.SeenString() + pollErr, nil
 		case errors.As(err, new(*assertions.MissingError)):
-			last = err.Error() + pollErr
-		default:
+			return false, err.Error() + pollErr, nil
+		}
+		return false, "", err
+	})
+}
+
+// poll calls try every interval until it reports done, fails, or ctx ends.
+// try returns what it last saw when not done: it is shown as progress and
+// in the error when time runs out.
+func poll(ctx context.Context, env *Env, interval time.Duration, what string, try func() (done bool, last string, err error)) error {
+	start := time.Now()
+	for {
+		done, last, err := try()
+		if done || err != nil {
 			return err
 		}
-		env.Report("waiting for %s (%.0f s; %s)", w.Expr, time.Since(start).Seconds(), last)
+		env.Report("waiting for %s (%.1f s): %s", what, time.Since(start).Seconds(), last)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s still false after %.1f s (last seen: %s): %w", w.Expr, time.Since(start).Seconds(), last, ctx.Err())
-		case <-time.After(w.Interval):
+			return fmt.Errorf("waited %.1f s for %s (last seen: %s): %w", time.Since(start).Seconds(), what, last, ctx.Err())
+		case <-time.After(interval):
 		}
 	}
 }

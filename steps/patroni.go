@@ -213,32 +213,23 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 		}
 		before = s.Value.(string)
 	}
-	start := time.Now()
-	var last string
-	for {
+	return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
 		cl, err := client.Cluster(ctx)
 		seenAt := time.Now()
 		if err != nil {
-			last = err.Error()
-		} else if leader, ok := cl.Leader(); ok && leader.State == "running" {
-			switch {
-			case w.Changed && leader.Name == before:
-				last = fmt.Sprintf("leader is still %s", before)
-			case w.Member != "" && leader.Name != w.Member:
-				last = fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member)
-			default:
-				return w.record(ctx, env, client, leader, seenAt, faultAt, hasFault)
-			}
-		} else {
-			last = "no running leader (" + describeRoles(cl) + ")"
+			return false, err.Error(), nil
 		}
-		env.Report("waiting for a leader (%.1f s): %s", time.Since(start).Seconds(), last)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no leader after %.1f s (last: %s): %w", time.Since(start).Seconds(), last, ctx.Err())
-		case <-time.After(w.Interval):
+		leader, ok := cl.Leader()
+		switch {
+		case !ok || leader.State != "running":
+			return false, "no running leader (" + describeRoles(cl) + ")", nil
+		case w.Changed && leader.Name == before:
+			return false, fmt.Sprintf("leader is still %s", before), nil
+		case w.Member != "" && leader.Name != w.Member:
+			return false, fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member), nil
 		}
-	}
+		return true, "", w.record(ctx, env, client, leader, seenAt, faultAt, hasFault)
+	})
 }
 
 func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Client, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {
@@ -320,22 +311,15 @@ func (w *WaitHealthy) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	start := time.Now()
-	var last string
-	for {
+	return poll(ctx, env, w.Interval, "a healthy cluster", func() (bool, string, error) {
 		values, problem := w.check(ctx, env, client)
-		if problem == "" {
-			values["healthy_s"] = time.Since(start).Seconds()
-			env.Logf("healthy after %.1f s: leader %v, %v replicas caught up, lag %.3f MiB", time.Since(start).Seconds(), values["leader"], values["replicas_streaming"], values["lag_mb"])
-			return recordAll(env, values)
+		if problem != "" {
+			return false, problem, nil
 		}
-		last = problem
-		env.Report("waiting for a healthy cluster (%.0f s): %s", time.Since(start).Seconds(), last)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not healthy after %.1f s: %s: %w", time.Since(start).Seconds(), last, ctx.Err())
-		case <-time.After(w.Interval):
-		}
-	}
+		values["healthy_s"] = time.Since(start).Seconds()
+		env.Logf("healthy after %.1f s: leader %v, %v replicas caught up, lag %.3f MiB", time.Since(start).Seconds(), values["leader"], values["replicas_streaming"], values["lag_mb"])
+		return true, "", recordAll(env, values)
+	})
 }
 
 // check returns the metrics of a healthy cluster, or what is not healthy.
