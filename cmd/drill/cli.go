@@ -39,6 +39,9 @@ func exitWith(code int, err error) error { return &exitError{code: code, err: er
 
 // Main runs drill with args and returns its exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Packages log through the default logger: warnings only, unless a
+	// command asks for more (-v).
+	slog.SetDefault(newLogger(stderr, false, "text"))
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -220,6 +223,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				return nil
 			}
 			logger := newLogger(stderr, verbose, logFormat)
+			slog.SetDefault(logger)
 			var secrets []string
 			for _, l := range loaded {
 				secrets = append(secrets, l.Secrets...)
