@@ -57,7 +57,7 @@ func init() {
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
 			leaderMetric, timelineMetric,
-			{Name: "rto_s", Type: metric.Number, Doc: "seconds from the fault to the first observation of the (new) leader", Resolution: "the poll interval (100 ms by default) plus one REST call"},
+			{Name: "rto_s", Type: metric.Number, Doc: "seconds from the fault to the first observation of the (new) leader, asking every member at once", Resolution: "the poll interval (100 ms by default) plus one REST call"},
 			{Name: "leader_seen_at", Type: metric.Time, Doc: "when the leader was first observed"},
 			{Name: "promoted_at", Type: metric.Time, Doc: "the promotion time Patroni recorded in /history"},
 			{Name: "patroni_rto_s", Type: metric.Number, Doc: "seconds from the fault to Patroni's promotion record", Resolution: "Patroni's clock (1 ms)"},
@@ -213,23 +213,83 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 		}
 		before = s.Value.(string)
 	}
+	views, err := env.memberViews()
+	if err != nil {
+		return err
+	}
 	return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
-		cl, err := client.Cluster(ctx)
-		seenAt := time.Now()
-		if err != nil {
-			return false, err.Error(), nil
+		var last string
+		for view := range askAll(ctx, views, max(w.Interval, 250*time.Millisecond)) {
+			if view.err != nil {
+				last = view.err.Error()
+				continue
+			}
+			leader, ok := view.cluster.Leader()
+			switch {
+			case !ok || leader.State != "running":
+				last = "no running leader (" + describeRoles(view.cluster) + ")"
+			case w.Changed && leader.Name == before:
+				last = fmt.Sprintf("leader is still %s", before)
+			case w.Member != "" && leader.Name != w.Member:
+				last = fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member)
+			default:
+				return true, "", w.record(ctx, env, client, leader, view.at, faultAt, hasFault)
+			}
 		}
-		leader, ok := cl.Leader()
-		switch {
-		case !ok || leader.State != "running":
-			return false, "no running leader (" + describeRoles(cl) + ")", nil
-		case w.Changed && leader.Name == before:
-			return false, fmt.Sprintf("leader is still %s", before), nil
-		case w.Member != "" && leader.Name != w.Member:
-			return false, fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member), nil
-		}
-		return true, "", w.record(ctx, env, client, leader, seenAt, faultAt, hasFault)
+		return false, last, nil
 	})
+}
+
+// clusterView is one member's answer to GET /cluster, and when it came.
+type clusterView struct {
+	cluster patroni.Cluster
+	at      time.Time
+	err     error
+}
+
+// memberViews returns one Patroni client per REST URL of the cluster block,
+// to ask every member at once.
+func (e *Env) memberViews() ([]*patroni.Client, error) {
+	c, err := e.Infra.Client("patroni.members", func() (any, error) {
+		var clients []*patroni.Client
+		for _, u := range e.Infra.Cluster.restURLs() {
+			cl, err := patroni.New([]string{u}, patroni.Options{Logger: e.Logger})
+			if err != nil {
+				return nil, err
+			}
+			clients = append(clients, cl)
+		}
+		if len(clients) == 0 {
+			return nil, fmt.Errorf("no Patroni REST API to ask: set cluster.patroni or cluster.members.NAME.api")
+		}
+		return clients, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.([]*patroni.Client), nil
+}
+
+// askAll asks every member's /cluster at once and yields the answers as they
+// come, each within timeout: a member that hangs (paused) or is gone does not
+// delay the others, so a new leader is seen as soon as any member reports it.
+func askAll(ctx context.Context, clients []*patroni.Client, timeout time.Duration) func(yield func(clusterView) bool) {
+	return func(yield func(clusterView) bool) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		views := make(chan clusterView, len(clients))
+		for _, c := range clients {
+			go func() {
+				cl, err := c.Cluster(ctx)
+				views <- clusterView{cluster: cl, at: time.Now(), err: err}
+			}()
+		}
+		for range clients {
+			if !yield(<-views) {
+				return
+			}
+		}
+	}
 }
 
 func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Client, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {

@@ -61,15 +61,10 @@ type Member struct {
 // block's patroni URLs and the members' api URLs.
 func (e *Env) Patroni() (*patroni.Client, error) {
 	c, err := e.Infra.Client("patroni", func() (any, error) {
-		cl := e.Infra.Cluster
-		urls := append([]string(nil), cl.Patroni...)
-		memberURLs := map[string]string{}
-		for name, m := range cl.Members {
+		urls, memberURLs := e.Infra.Cluster.restURLs(), map[string]string{}
+		for name, m := range e.Infra.Cluster.Members {
 			if m.API != "" {
 				memberURLs[name] = m.API
-				if !contains(urls, m.API) {
-					urls = append(urls, m.API)
-				}
 			}
 		}
 		if len(urls) == 0 {
@@ -81,6 +76,18 @@ func (e *Env) Patroni() (*patroni.Client, error) {
 		return nil, err
 	}
 	return c.(*patroni.Client), nil
+}
+
+// restURLs lists the Patroni REST URLs of the cluster block: the patroni
+// list, then the members' api URLs not in it.
+func (c *Cluster) restURLs() []string {
+	urls := append([]string(nil), c.Patroni...)
+	for _, m := range c.Members {
+		if m.API != "" && !contains(urls, m.API) {
+			urls = append(urls, m.API)
+		}
+	}
+	return urls
 }
 
 // Project returns the compose project the scenario acts on: the cluster
