@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -48,7 +49,8 @@ func init() {
 	Register(Kind{
 		Name:    "patroni.wait_leader",
 		Summary: "wait until the cluster has a leader, and measure the recovery time",
-		Doc: "Polls GET /cluster until a member is leader and running. With changed, the leader must differ " +
+		Doc: "Asks every member's GET /primary at once each interval (when the cluster block gives the members' api URLs; " +
+			"else GET /cluster of every Patroni URL) until a member leads. With changed, the leader must differ " +
 			"from leader_before of the last fault step; with member, it must be that member. rto_s runs from the " +
 			"fault's fault_at (the latest one, or the step named by fault) to the first poll that saw the leader. " +
 			"patroni_rto_s is the same interval ending at Patroni's own promotion record (GET /history), when it has one.",
@@ -213,38 +215,96 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 		}
 		before = s.Value.(string)
 	}
+	apis := map[string]string{}
+	for name, m := range env.Infra.Cluster.Members {
+		if m.API != "" {
+			apis[name] = m.API
+		}
+	}
+	wanted := func(name string) (bool, string) {
+		switch {
+		case w.Changed && name == before:
+			return false, fmt.Sprintf("leader is still %s", before)
+		case w.Member != "" && name != w.Member:
+			return false, fmt.Sprintf("leader is %s, waiting for %s", name, w.Member)
+		}
+		return true, ""
+	}
+	timeout := max(w.Interval, 250*time.Millisecond)
+	if len(apis) > 0 {
+		return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
+			name, at, last := primaryByProbe(ctx, client, apis, timeout, wanted)
+			if name == "" {
+				return false, last, nil
+			}
+			leader := patroni.ClusterMember{Name: name}
+			if cl, err := client.Cluster(ctx); err == nil {
+				if m, ok := cl.Member(name); ok {
+					leader = m
+				}
+			}
+			return true, "", w.record(ctx, env, client, leader, at, faultAt, hasFault)
+		})
+	}
 	views, err := env.memberViews()
 	if err != nil {
 		return err
 	}
 	return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
 		var last string
-		for view := range askAll(ctx, views, max(w.Interval, 250*time.Millisecond)) {
+		for view := range askAll(ctx, timeout, views, func(ctx context.Context, c *patroni.Client) (patroni.Cluster, error) { return c.Cluster(ctx) }) {
 			if view.err != nil {
 				last = view.err.Error()
 				continue
 			}
-			leader, ok := view.cluster.Leader()
-			switch {
-			case !ok || leader.State != "running":
-				last = "no running leader (" + describeRoles(view.cluster) + ")"
-			case w.Changed && leader.Name == before:
-				last = fmt.Sprintf("leader is still %s", before)
-			case w.Member != "" && leader.Name != w.Member:
-				last = fmt.Sprintf("leader is %s, waiting for %s", leader.Name, w.Member)
-			default:
-				return true, "", w.record(ctx, env, client, leader, view.at, faultAt, hasFault)
+			leader, ok := view.value.Leader()
+			if !ok || leader.State != "running" {
+				last = "no running leader (" + describeRoles(view.value) + ")"
+				continue
 			}
+			if ok, why := wanted(leader.Name); !ok {
+				last = why
+				continue
+			}
+			return true, "", w.record(ctx, env, client, leader, view.at, faultAt, hasFault)
 		}
 		return false, last, nil
 	})
 }
 
-// clusterView is one member's answer to GET /cluster, and when it came.
-type clusterView struct {
-	cluster patroni.Cluster
-	at      time.Time
-	err     error
+// primaryByProbe asks every member's GET /primary at once, the member's
+// own live view of its role, and returns the first wanted member answering
+// 200 and when it answered; "" and what it saw otherwise.
+func primaryByProbe(ctx context.Context, client *patroni.Client, apis map[string]string, timeout time.Duration, wanted func(string) (bool, string)) (string, time.Time, string) {
+	names := make([]string, 0, len(apis))
+	for name := range apis {
+		names = append(names, name)
+	}
+	last := "no member answers 200 on /primary"
+	for a := range askAll(ctx, timeout, names, func(ctx context.Context, name string) (string, error) {
+		status, err := client.Probe(ctx, apis[name], patroni.CheckPrimary)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("%s: not primary (%d)", name, status)
+		}
+		return name, err
+	}) {
+		if a.err != nil {
+			continue
+		}
+		if ok, why := wanted(a.value); !ok {
+			last = why
+			continue
+		}
+		return a.value, a.at, ""
+	}
+	return "", time.Time{}, last
+}
+
+// answer is one concurrent call's result and when it came.
+type answer[T any] struct {
+	value T
+	at    time.Time
+	err   error
 }
 
 // memberViews returns one Patroni client per REST URL of the cluster block,
@@ -270,22 +330,22 @@ func (e *Env) memberViews() ([]*patroni.Client, error) {
 	return c.([]*patroni.Client), nil
 }
 
-// askAll asks every member's /cluster at once and yields the answers as they
-// come, each within timeout: a member that hangs (paused) or is gone does not
-// delay the others, so a new leader is seen as soon as any member reports it.
-func askAll(ctx context.Context, clients []*patroni.Client, timeout time.Duration) func(yield func(clusterView) bool) {
-	return func(yield func(clusterView) bool) {
+// askAll calls ask for every item at once and yields the answers as they
+// come, each within timeout: an item that hangs (a paused member) or is gone
+// does not delay the others.
+func askAll[I, T any](ctx context.Context, timeout time.Duration, items []I, ask func(context.Context, I) (T, error)) func(yield func(answer[T]) bool) {
+	return func(yield func(answer[T]) bool) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		views := make(chan clusterView, len(clients))
-		for _, c := range clients {
+		answers := make(chan answer[T], len(items))
+		for _, it := range items {
 			go func() {
-				cl, err := c.Cluster(ctx)
-				views <- clusterView{cluster: cl, at: time.Now(), err: err}
+				v, err := ask(ctx, it)
+				answers <- answer[T]{value: v, at: time.Now(), err: err}
 			}()
 		}
-		for range clients {
-			if !yield(<-views) {
+		for range items {
+			if !yield(<-answers) {
 				return
 			}
 		}
