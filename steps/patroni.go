@@ -44,6 +44,8 @@ func init() {
 			{Name: "states", Type: metric.StringMap, Doc: "member name to state (running, stopped, ...)"},
 			{Name: "timelines", Type: metric.StringMap, Doc: "member name to timeline (as text; absent while PostgreSQL is down)"},
 			{Name: "replicas_streaming", Type: metric.Number, Doc: "standbys streaming from the leader, from pg_stat_replication"},
+			{Name: "replica", Type: metric.String, Doc: "one running replica's name (the first by name), for steps that need a candidate: ${id.replica}"},
+			{Name: "paused", Type: metric.Bool, Doc: "whether the cluster is in maintenance mode"},
 		},
 	})
 	Register(Kind{
@@ -161,7 +163,13 @@ func (s *PatroniStatus) Run(ctx context.Context, env *Env) error {
 	}
 	sort.Strings(names)
 	values := map[string]any{"members": names, "member_count": len(names), "roles": roles, "states": states,
-		"timelines": timelines, "members_online": online}
+		"timelines": timelines, "members_online": online, "paused": cl.Pause}
+	for _, name := range names {
+		if r := roles[name]; r != "leader" && r != "standby_leader" && (states[name] == "running" || states[name] == "streaming") {
+			values["replica"] = name
+			break
+		}
+	}
 	if leader, ok := cl.Leader(); ok {
 		values["leader"] = leader.Name
 		if leader.Timeline != nil {
