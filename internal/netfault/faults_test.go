@@ -3,7 +3,6 @@ package netfault_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -63,40 +62,6 @@ func member(t *testing.T, p *docker.Project, tg docker.Target) netfault.Member {
 	}
 	t.Fatalf("%s is not on the cluster network: %+v", tg, s.Networks)
 	return netfault.Member{}
-}
-
-// expect checks the probe's verdicts from one container: want maps host:port to reachable.
-func expect(t *testing.T, p *docker.Project, from docker.Target, want map[string]bool) {
-	t.Helper()
-	addrs := slices.Sorted(func(yield func(string) bool) {
-		for a := range want {
-			if !yield(a) {
-				return
-			}
-		}
-	})
-	got := dockertest.Reach(t, p, from, addrs...)
-	for _, a := range addrs {
-		if got[a].OK != want[a] {
-			t.Errorf("%s -> %s: reachable %t, want %t", from, a, got[a].OK, want[a])
-		}
-	}
-}
-
-// fromHost reports whether the test process, on the host, gets an echo from addr:7000.
-func fromHost(addr netip.Addr) bool {
-	c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, 7000).String(), 700*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(700 * time.Millisecond))
-	buf := make([]byte, 5)
-	_, err = c.Write([]byte("ping\n"))
-	if err == nil {
-		_, err = c.Read(buf)
-	}
-	return err == nil && string(buf) == "ping\n"
 }
 
 // held is what hold reports: the probe's verdict and when it ended.
@@ -165,9 +130,9 @@ func TestFaults(t *testing.T) {
 	}
 	subnet, gw := netInfo.Subnets[0], netInfo.Gateways[0]
 	all := map[string]bool{"a:7000": true, "b:7000": true, "c:7000": true}
-	expect(t, p, ta, all)
-	expect(t, p, tb, all)
-	if !fromHost(a.Addrs[0]) {
+	dockertest.Expect(t, p, ta, all)
+	dockertest.Expect(t, p, tb, all)
+	if !dockertest.FromHost(a.Addrs[0]) {
 		t.Fatal("the host cannot reach a before any fault")
 	}
 	t.Cleanup(func() { netfault.Heal(context.Background(), p, "a", "b", "c") })
@@ -181,10 +146,10 @@ func TestFaults(t *testing.T) {
 			t.Errorf("a connection open before the partition: %q, want it cut", got.verdict)
 		}
 		apply(t, p, part) // applying again replaces the rules, it does not add to them
-		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": true})
-		expect(t, p, tb, map[string]bool{"a:7000": false, "b:7000": true, "c:7000": true})
-		expect(t, p, tc, all)
-		if !fromHost(a.Addrs[0]) || !fromHost(b.Addrs[0]) {
+		dockertest.Expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": true})
+		dockertest.Expect(t, p, tb, map[string]bool{"a:7000": false, "b:7000": true, "c:7000": true})
+		dockertest.Expect(t, p, tc, all)
+		if !dockertest.FromHost(a.Addrs[0]) || !dockertest.FromHost(b.Addrs[0]) {
 			t.Error("the host lost a or b, which no group lists")
 		}
 		want := []string{
@@ -203,8 +168,8 @@ func TestFaults(t *testing.T) {
 			time.Sleep(time.Minute)
 		}
 		heal(t, p, "a", "b")
-		expect(t, p, ta, all)
-		expect(t, p, tb, all)
+		dockertest.Expect(t, p, ta, all)
+		dockertest.Expect(t, p, tb, all)
 		heal(t, p, "a", "b") // nothing left to heal: still a success
 	})
 
@@ -212,8 +177,8 @@ func TestFaults(t *testing.T) {
 		fromA, fromB := hold(p, ta, "b:7000", 20*time.Second), hold(p, tb, "a:7000", 6*time.Second)
 		time.Sleep(time.Second)
 		applied := apply(t, p, netfault.Partition{Groups: [][]netfault.Member{{a}, {b}}, OneWay: true})
-		expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
-		expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
+		dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, "c:7000": true})
+		dockertest.Expect(t, p, tb, map[string]bool{"a:7000": true, "c:7000": true})
 		if got := <-fromA; !strings.HasPrefix(got.verdict, "cut after ") {
 			t.Errorf("a connection a had opened to b: %q, want it cut", got.verdict)
 		}
@@ -225,27 +190,27 @@ func TestFaults(t *testing.T) {
 			t.Errorf("b's connection was held only %v under the partition: the machine is too slow for this check, raise the hold", under)
 		}
 		heal(t, p, "a", "b")
-		expect(t, p, ta, all)
+		dockertest.Expect(t, p, ta, all)
 	})
 
 	t.Run("cut from the whole network, the host kept", func(t *testing.T) {
 		part := netfault.Partition{Groups: [][]netfault.Member{{a}}, Network: subnet, Keep: []netip.Addr{gw}}
 		apply(t, p, part)
-		expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": false})
-		expect(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
-		if !fromHost(a.Addrs[0]) {
+		dockertest.Expect(t, p, ta, map[string]bool{"a:7000": true, "b:7000": false, "c:7000": false})
+		dockertest.Expect(t, p, tc, map[string]bool{"a:7000": false, "b:7000": true})
+		if !dockertest.FromHost(a.Addrs[0]) {
 			t.Error("the host cannot reach a although its gateway address is kept")
 		}
 		part.Keep = nil
 		apply(t, p, part)
-		if fromHost(a.Addrs[0]) {
+		if dockertest.FromHost(a.Addrs[0]) {
 			t.Error("the host still reaches a, cut from the whole network, host included")
 		}
 		heal(t, p, "a")
-		if !fromHost(a.Addrs[0]) {
+		if !dockertest.FromHost(a.Addrs[0]) {
 			t.Error("the host cannot reach a after Heal")
 		}
-		expect(t, p, ta, all)
+		dockertest.Expect(t, p, ta, all)
 	})
 
 	t.Run("netem", func(t *testing.T) {
