@@ -13,31 +13,6 @@ import (
 	"github.com/drill-dev/drill/internal/runner"
 )
 
-// pgPair starts a real primary and a streaming replica for one test.
-func pgPair(t *testing.T) (primary, replica *pgtest.Server) {
-	t.Helper()
-	c, err := pgtest.NewCluster()
-	if err != nil {
-		t.Fatalf("these tests need PostgreSQL 15's server binaries (apt-get install postgresql-15): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the test servers: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	p, err := c.InitPrimary(ctx, "primary", pgtest.FastSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := p.Replica(ctx, "replica", pgtest.FastSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, r
-}
-
 // runScenario loads and runs one scenario; it fails the test when the file
 // does not load.
 func runScenario(t *testing.T, src string) *report.Scenario {
@@ -81,7 +56,7 @@ func value(t *testing.T, res *report.Scenario, name string) any {
 // pg.lag and the writer against a real primary and replica. Rows deleted
 // behind the writer's back must be counted as lost, exactly.
 func TestSQLKinds(t *testing.T) {
-	p, r := pgPair(t)
+	p, r := pgtest.Pair(t, "primary", "replica")
 	res := runScenario(t, fmt.Sprintf(`
 name: sql kinds
 cluster:
@@ -144,7 +119,7 @@ checks:
 // TestSplitBrainWatcher promotes the replica while the primary still takes
 // writes: the watcher must see two primaries for a while.
 func TestSplitBrainWatcher(t *testing.T) {
-	p, r := pgPair(t)
+	p, r := pgtest.Pair(t, "primary", "replica")
 	res := runScenario(t, fmt.Sprintf(`
 name: two primaries
 cluster:
@@ -178,7 +153,7 @@ checks:
 // TestNotMeasuredIsMissing: a writer whose verification fails leaves
 // lost_writes unrecorded, and a check on it is an error, not a pass.
 func TestNotMeasuredIsMissing(t *testing.T) {
-	p, _ := pgPair(t)
+	p := pgtest.Primary(t, "primary")
 	res := runScenario(t, fmt.Sprintf(`
 name: unverifiable
 steps:

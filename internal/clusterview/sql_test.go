@@ -17,23 +17,7 @@ import (
 // within the bound; a promoted replica makes two primaries, which the
 // tracker reports as a split brain.
 func TestSnapshotSQL(t *testing.T) {
-	c, err := pgtest.NewCluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	})
-	alpha, err := c.InitPrimary(t.Context(), "alpha", pgtest.FastSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beta, err := alpha.Replica(t.Context(), "beta", pgtest.FastSettings) // application_name beta
-	if err != nil {
-		t.Fatal(err)
-	}
+	alpha, beta := pgtest.Pair(t, "alpha", "beta") // beta's application_name is beta
 	fake := cvtest.Start(t, "pair", cvtest.Member{Name: "alpha", Role: "leader", Timeline: 1}, cvtest.Member{Name: "beta", Role: "replica", Timeline: 1, Lag: new(int64(0))})
 	v := newViewer(t, clusterview.Config{Members: []clusterview.Target{
 		{Name: "alpha", API: fake.URL("alpha"), DSN: alpha.DSN("")},

@@ -54,27 +54,10 @@ func run(m *testing.M) int {
 // newPair starts a private primary and replica for a destructive test.
 func newPair(t *testing.T, withReplica bool) (*pgtest.Server, *pgtest.Server) {
 	t.Helper()
-	c, err := pgtest.NewCluster()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	})
-	p, err := c.InitPrimary(t.Context(), "p", pgtest.FastSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !withReplica {
-		return p, nil
+		return pgtest.Primary(t, "p"), nil
 	}
-	r, err := p.Replica(t.Context(), "r", pgtest.FastSettings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, r
+	return pgtest.Pair(t, "p", "r")
 }
 
 // exec runs statements on n, failing the test on error.
