@@ -29,7 +29,7 @@ const createProbes = `CREATE TABLE IF NOT EXISTS drill_probes (
 // application's commit would, and it leaves evidence: each member's
 // drill_probes rows show what it accepted. RETURNING reports
 // pg_is_in_recovery() in the same round trip.
-const insertProbe = `INSERT INTO drill_probes (run_id, member, seq) VALUES ($1, $2, $3) RETURNING pg_is_in_recovery()`
+const insertProbe = `INSERT INTO drill_probes (run_id, member, seq) VALUES ($1, $2, $3) RETURNING pg_is_in_recovery(), clock_timestamp()`
 
 // ProbeState is what one probe established about a member.
 type ProbeState int
@@ -53,8 +53,10 @@ func (s ProbeState) String() string { return probeStateNames[s] }
 // MarshalText writes the state's name.
 func (s ProbeState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Observation is one probe of one member. End is when the member answered,
-// or Start+ProbeTimeout for the unknown recorded while a probe still waits.
+// Observation is one probe of one member. End is when the member answered
+// (for an accepted write, the server's own time at the INSERT when it falls
+// between Start and the answer), or Start+ProbeTimeout for the unknown
+// recorded while a probe still waits.
 type Observation struct {
 	Member     string
 	Start, End time.Time
@@ -213,15 +215,23 @@ func (p *prober) probe(ctx context.Context, start time.Time) Observation {
 	}
 	p.seq++
 	var inRecovery bool
-	err := p.conn.QueryRow(ctx, insertProbe, p.w.cfg.RunID, p.node.Name, p.seq).Scan(&inRecovery)
+	var accepted time.Time
+	err := p.conn.QueryRow(ctx, insertProbe, p.w.cfg.RunID, p.node.Name, p.seq).Scan(&inRecovery, &accepted)
 	if sqlState(err) == "42P01" { // first probe of a primary: create the table
 		if _, err = p.conn.Exec(ctx, createProbes); ignoreDuplicateObject(err) == nil {
-			err = p.conn.QueryRow(ctx, insertProbe, p.w.cfg.RunID, p.node.Name, p.seq).Scan(&inRecovery)
+			err = p.conn.QueryRow(ctx, insertProbe, p.w.cfg.RunID, p.node.Name, p.seq).Scan(&inRecovery, &accepted)
 		}
 	}
 	o.End = time.Now()
 	switch {
 	case err == nil:
+		// The member took the write when the server ran it, not when its
+		// answer reached drill (late on a loaded machine): date the
+		// observation by the server's clock, which the test bed's
+		// containers share with the host, when it is not in the future.
+		if !accepted.IsZero() && accepted.After(start) && accepted.Before(o.End) {
+			o.End = accepted
+		}
 		o.State, o.InRecovery = StatePrimary, &inRecovery
 	case sqlState(err) == "25006": // read_only_sql_transaction
 		o.State = StateReadOnly
