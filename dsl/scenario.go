@@ -444,14 +444,6 @@ func (p *parser) checks(n *yaml.Node) []*Check {
 	return out
 }
 
-// ParseCheck parses a check: an expression, or a mapping with expr, name and
-// message.
-func ParseCheck(file string, n *yaml.Node) (*Check, error) {
-	p := &parser{file: file}
-	c := p.check(n)
-	return c, p.errs.Err()
-}
-
 func (p *parser) check(n *yaml.Node) *Check {
 	c := &Check{Pos: At(p.file, n)}
 	var exprNode *yaml.Node

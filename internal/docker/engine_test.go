@@ -47,15 +47,9 @@ var (
 	worker2 = docker.Target{Service: "worker", Number: 2}
 )
 
-func testContext(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func mustInspect(t *testing.T, p *docker.Project, tg docker.Target) docker.State {
 	t.Helper()
-	s, err := p.Inspect(testContext(t, 10*time.Second), tg)
+	s, err := p.Inspect(dockertest.Context(t, 10*time.Second), tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +75,7 @@ func wantErrContains(t *testing.T, err error, want string) {
 
 func TestEngine(t *testing.T) {
 	e, p, _ := dockertest.Start(t, composeFile)
-	ctx := testContext(t, 5*time.Minute)
+	ctx := dockertest.Context(t, 5*time.Minute)
 	name := p.Name()
 
 	t.Run("discovery", func(t *testing.T) {

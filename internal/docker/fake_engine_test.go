@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/docker/dockertest"
 )
 
 // fakeEngine answers the few Engine API calls these tests make, with the failures a real
@@ -90,7 +91,7 @@ func connectFake(t *testing.T, f *fakeEngine) *docker.Engine {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
-	e, err := docker.Connect(testContext(t, 5*time.Second), docker.Options{HelperImage: "drill/nettools:latest"})
+	e, err := docker.Connect(dockertest.Context(t, 5*time.Second), docker.Options{HelperImage: "drill/nettools:latest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestUnreachableEngine(t *testing.T) {
 func TestProjectDiscovery(t *testing.T) {
 	f := &fakeEngine{}
 	e := connectFake(t, f)
-	ctx := testContext(t, 10*time.Second)
+	ctx := dockertest.Context(t, 10*time.Second)
 
 	_, err := e.Project(ctx, "")
 	wantErr(t, err, "not found: no running docker compose project on this Docker Engine: start the test bed (docker compose up -d) or name the project")
@@ -136,7 +137,7 @@ func TestProjectDiscovery(t *testing.T) {
 func TestEngineRefuses(t *testing.T) {
 	f := &fakeEngine{containers: []map[string]any{container("p", "db")}}
 	e := connectFake(t, f)
-	ctx := testContext(t, 10*time.Second)
+	ctx := dockertest.Context(t, 10*time.Second)
 	p, err := e.Project(ctx, "p")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -99,6 +100,10 @@ func WriteKindList(w io.Writer) {
 		fmt.Fprintf(w, "%-*s  %s\n", width, k.Name, k.Summary)
 	}
 	fmt.Fprintln(w, "\nRun 'drill kinds NAME' for a kind's parameters, metrics and an example.")
+	fmt.Fprintln(w, "\nIn checks, besides expr's built-in functions:")
+	for _, h := range assertions.HelperDocs {
+		fmt.Fprintf(w, "  %s\n", h)
+	}
 }
 
 // WriteKind explains one kind: parameters, defaults, metrics with their

@@ -41,9 +41,6 @@ type Spec struct {
 	Resolution string `json:"resolution,omitempty"`
 }
 
-// TypeName is the spec's type for JSON output.
-func (s Spec) TypeName() string { return s.Type.String() }
-
 // Sample is one recorded value.
 type Sample struct {
 	Name  string    `json:"name"`

@@ -42,16 +42,10 @@ var (
 	tc = docker.Target{Service: "c"}
 )
 
-func testContext(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // member returns tg as a partition member with its address on the cluster network.
 func member(t *testing.T, p *docker.Project, tg docker.Target) netfault.Member {
 	t.Helper()
-	s, err := p.Inspect(testContext(t, 10*time.Second), tg)
+	s, err := p.Inspect(dockertest.Context(t, 10*time.Second), tg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +81,7 @@ func hold(p *docker.Project, from docker.Target, to string, d time.Duration) <-c
 
 func state(t *testing.T, p *docker.Project, target string) netfault.State {
 	t.Helper()
-	s, err := netfault.ReadState(testContext(t, 30*time.Second), p, target)
+	s, err := netfault.ReadState(dockertest.Context(t, 30*time.Second), p, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +92,7 @@ func state(t *testing.T, p *docker.Project, target string) netfault.State {
 func heal(t *testing.T, p *docker.Project, targets ...string) {
 	t.Helper()
 	start := time.Now()
-	if err := netfault.Heal(testContext(t, 30*time.Second), p, targets...); err != nil {
+	if err := netfault.Heal(dockertest.Context(t, 30*time.Second), p, targets...); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Heal %v took %v", targets, time.Since(start))
@@ -113,7 +107,7 @@ func heal(t *testing.T, p *docker.Project, targets ...string) {
 func apply(t *testing.T, p *docker.Project, part netfault.Partition) time.Time {
 	t.Helper()
 	start := time.Now()
-	if err := netfault.ApplyPartition(testContext(t, 30*time.Second), p, part); err != nil {
+	if err := netfault.ApplyPartition(dockertest.Context(t, 30*time.Second), p, part); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("ApplyPartition took %v", time.Since(start))
@@ -122,7 +116,7 @@ func apply(t *testing.T, p *docker.Project, part netfault.Partition) time.Time {
 
 func TestFaults(t *testing.T) {
 	_, p, _ := dockertest.Start(t, composeFile)
-	ctx := testContext(t, 5*time.Minute)
+	ctx := dockertest.Context(t, 5*time.Minute)
 	a, b := member(t, p, ta), member(t, p, tb)
 	netInfo, err := p.Network(ctx, "cluster")
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -286,14 +285,4 @@ func convertVar(s string, def any) (any, error) {
 		return b, nil
 	}
 	return s, nil
-}
-
-// MetricsOf lists what a loaded scenario's steps can record, for plans and
-// documentation.
-func (l *Loaded) MetricsOf() []metric.Spec {
-	var out []metric.Spec
-	for _, b := range append(append([]*steps.Built(nil), l.Steps...), l.Cleanup...) {
-		out = append(out, b.Metrics...)
-	}
-	return out
 }

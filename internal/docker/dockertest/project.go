@@ -98,3 +98,10 @@ func FromHost(addr netip.Addr) bool {
 	_, err = c.Read(buf)
 	return err == nil && string(buf) == "ping\n"
 }
+
+// Context returns a context that ends after d or when the test ends.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
