@@ -321,3 +321,14 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	res.OK, _ = out.(bool)
 	return res, nil
 }
+
+// ErrorPos moves pos, the position of an expression in its file, to the
+// column a compile error names, when the expression sits on one line of the
+// file (exact). Otherwise pos is returned as is.
+func ErrorPos(pos dsl.Pos, exact bool, err error) dsl.Pos {
+	var ce *CompileError
+	if errors.As(err, &ce) && exact && ce.Line == 1 {
+		pos.Col += ce.Column
+	}
+	return pos
+}

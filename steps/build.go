@@ -65,7 +65,7 @@ func Build(spec *dsl.Step, bc BuildContext) (*Built, error) {
 
 func decodeStep(spec *dsl.Step, kind *Kind, bc *BuildContext, resolve func(dsl.Ref) (string, bool)) (Step, bool, error) {
 	step := kind.New()
-	dc := &DecodeContext{File: bc.File, Where: kind.Name, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve}
+	dc := &dsl.DecodeContext{File: bc.File, Where: kind.Name, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve}
 	dc.DecodeStruct(spec.Params, step)
 	if len(dc.Errs) > 0 {
 		return nil, false, dc.Errs
@@ -136,16 +136,7 @@ func (bc *BuildContext) Compile(field, src string) (*assertions.Check, error) {
 	if n, ok := bc.nodes[field]; ok {
 		pos, exact = dsl.ScalarStart(bc.File, n)
 	}
-	return nil, dsl.Errorf(ExprErrorPos(pos, exact, err), "%s: %v", field, err)
-}
-
-// ExprErrorPos moves pos to the column an expression compile error names,
-// when the expression sits on one line of the file.
-func ExprErrorPos(pos dsl.Pos, exact bool, err error) dsl.Pos {
-	if ce, ok := err.(*assertions.CompileError); ok && exact && ce.Line == 1 {
-		pos.Col += ce.Column
-	}
-	return pos
+	return nil, dsl.Errorf(assertions.ErrorPos(pos, exact, err), "%s: %v", field, err)
 }
 
 // BuildNested builds a step written inside another step's parameters (the

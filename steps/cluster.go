@@ -5,24 +5,6 @@ import (
 	"encoding/json"
 )
 
-// Cluster holds the settings of a scenario's cluster block, read by the
-// step families: where the containers, the Patroni API and the databases are.
-type Cluster struct {
-	ComposeProject string                  `yaml:"compose_project" doc:"docker compose project of the cluster's containers (default: COMPOSE_PROJECT_NAME, or the only project running)"`
-	Network        string                  `yaml:"network" doc:"compose network that network steps act on (default: the service's only network)"`
-	Patroni        []string                `yaml:"patroni" doc:"Patroni REST API base URLs, e.g. http://127.0.0.1:8008"`
-	PooledDSN      string                  `yaml:"pooled_dsn" doc:"PostgreSQL DSN of the pooled endpoint (PgBouncer or HAProxy) that clients use"`
-	Members        map[string]MemberConfig `yaml:"members" doc:"Patroni member name to its compose service, DSN and REST URL"`
-	HelperImage    string                  `yaml:"helper_image" doc:"image with iptables and tc, run beside a container that has neither"`
-}
-
-// MemberConfig is how the cluster block says drill reaches a Patroni member.
-type MemberConfig struct {
-	Service string `yaml:"service" doc:"compose service running the member"`
-	DSN     string `yaml:"dsn" doc:"PostgreSQL DSN reaching this member directly"`
-	API     string `yaml:"api" doc:"Patroni REST API base URL of this member"`
-}
-
 // Fault is a change to the cluster that drill must undo: what it is, and the
 // recorded action that undoes it, which `drill cleanup` can replay from the
 // ledger after drill itself was killed.

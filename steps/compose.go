@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/patroni"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/patroni"
 )
 
 // The compose kinds (stop, kill, pause, unpause, start and restart the

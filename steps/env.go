@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
 )
@@ -18,7 +19,7 @@ import (
 // ledger and the background tasks. The runner makes one per step.
 type Env struct {
 	Step    *Built
-	Cluster *Cluster
+	Cluster *cluster.Cluster
 	Store   *metric.Store
 	Logger  *slog.Logger
 	// Log receives the step's own output (commands' stdout, progress); it

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/internal/client/docker/dockertest"
 	"github.com/drill-dev/drill/internal/ledger"
 )
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/steps"
 )
 

@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/docker"
-	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/cluster"
+	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/app/runner"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/docker/dockertest"
 	"github.com/drill-dev/drill/internal/ledger"
 	"github.com/drill-dev/drill/internal/netfault"
-	"github.com/drill-dev/drill/internal/report"
-	"github.com/drill-dev/drill/internal/runner"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -416,7 +417,7 @@ checks:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		infra := steps.NewInfra(&steps.Cluster{})
+		infra := steps.NewInfra(&cluster.Cluster{})
 		defer infra.Close()
 		done, err := runner.Cleanup(ctx, dir, infra)
 		if err != nil || len(done) != 1 || done[0].Status != report.Passed {

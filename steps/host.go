@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,7 +145,7 @@ func (h *HTTP) Run(ctx context.Context, env *Env) error {
 	var doc any
 	if json.Unmarshal(data, &doc) != nil {
 		if len(h.Capture) > 0 {
-			return fmt.Errorf("%s %s: the answer is not JSON, cannot capture %s", h.Method, h.URL, strings.Join(mapKeys(h.Capture), ", "))
+			return fmt.Errorf("%s %s: the answer is not JSON, cannot capture %s", h.Method, h.URL, strings.Join(slices.Sorted(maps.Keys(h.Capture)), ", "))
 		}
 		return nil
 	}
@@ -190,7 +192,7 @@ func JSONPath(doc any, path string) (any, error) {
 		case map[string]any:
 			v, ok := node[key]
 			if !ok {
-				return nil, fmt.Errorf("no key %q in the answer at %q%s", key, path, dsl.DidYouMean(key, mapKeys(node)))
+				return nil, fmt.Errorf("no key %q in the answer at %q%s", key, path, dsl.DidYouMean(key, slices.Sorted(maps.Keys(node))))
 			}
 			cur = v
 		case []any:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/drill-dev/drill/cluster"
 )
 
 // Infra gives steps the clients of the outside world (the Docker engine,
@@ -15,16 +17,16 @@ import (
 //
 // Tests may Provide a fake under the same name first.
 type Infra struct {
-	Cluster *Cluster
+	Cluster *cluster.Cluster
 
 	mu      sync.Mutex
 	clients map[string]any
 }
 
 // NewInfra returns an Infra for a cluster's settings.
-func NewInfra(c *Cluster) *Infra {
+func NewInfra(c *cluster.Cluster) *Infra {
 	if c == nil {
-		c = &Cluster{}
+		c = &cluster.Cluster{}
 	}
 	return &Infra{Cluster: c}
 }

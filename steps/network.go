@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/client/docker"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/internal/netfault"
 )

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/internal/pg"
 )
 
 // The patroni.* kinds: read the cluster, wait for a leader or for health,
@@ -320,7 +320,7 @@ type answer[T any] struct {
 func (e *Env) memberViews() ([]*patroni.Client, error) {
 	c, err := e.Infra.Client("patroni.members", func() (any, error) {
 		var clients []*patroni.Client
-		for _, u := range e.Infra.Cluster.restURLs() {
+		for _, u := range e.Infra.Cluster.RESTURLs() {
 			cl, err := patroni.New([]string{u}, patroni.Options{Logger: e.Logger})
 			if err != nil {
 				return nil, err

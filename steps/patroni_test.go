@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/internal/app/report"
 )
 
 // fakePatroni is a Patroni REST API with two members whose leader changes

@@ -3,14 +3,16 @@ package steps
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/pg"
 )
 
 // The sql.* and pg.* kinds: SQL on a member, the pooled endpoint or a DSN,
@@ -220,24 +222,24 @@ func (s *SQLQuery) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Name, err)
 	}
-	maps, err := pgx.CollectRows(rows, pgx.RowToMap)
+	result, err := pgx.CollectRows(rows, pgx.RowToMap)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Name, err)
 	}
-	env.Logf("%s: %d rows", n.Name, len(maps))
-	if err := env.Record("row_count", len(maps)); err != nil {
+	env.Logf("%s: %d rows", n.Name, len(result))
+	if err := env.Record("row_count", len(result)); err != nil {
 		return err
 	}
 	if len(s.Record) == 0 {
 		return nil
 	}
-	if len(maps) == 0 {
-		return fmt.Errorf("%s: the query returned no row to record %s from", n.Name, strings.Join(mapKeys(s.Record), ", "))
+	if len(result) == 0 {
+		return fmt.Errorf("%s: the query returned no row to record %s from", n.Name, strings.Join(slices.Sorted(maps.Keys(s.Record)), ", "))
 	}
 	for name, typ := range s.Record {
-		v, ok := maps[0][name]
+		v, ok := result[0][name]
 		if !ok {
-			return fmt.Errorf("%s: no column %q in the result (columns: %s)", n.Name, name, strings.Join(mapKeys(maps[0]), ", "))
+			return fmt.Errorf("%s: no column %q in the result (columns: %s)", n.Name, name, strings.Join(slices.Sorted(maps.Keys(result[0])), ", "))
 		}
 		conv, err := columnValue(v, typ)
 		if err != nil {

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/app/runner"
+	"github.com/drill-dev/drill/internal/client/pg/pgtest"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/pg/pgtest"
-	"github.com/drill-dev/drill/internal/report"
-	"github.com/drill-dev/drill/internal/runner"
 )
 
 // runScenario loads and runs one scenario; it fails the test when the file

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/docker"
-	"github.com/drill-dev/drill/internal/patroni"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/patroni"
 )
 
 // This file resolves what steps act on: the compose project, the Patroni
@@ -61,12 +61,7 @@ type Member struct {
 // block's patroni URLs and the members' api URLs.
 func (e *Env) Patroni() (*patroni.Client, error) {
 	c, err := e.Infra.Client("patroni", func() (any, error) {
-		urls, memberURLs := e.Infra.Cluster.restURLs(), map[string]string{}
-		for name, m := range e.Infra.Cluster.Members {
-			if m.API != "" {
-				memberURLs[name] = m.API
-			}
-		}
+		urls, memberURLs := e.Infra.Cluster.RESTURLs(), e.Infra.Cluster.MemberAPIs()
 		if len(urls) == 0 {
 			return nil, fmt.Errorf("no Patroni REST API to ask: set cluster.patroni (e.g. [http://127.0.0.1:8008]) or cluster.members.NAME.api")
 		}
@@ -76,18 +71,6 @@ func (e *Env) Patroni() (*patroni.Client, error) {
 		return nil, err
 	}
 	return c.(*patroni.Client), nil
-}
-
-// restURLs lists the Patroni REST URLs of the cluster block: the patroni
-// list, then the members' api URLs not in it.
-func (c *Cluster) restURLs() []string {
-	urls := append([]string(nil), c.Patroni...)
-	for _, m := range c.Members {
-		if m.API != "" && !contains(urls, m.API) {
-			urls = append(urls, m.API)
-		}
-	}
-	return urls
 }
 
 // Project returns the compose project the scenario acts on: the cluster

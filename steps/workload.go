@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/pg"
 )
 
 // The workload kinds: an insert loop, a background writer across a fault,
@@ -24,7 +24,7 @@ func init() {
 		Doc: "Inserts rows (or for a duration) through clients connections, each row its own acknowledged " +
 			"transaction (pipelined, pipeline statements in flight per connection). The default statement is the " +
 			"seed's Scenario 4 insert into files, with a unique id per row. args name the generator of each $n " +
-			"(see internal/pg: row, id, text, int, ...).",
+			"(see internal/client/pg: row, id, text, int, ...).",
 		Example: "kind: sql.insert_loop\non: leader\nrows: 1000\nclients: 8",
 		New: func() Step {
 			return &InsertLoop{On: RoleLeader, SQL: seedInsert, Args: []string{"id", "text:12"}, Clients: 1, Pipeline: 32}

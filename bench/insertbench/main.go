@@ -45,8 +45,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drill-dev/drill/internal/pg"
-	"github.com/drill-dev/drill/internal/pg/pgtest"
+	"github.com/drill-dev/drill/internal/client/pg"
+	"github.com/drill-dev/drill/internal/client/pg/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -16,9 +16,10 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
+	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/report"
-	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -322,7 +323,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newInfra gives steps the real clients for a scenario's cluster.
-func newInfra(c *steps.Cluster) *steps.Infra {
+func newInfra(c *cluster.Cluster) *steps.Infra {
 	return steps.NewInfra(c)
 }
 
@@ -339,7 +340,7 @@ partition and latency rules. Undo is idempotent: running it twice is safe.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx, stop := interruptContext(stderr)
 			defer stop()
-			undos, err := runner.Cleanup(ctx, stateDir, newInfra(&steps.Cluster{}))
+			undos, err := runner.Cleanup(ctx, stateDir, newInfra(&cluster.Cluster{}))
 			if err != nil {
 				return exitWith(report.ExitError, err)
 			}

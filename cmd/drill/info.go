@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/docs"
-	"github.com/drill-dev/drill/internal/report"
-	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/internal/app/docs"
+	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -74,7 +74,7 @@ func printPlan(w io.Writer, loaded []*runner.Loaded) {
 		if len(l.Vars) > 0 {
 			var parts []string
 			for _, v := range l.Scenario.Vars {
-				val := steps.VarString(l.Vars[v.Name])
+				val := dsl.VarString(l.Vars[v.Name])
 				if v.Secret {
 					val = "***"
 				}
@@ -112,7 +112,7 @@ func printSteps(w io.Writer, title string, list []*steps.Built, mask *report.Mas
 func paramText(s steps.Step) string {
 	v := reflect.ValueOf(s).Elem()
 	var parts []string
-	for _, f := range steps.Fields(v.Type()) {
+	for _, f := range dsl.Fields(v.Type()) {
 		fv := v.Field(f.Index)
 		if fv.IsZero() || (fv.Kind() == reflect.Pointer && fv.Type().Elem().Name() == "Node") {
 			continue

@@ -14,8 +14,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/drill-dev/drill/internal/clusterview"
-	"github.com/drill-dev/drill/internal/report"
+	"github.com/drill-dev/drill/internal/app/clusterview"
+	"github.com/drill-dev/drill/internal/app/report"
 )
 
 // monitorOptions are `drill monitor`'s own settings.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/drill-dev/drill/internal/docs"
-	"github.com/drill-dev/drill/internal/runner"
+	"github.com/drill-dev/drill/internal/app/docs"
+	"github.com/drill-dev/drill/internal/app/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite generated files (the README's step catalogue)")

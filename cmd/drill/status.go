@@ -23,11 +23,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/clusterview"
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/internal/report"
-	"github.com/drill-dev/drill/steps"
+	"github.com/drill-dev/drill/internal/app/clusterview"
+	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/client/patroni"
 )
 
 // This file holds `drill status` and what `drill monitor` shares with it:
@@ -110,8 +110,8 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 
 // settings merges the cluster block (--scenario or --cluster) with the
 // flags.
-func (f *clusterFlags) settings() (*steps.Cluster, error) {
-	cl := &steps.Cluster{}
+func (f *clusterFlags) settings() (*cluster.Cluster, error) {
+	cl := &cluster.Cluster{}
 	switch {
 	case f.scenario != "" && f.clusterFile != "":
 		return nil, exitWith(report.ExitInvalid, errors.New("--scenario and --cluster both give a cluster block: choose one"))
@@ -137,7 +137,7 @@ func (f *clusterFlags) settings() (*steps.Cluster, error) {
 			return nil, exitWith(report.ExitInvalid, fmt.Errorf("--member %q: write name=dsn, e.g. postgres-master=postgres://postgres:postgres@127.0.0.1:15432/fileshare", kv))
 		}
 		if cl.Members == nil {
-			cl.Members = map[string]steps.MemberConfig{}
+			cl.Members = map[string]cluster.MemberConfig{}
 		}
 		m := cl.Members[name]
 		m.DSN = dsn
@@ -151,7 +151,7 @@ func (f *clusterFlags) settings() (*steps.Cluster, error) {
 
 // readClusterFile decodes a cluster block, strictly, from a YAML file that
 // holds either `cluster: {...}` or the block's keys at the top.
-func readClusterFile(path string) (*steps.Cluster, error) {
+func readClusterFile(path string) (*cluster.Cluster, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--cluster: %w", err)
@@ -167,8 +167,8 @@ func readClusterFile(path string) (*steps.Cluster, error) {
 	if len(node.Content) == 2 && node.Content[0].Value == "cluster" {
 		node = node.Content[1]
 	}
-	cl := &steps.Cluster{}
-	dc := &steps.DecodeContext{File: path, Where: "the cluster block", Vars: map[string]any{}}
+	cl := &cluster.Cluster{}
+	dc := &dsl.DecodeContext{File: path, Where: "the cluster block", Vars: map[string]any{}}
 	dc.DecodeStruct(node, cl)
 	if len(dc.Errs) > 0 {
 		return nil, fmt.Errorf("%v", dsl.ErrorList(dc.Errs))
@@ -181,12 +181,12 @@ func readClusterFile(path string) (*steps.Cluster, error) {
 // cluster block, COMPOSE_PROJECT_NAME) or nothing else says where the
 // cluster is: a cluster given by URL is not mixed with whatever project
 // happens to run. A failure is an error only when nothing else is known.
-func (f *clusterFlags) discoverCompose(ctx context.Context, cl *steps.Cluster, logger *slog.Logger) ([]clusterview.Published, *clusterview.Compose, error) {
+func (f *clusterFlags) discoverCompose(ctx context.Context, cl *cluster.Cluster, logger *slog.Logger) ([]clusterview.Published, *clusterview.Compose, error) {
 	if !f.discover {
 		return nil, nil, nil
 	}
 	name := cmp.Or(cl.ComposeProject, os.Getenv("COMPOSE_PROJECT_NAME"))
-	nothingElse := len(cl.Patroni) == 0 && !slices.ContainsFunc(mapValues(cl.Members), func(m steps.MemberConfig) bool { return m.API != "" || m.DSN != "" })
+	nothingElse := len(cl.Patroni) == 0 && !slices.ContainsFunc(mapValues(cl.Members), func(m cluster.MemberConfig) bool { return m.API != "" || m.DSN != "" })
 	if name == "" && !nothingElse {
 		return nil, nil, nil
 	}
@@ -224,7 +224,7 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 // members to probe. A discovered service is the member the block maps to
 // it, else the member of the same name (the compose convention); it fills
 // in only the addresses the block leaves empty.
-func targets(cl *steps.Cluster, pubs []clusterview.Published, dsnTemplate string) ([]clusterview.Target, error) {
+func targets(cl *cluster.Cluster, pubs []clusterview.Published, dsnTemplate string) ([]clusterview.Target, error) {
 	if len(pubs) > 0 && (!strings.Contains(dsnTemplate, "{host}") || !strings.Contains(dsnTemplate, "{port}")) {
 		return nil, fmt.Errorf("--dsn-template %q must contain {host} and {port}", dsnTemplate)
 	}

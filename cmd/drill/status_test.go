@@ -14,10 +14,10 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/drill-dev/drill/internal/clusterview"
-	"github.com/drill-dev/drill/internal/clusterview/cvtest"
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/steps"
+	"github.com/drill-dev/drill/cluster"
+	"github.com/drill-dev/drill/internal/app/clusterview"
+	"github.com/drill-dev/drill/internal/app/clusterview/cvtest"
+	"github.com/drill-dev/drill/internal/client/patroni"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes to it.
@@ -293,8 +293,8 @@ func TestReadClusterFile(t *testing.T) {
 		}
 		return p
 	}
-	want := &steps.Cluster{ComposeProject: "p", Patroni: []string{"http://127.0.0.1:18008"},
-		Members: map[string]steps.MemberConfig{"m": {Service: "svc", DSN: "postgres://x@127.0.0.1:1/db", API: "http://127.0.0.1:2"}}}
+	want := &cluster.Cluster{ComposeProject: "p", Patroni: []string{"http://127.0.0.1:18008"},
+		Members: map[string]cluster.MemberConfig{"m": {Service: "svc", DSN: "postgres://x@127.0.0.1:1/db", API: "http://127.0.0.1:2"}}}
 	body := "compose_project: p\npatroni: [http://127.0.0.1:18008]\nmembers:\n  m: {service: svc, dsn: \"postgres://x@127.0.0.1:1/db\", api: \"http://127.0.0.1:2\"}\n"
 	for name, content := range map[string]string{"bare.yaml": body, "wrapped.yaml": "cluster:\n" + indent(body)} {
 		got, err := readClusterFile(write(name, content))
@@ -323,7 +323,7 @@ func indent(s string) string {
 // TestTargets: discovered addresses fill in what the cluster block leaves
 // empty, under the member the block maps to the service.
 func TestTargets(t *testing.T) {
-	cl := &steps.Cluster{Members: map[string]steps.MemberConfig{
+	cl := &cluster.Cluster{Members: map[string]cluster.MemberConfig{
 		"node1": {Service: "pg-1", DSN: "postgres://given"},
 		"node2": {API: "http://given:8008"},
 	}}

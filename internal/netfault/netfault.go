@@ -1,7 +1,7 @@
 // Package netfault cuts and degrades the network between containers: partitions with iptables
 // rules in chains of drill's own, delay and loss with tc netem. Generating the commands is pure
 // (Partition.Rules, RestoreScript, Netem.Batch) and tested without an engine; applying them goes
-// through NetExecer, which internal/docker implements.
+// through NetExecer, which internal/client/docker implements.
 //
 // Every change is undone by Heal, which succeeds when there is nothing to undo, so it can be
 // replayed from the undo ledger at any time.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/docker"
-	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/docker/dockertest"
 )
 
 // fakeEngine answers the few Engine API calls these tests make, with the failures a real

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/drill-dev/drill/cluster"
+	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -37,7 +39,7 @@ func JSONSchema() ([]byte, error) {
 				"additionalProperties": obj{"anyOf": []any{obj{"type": []string{"string", "number", "boolean"}}, varObject()}},
 			},
 			"cluster": obj{"anyOf": []any{
-				structSchema(reflect.TypeOf(steps.Cluster{})),
+				structSchema(reflect.TypeOf(cluster.Cluster{})),
 				obj{"type": "string", "description": "path of a YAML file holding the cluster block, relative to the scenario"},
 			}},
 			"steps":   obj{"type": "array", "minItems": 1, "items": stepRef},
@@ -110,7 +112,7 @@ func stepSchema() obj {
 func structSchema(t reflect.Type) obj {
 	props := obj{}
 	var required []string
-	for _, f := range steps.Fields(t) {
+	for _, f := range dsl.Fields(t) {
 		s := typeSchema(t.Field(f.Index).Type)
 		if f.Doc != "" {
 			s["description"] = f.Doc

@@ -3,7 +3,7 @@ package docker_test
 import (
 	"testing"
 
-	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/client/docker"
 )
 
 func TestParseSignal(t *testing.T) {

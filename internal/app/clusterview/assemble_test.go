@@ -3,8 +3,8 @@ package clusterview
 import (
 	"testing"
 
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/internal/pg"
+	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/client/pg"
 )
 
 // TestMemberTimeline: the most current source wins; a standby's

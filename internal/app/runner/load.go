@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/steps"
 )
@@ -27,7 +28,7 @@ type Loaded struct {
 	Scenario *dsl.Scenario
 	Vars     map[string]any
 	Secrets  []string // values to mask in every output
-	Cluster  *steps.Cluster
+	Cluster  *cluster.Cluster
 	Steps    []*steps.Built
 	Cleanup  []*steps.Built
 	Checks   []*LoadedCheck
@@ -148,7 +149,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		return nil, err
 	}
 	var errs dsl.ErrorList
-	l := &Loaded{Scenario: sc, Vars: map[string]any{}, Cluster: &steps.Cluster{}}
+	l := &Loaded{Scenario: sc, Vars: map[string]any{}, Cluster: &cluster.Cluster{}}
 	for _, v := range sc.Vars {
 		val := v.Default
 		if o, ok := overrides[v.Name]; ok {
@@ -161,7 +162,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		}
 		l.Vars[v.Name] = val
 		if v.Secret {
-			l.Secrets = append(l.Secrets, steps.VarString(val))
+			l.Secrets = append(l.Secrets, dsl.VarString(val))
 		}
 	}
 	clusterNode, clusterFile := sc.Cluster, file
@@ -173,7 +174,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		}
 	}
 	if clusterNode != nil {
-		dc := &steps.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
+		dc := &dsl.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
 		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
 	}
@@ -207,7 +208,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	for _, c := range sc.Checks {
 		check, err := assertions.Compile(c.Expr, schema)
 		if err != nil {
-			errs = append(errs, dsl.Errorf(steps.ExprErrorPos(c.ExprPos, c.Exact, err), "check %q: %v", c.Name, err))
+			errs = append(errs, dsl.Errorf(assertions.ErrorPos(c.ExprPos, c.Exact, err), "check %q: %v", c.Name, err))
 			continue
 		}
 		l.Checks = append(l.Checks, &LoadedCheck{Spec: c, Check: check})

@@ -27,8 +27,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/internal/pg"
+	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/client/pg"
 )
 
 // DefaultTimeout bounds each network call of a snapshot.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/client/docker"
 )
 
 // Compose is a docker compose project seen from the host: which services

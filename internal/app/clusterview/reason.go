@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/drill-dev/drill/internal/patroni"
+	"github.com/drill-dev/drill/internal/client/patroni"
 )
 
 // Short names the cause of a probe's error in a few words on one line, for

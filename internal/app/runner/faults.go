@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/ledger"
-	"github.com/drill-dev/drill/internal/report"
 	"github.com/drill-dev/drill/steps"
 )
 

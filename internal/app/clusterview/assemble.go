@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/drill-dev/drill/internal/patroni"
-	"github.com/drill-dev/drill/internal/pg"
+	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/client/pg"
 )
 
 // runningStates are Patroni states of a member whose PostgreSQL serves.

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/clusterview"
-	"github.com/drill-dev/drill/internal/clusterview/cvtest"
-	"github.com/drill-dev/drill/internal/pg/pgtest"
+	"github.com/drill-dev/drill/internal/app/clusterview"
+	"github.com/drill-dev/drill/internal/app/clusterview/cvtest"
+	"github.com/drill-dev/drill/internal/client/pg/pgtest"
 )
 
 // TestSnapshotSQL runs against real PostgreSQL servers (a primary and a

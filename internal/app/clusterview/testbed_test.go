@@ -29,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/clusterview"
+	"github.com/drill-dev/drill/internal/app/clusterview"
 )
 
 const (

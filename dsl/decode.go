@@ -1,4 +1,4 @@
-package steps
+package dsl
 
 import (
 	"fmt"
@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/drill-dev/drill/dsl"
 )
 
 // DecodeContext decodes YAML nodes strictly into Go values: an unknown key,
@@ -28,21 +26,21 @@ type DecodeContext struct {
 	// Vars holds the value of every declared var.
 	Vars map[string]any
 	// CheckRef validates a ${step.metric} reference at load time.
-	CheckRef func(ref dsl.Ref) error
+	CheckRef func(ref Ref) error
 	// Resolve returns a ${step.metric} value at run time; nil at load time.
-	Resolve func(ref dsl.Ref) (string, bool)
+	Resolve func(ref Ref) (string, bool)
 
 	// RuntimeRefs is set when a decoded text refers to a step's value: the
 	// step must be decoded again at run time.
 	RuntimeRefs bool
 	// Errs collects every problem found.
-	Errs dsl.ErrorList
+	Errs ErrorList
 	// FieldNodes maps each top-level key that was present to its value.
 	FieldNodes map[string]*yaml.Node
 }
 
 func (dc *DecodeContext) errorf(n *yaml.Node, format string, args ...any) {
-	dc.Errs = append(dc.Errs, dsl.Errorf(dsl.At(dc.File, n), format, args...))
+	dc.Errs = append(dc.Errs, Errorf(At(dc.File, n), format, args...))
 }
 
 var (
@@ -55,7 +53,7 @@ var (
 func (dc *DecodeContext) DecodeStruct(n *yaml.Node, target any) {
 	v := reflect.ValueOf(target)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		panic(fmt.Sprintf("steps: DecodeStruct needs a pointer to a struct, got %T", target))
+		panic(fmt.Sprintf("dsl: DecodeStruct needs a pointer to a struct, got %T", target))
 	}
 	if dc.FieldNodes == nil {
 		dc.FieldNodes = map[string]*yaml.Node{}
@@ -92,7 +90,7 @@ func Fields(t reflect.Type) []Field {
 
 func (dc *DecodeContext) decodeStruct(n *yaml.Node, v reflect.Value, top bool) {
 	if n.Kind != yaml.MappingNode {
-		dc.errorf(n, "expected a mapping of parameters, found %s", dsl.Describe(n))
+		dc.errorf(n, "expected a mapping of parameters, found %s", Describe(n))
 		return
 	}
 	fields := Fields(v.Type())
@@ -108,10 +106,10 @@ func (dc *DecodeContext) decodeStruct(n *yaml.Node, v reflect.Value, top bool) {
 		k, val := n.Content[i], n.Content[i+1]
 		f, ok := byKey[k.Value]
 		if !ok {
-			if s := dsl.Suggest(k.Value, keys); s != "" {
+			if s := Suggest(k.Value, keys); s != "" {
 				suggested[s] = true
 			}
-			hint := dsl.DidYouMean(k.Value, keys)
+			hint := DidYouMean(k.Value, keys)
 			if hint == "" && len(keys) > 0 {
 				hint = "; known keys: " + strings.Join(keys, ", ")
 			}
@@ -160,7 +158,7 @@ func (dc *DecodeContext) decodeValue(n *yaml.Node, v reflect.Value, key string, 
 		dc.decodeStruct(n, v, false)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			dc.errorf(n, "%s must be a list, found %s", key, dsl.Describe(n))
+			dc.errorf(n, "%s must be a list, found %s", key, Describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -170,7 +168,7 @@ func (dc *DecodeContext) decodeValue(n *yaml.Node, v reflect.Value, key string, 
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			dc.errorf(n, "%s must be a mapping, found %s", key, dsl.Describe(n))
+			dc.errorf(n, "%s must be a mapping, found %s", key, Describe(n))
 			return
 		}
 		m := reflect.MakeMap(v.Type())
@@ -205,7 +203,7 @@ func (dc *DecodeContext) decodeValue(n *yaml.Node, v reflect.Value, key string, 
 // references first.
 func (dc *DecodeContext) decodeScalar(n *yaml.Node, v reflect.Value, key string, enum []string) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		dc.errorf(n, "%s must be %s, found %s", key, typeWord(v.Type()), dsl.Describe(n))
+		dc.errorf(n, "%s must be %s, found %s", key, typeWord(v.Type()), Describe(n))
 		return
 	}
 	text, whole, deferred, ok := dc.expand(n, v.Kind() == reflect.String)
@@ -217,12 +215,12 @@ func (dc *DecodeContext) decodeScalar(n *yaml.Node, v reflect.Value, key string,
 		return
 	}
 	if len(enum) > 0 && !contains(enum, text) {
-		dc.errorf(n, "%s must be one of %s, found %q%s", key, dsl.OneOf(enum), text, dsl.DidYouMean(text, enum))
+		dc.errorf(n, "%s must be one of %s, found %q%s", key, OneOf(enum), text, DidYouMean(text, enum))
 		return
 	}
 	switch {
 	case v.Type() == durationType:
-		d, err := dsl.ParseDuration(&yaml.Node{Kind: yaml.ScalarNode, Value: text})
+		d, err := ParseDuration(&yaml.Node{Kind: yaml.ScalarNode, Value: text})
 		if err != nil {
 			dc.errorf(n, "%s: %v", key, err)
 			return
@@ -264,10 +262,10 @@ func (dc *DecodeContext) decodeScalar(n *yaml.Node, v reflect.Value, key string,
 // value when the scalar is exactly one ${var}; deferred is true when a step
 // reference was left for run time (only for text fields).
 func (dc *DecodeContext) expand(n *yaml.Node, isText bool) (text string, whole any, deferred, ok bool) {
-	if !dsl.HasRefs(n.Value) && !strings.Contains(n.Value, "$${") {
+	if !HasRefs(n.Value) && !strings.Contains(n.Value, "$${") {
 		return n.Value, nil, false, true
 	}
-	parts, err := dsl.ParseTemplate(n.Value)
+	parts, err := ParseTemplate(n.Value)
 	if err != nil {
 		dc.errs(n, err.Error())
 		return "", nil, false, false
@@ -279,7 +277,7 @@ func (dc *DecodeContext) expand(n *yaml.Node, isText bool) (text string, whole a
 		ref := *p.Ref
 		if ref.Step == "" {
 			if _, defined := dc.Vars[ref.Name]; !defined {
-				dc.errs(n, fmt.Sprintf("undefined var %q: declare it under vars: or pass --var %s=...%s", ref.Name, ref.Name, dsl.DidYouMean(ref.Name, mapKeys(dc.Vars))))
+				dc.errs(n, fmt.Sprintf("undefined var %q: declare it under vars: or pass --var %s=...%s", ref.Name, ref.Name, DidYouMean(ref.Name, mapKeys(dc.Vars))))
 				return "", nil, false, false
 			}
 			continue
@@ -306,7 +304,7 @@ func (dc *DecodeContext) expand(n *yaml.Node, isText bool) (text string, whole a
 	if len(parts) == 1 && parts[0].Ref != nil && parts[0].Ref.Step == "" {
 		whole = dc.Vars[parts[0].Ref.Name]
 	}
-	text, err = dsl.Expand(parts, func(r dsl.Ref) (string, bool) {
+	text, err = Expand(parts, func(r Ref) (string, bool) {
 		if r.Step == "" {
 			return VarString(dc.Vars[r.Name]), true
 		}
@@ -320,7 +318,7 @@ func (dc *DecodeContext) expand(n *yaml.Node, isText bool) (text string, whole a
 }
 
 func (dc *DecodeContext) errs(n *yaml.Node, msg string) {
-	dc.Errs = append(dc.Errs, dsl.Errorf(dsl.At(dc.File, n), "%s", msg))
+	dc.Errs = append(dc.Errs, Errorf(At(dc.File, n), "%s", msg))
 }
 
 // VarString renders a var's value for substitution into text.
@@ -356,13 +354,4 @@ func mapKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

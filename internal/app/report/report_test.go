@@ -93,7 +93,7 @@ func TestJUnitSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal("xmllint is needed (apt-get install libxml2-utils)")
 	}
-	schema := "../../../shared/junit/JUnit.xsd"
+	schema := "../../../../shared/junit/JUnit.xsd"
 	if _, err := os.Stat(schema); err != nil {
 		t.Fatalf("the JUnit schema is expected beside the repository: %v", err)
 	}

@@ -9,9 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/metric"
-	"github.com/drill-dev/drill/internal/report"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -34,7 +35,7 @@ type Options struct {
 	FailFast bool
 	// NewInfra returns the clients for a scenario's cluster; nil gives steps
 	// an Infra with only the cluster settings.
-	NewInfra func(c *steps.Cluster) *steps.Infra
+	NewInfra func(c *cluster.Cluster) *steps.Infra
 	// CleanupTimeout bounds the cleanup steps and undos after an interrupt
 	// (default 2 minutes).
 	CleanupTimeout time.Duration

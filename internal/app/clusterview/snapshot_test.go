@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/clusterview"
-	"github.com/drill-dev/drill/internal/clusterview/cvtest"
+	"github.com/drill-dev/drill/internal/app/clusterview"
+	"github.com/drill-dev/drill/internal/app/clusterview/cvtest"
 )
 
 // bound is what a snapshot may take with per-call timeout d: two rounds of

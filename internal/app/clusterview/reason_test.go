@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/patroni"
+	"github.com/drill-dev/drill/internal/client/patroni"
 )
 
 // sqlError looks like pgconn.PgError to Short.

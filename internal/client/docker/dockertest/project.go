@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/docker"
+	"github.com/drill-dev/drill/internal/client/docker"
 )
 
 // Start builds the images, starts a compose project from composeTemplate (fmt verbs %[1]s for

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/docker"
-	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/docker/dockertest"
 )
 
 // The test project: tools has iptables/tc/ip and NET_ADMIN (NetRun execs), bare is FROM scratch

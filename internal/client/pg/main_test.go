@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/internal/pg/pgtest"
+	"github.com/drill-dev/drill/internal/client/pg/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 

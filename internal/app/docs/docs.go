@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -35,7 +36,7 @@ func Params(k *steps.Kind) []Param {
 
 func paramsOf(v reflect.Value) []Param {
 	var out []Param
-	for _, f := range steps.Fields(v.Type()) {
+	for _, f := range dsl.Fields(v.Type()) {
 		fv := v.Field(f.Index)
 		out = append(out, Param{
 			Key: f.Key, Type: typeName(fv.Type()), Default: defaultOf(fv), Required: f.Required,

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/drill-dev/drill/internal/docker"
-	"github.com/drill-dev/drill/internal/docker/dockertest"
+	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/client/docker/dockertest"
 )
 
 // BenchmarkNetRun measures one `iptables -S` in a target's network namespace, per way of
