@@ -9,6 +9,7 @@ import "slices"
 
 // Cluster holds the settings of a scenario's cluster block.
 type Cluster struct {
+	Platform       string                  `yaml:"platform" doc:"where the members run: compose (the default; see docs/architecture.md for the platforms)"`
 	ComposeProject string                  `yaml:"compose_project" doc:"docker compose project of the cluster's containers (default: COMPOSE_PROJECT_NAME, or the only project running)"`
 	Network        string                  `yaml:"network" doc:"compose network that network steps act on (default: the service's only network)"`
 	Patroni        []string                `yaml:"patroni" doc:"Patroni REST API base URLs, e.g. http://127.0.0.1:8008"`

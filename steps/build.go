@@ -115,6 +115,9 @@ func (bc *BuildContext) positioned(err error) error {
 	return dsl.Errorf(bc.step.Pos, "%s: %v", bc.step.Kind, err)
 }
 
+// StepID is the id of the step being built ("" when it has none).
+func (bc *BuildContext) StepID() string { return bc.step.ID }
+
 // FieldPos is the position of a parameter's value, or of the step when the
 // parameter was not given.
 func (bc *BuildContext) FieldPos(field string) dsl.Pos {

@@ -11,26 +11,26 @@ import (
 
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
 )
 
 // Env is what a running step sees of the run: where to record metrics and
-// write its log, the cluster settings, the infrastructure clients, the fault
-// ledger and the background tasks. The runner makes one per step.
+// write its log, the outside systems it acts on (Ports), the fault ledger
+// and the background tasks. The runner makes one per step.
 type Env struct {
-	Step    *Built
-	Cluster *cluster.Cluster
-	Store   *metric.Store
-	Logger  *slog.Logger
+	Step   *Built
+	Store  *metric.Store
+	Logger *slog.Logger
 	// Log receives the step's own output (commands' stdout, progress); it
 	// ends up in the reports.
 	Log io.Writer
 	// Vars are the scenario's vars, for steps that evaluate expressions.
 	Vars map[string]any
-	// Infra gives the clients of the Docker engine, Patroni and PostgreSQL.
-	Infra *Infra
+	// Ports gives the platform, Patroni and PostgreSQL, built on first use.
+	Ports *Ports
 	// Faults records every fault in the ledger before it is applied.
-	Faults FaultLog
+	Faults fault.Recorder
 	// Background holds long-running tasks (writers, watchers) by name.
 	Background *Background
 	// Progress reports a long wait's state, e.g. "waiting for a leader (12 s)".
@@ -47,6 +47,28 @@ func (e *Env) Record(name string, v any) error {
 	}
 	return fmt.Errorf("step kind %s recorded %q, which it does not declare", e.Step.Kind.Name, name)
 }
+
+// RecordAll records several metrics, stopping at the first error.
+func (e *Env) RecordAll(values map[string]any) error {
+	for name, v := range values {
+		if err := e.Record(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Latest returns the value of name recorded by step id, or the latest one
+// of any step when id is "".
+func (e *Env) Latest(id, name string) (metric.Sample, bool) {
+	if id != "" {
+		return e.Store.GetStep(id, name)
+	}
+	return e.Store.Get(name)
+}
+
+// Cluster is the scenario's cluster block.
+func (e *Env) Cluster() *cluster.Cluster { return e.Ports.Cluster }
 
 // Logf writes a line to the step's log.
 func (e *Env) Logf(format string, args ...any) {

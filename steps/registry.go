@@ -1,8 +1,12 @@
-// Package steps defines what a step is, the registry of step kinds keyed by
-// name, the strict decoder that turns a step's YAML parameters into its Go
-// struct, and the step kinds themselves, one file per family.
+// Package steps is the step framework: what a step is, the registry of step
+// kinds keyed by name, how a step is built from its YAML at load time, and
+// the Env a running step sees (metrics, log, the ledger, and typed ports to
+// the platform, Patroni and PostgreSQL). The kinds themselves live in the
+// packages beside it, one per family (steps/member, steps/network,
+// steps/patroni, ...), each importing only this package and the clients it
+// needs; steps/all imports every family.
 //
-// A kind is registered once, in an init function:
+// A kind is registered once, in an init function of its family:
 //
 //	func init() {
 //		steps.Register(steps.Kind{Name: "sleep", New: func() steps.Step { return &Sleep{} }, ...})
@@ -20,9 +24,30 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/platform"
 )
 
-// Step is one configured step of a scenario.
+// Step is one configured step of a scenario. Its lifecycle:
+//
+//  1. New: Kind.New returns the parameter struct with its defaults set.
+//  2. Decode: the YAML parameters are decoded into it strictly (dsl.DecodeContext):
+//     an unknown key, a wrong type or an undefined reference is an error at
+//     its line and column. Vars are expanded; a ${step.metric} reference is
+//     checked and left for run time.
+//  3. Validate (Validator): checks beyond types; a *FieldError points at the
+//     parameter.
+//  4. Build (Builder): load-time services, such as compiling an expression
+//     against the metrics recorded before this step, or nested steps.
+//  5. Metrics: Kind.Metrics plus DeclaredMetrics (MetricDeclarer) are what
+//     the step may record and what checks after it may name.
+//  6. Timeout: the scenario's timeout, else DefaultTimeout (Timeouter), else
+//     Kind.Timeout. The platform is checked against Kind.Needs.
+//  7. Run: with ctx bounded by the timeout and cancelled by Ctrl-C; a step
+//     with runtime references is decoded again first (Built.Resolve).
+//  8. Undo: every fault the step injected through Env.Faults is undone by
+//     its registered undo when the scenario ends, unless kept.
+//
+// Steps 1 to 6 are `drill validate`: nothing outside drill is touched.
 type Step interface {
 	// Run performs the step. It must return when ctx is done, and record its
 	// metrics through env as it measures them.
@@ -45,6 +70,9 @@ type Kind struct {
 	Timeout time.Duration
 	// Fault is true for kinds that inject a fault into the cluster.
 	Fault bool
+	// Needs are the platform capabilities the kind uses: a scenario whose
+	// platform lacks one is invalid at load time.
+	Needs []platform.Capability
 }
 
 // Validator is implemented by steps that check their parameters beyond

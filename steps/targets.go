@@ -3,17 +3,16 @@ package steps
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/client/docker"
 	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/client/pg"
 )
 
-// This file resolves what steps act on: the compose project, the Patroni
-// client, and targets written as a service, a member or a role.
+// This file resolves what steps act on: targets written as a service, a
+// member or a role, to Patroni members, and SQL targets to PostgreSQL nodes.
 
 // Roles a target may name, resolved at run time from Patroni's /cluster.
 const (
@@ -23,6 +22,9 @@ const (
 	RoleSyncStandby = "sync_standby" // the synchronous standby
 	memberPrefix    = "member:"      // member:NAME, a Patroni member by name
 )
+
+// OnPooled names the pooled endpoint (cluster.pooled_dsn) as a SQL target.
+const OnPooled = "pooled"
 
 // TargetHelp explains the target syntax, for parameter docs.
 const TargetHelp = "a compose service, or leader, replica, any_replica, sync_standby or member:NAME, resolved from Patroni when the step runs"
@@ -57,64 +59,25 @@ type Member struct {
 	API     string // REST base URL; "" when unknown
 }
 
-// Patroni returns the scenario's Patroni client, made from the cluster
-// block's patroni URLs and the members' api URLs.
-func (e *Env) Patroni() (*patroni.Client, error) {
-	c, err := e.Infra.Client("patroni", func() (any, error) {
-		urls, memberURLs := e.Infra.Cluster.RESTURLs(), e.Infra.Cluster.MemberAPIs()
-		if len(urls) == 0 {
-			return nil, fmt.Errorf("no Patroni REST API to ask: set cluster.patroni (e.g. [http://127.0.0.1:8008]) or cluster.members.NAME.api")
-		}
-		return patroni.New(urls, patroni.Options{MemberURLs: memberURLs, Logger: e.Logger})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.(*patroni.Client), nil
-}
-
-// Project returns the compose project the scenario acts on: the cluster
-// block's compose_project, else COMPOSE_PROJECT_NAME, else the only project
-// with running containers.
-func (e *Env) Project(ctx context.Context) (*docker.Project, error) {
-	// Infra.Client holds its lock while it makes a client: get the engine
-	// first, not from inside the project's make.
-	engine, err := dockerEngine(ctx, e.Infra, e.Infra.Cluster.HelperImage, e.Logger)
-	if err != nil {
-		return nil, err
-	}
-	c, err := e.Infra.Client("docker.project", func() (any, error) {
-		name := e.Infra.Cluster.ComposeProject
-		if name == "" {
-			name = os.Getenv("COMPOSE_PROJECT_NAME")
-		}
-		return engine.Project(ctx, name)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.(*docker.Project), nil
-}
-
 // Members resolves a role or member target through Patroni's /cluster; a
 // plain service name resolves to itself (with the member it runs, when the
 // cluster block maps one to it).
 func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 	if !IsRole(target) {
 		m := Member{Service: target}
-		for name, cm := range e.Infra.Cluster.Members {
+		for name, cm := range e.Cluster().Members {
 			if cm.Service == target {
 				m.Name, m.DSN, m.API = name, cm.DSN, cm.API
 			}
 		}
 		if m.Name == "" {
-			if cm, ok := e.Infra.Cluster.Members[target]; ok {
+			if cm, ok := e.Cluster().Members[target]; ok {
 				m.Name, m.DSN, m.API = target, cm.DSN, cm.API
 			}
 		}
 		return []Member{m}, nil
 	}
-	client, err := e.Patroni()
+	client, err := e.Ports.Patroni()
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +111,7 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 		if name, ok := strings.CutPrefix(target, memberPrefix); ok {
 			// A member cut off from the DCS drops out of /cluster once its
 			// key expires; the cluster block still says how to reach it.
-			if cm, known := e.Infra.Cluster.Members[name]; known {
+			if cm, known := e.Cluster().Members[name]; known {
 				m := Member{Name: name, Service: name, DSN: cm.DSN, API: cm.API}
 				if cm.Service != "" {
 					m.Service = cm.Service
@@ -157,21 +120,21 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 			}
 			return nil, fmt.Errorf("no Patroni member %q (members: %s)%s", name, strings.Join(names, ", "), dsl.DidYouMean(name, names))
 		}
-		return nil, fmt.Errorf("no member has the role %s now (members: %s)", target, describeRoles(cl))
+		return nil, fmt.Errorf("no member has the role %s now (members: %s)", target, DescribeRoles(cl))
 	}
 	out := make([]Member, len(picked))
 	for i, pm := range picked {
-		out[i] = e.memberOf(pm)
+		out[i] = e.MemberOf(pm)
 	}
 	return out, nil
 }
 
-// memberOf fills in how to reach a Patroni member: the cluster block's
+// MemberOf fills in how to reach a Patroni member: the cluster block's
 // mapping first, else the compose convention that the member's name (or
 // its host) is its service.
-func (e *Env) memberOf(pm patroni.ClusterMember) Member {
+func (e *Env) MemberOf(pm patroni.ClusterMember) Member {
 	m := Member{Name: pm.Name, Role: string(pm.Role), Service: pm.Name}
-	if cm, ok := e.Infra.Cluster.Members[pm.Name]; ok {
+	if cm, ok := e.Cluster().Members[pm.Name]; ok {
 		if cm.Service != "" {
 			m.Service = cm.Service
 		}
@@ -180,7 +143,8 @@ func (e *Env) memberOf(pm patroni.ClusterMember) Member {
 	return m
 }
 
-func describeRoles(cl patroni.Cluster) string {
+// DescribeRoles lists members with their roles and states, for messages.
+func DescribeRoles(cl patroni.Cluster) string {
 	var parts []string
 	for _, m := range cl.Members {
 		parts = append(parts, fmt.Sprintf("%s %s/%s", m.Name, m.Role, m.State))
@@ -202,4 +166,61 @@ func MemberDSN(m Member) (string, error) {
 		return "", fmt.Errorf("no DSN for member %q: set cluster.members.%s.dsn", name, name)
 	}
 	return m.DSN, nil
+}
+
+// Nodes resolves a SQL target to the nodes to run on: an explicit DSN, the
+// pooled endpoint, or members (by role or service) with their DSNs.
+func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
+	if dsn != "" {
+		return []pg.Node{{Name: "dsn", DSN: dsn}}, nil
+	}
+	if on == OnPooled {
+		if e.Cluster().PooledDSN == "" {
+			return nil, fmt.Errorf("on: pooled needs cluster.pooled_dsn (e.g. the PgBouncer endpoint)")
+		}
+		return []pg.Node{{Name: OnPooled, DSN: e.Cluster().PooledDSN}}, nil
+	}
+	members, err := e.Members(ctx, on)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]pg.Node, 0, len(members))
+	for _, m := range members {
+		dsn, err := MemberDSN(m)
+		if err != nil {
+			return nil, err
+		}
+		name := m.Name
+		if name == "" {
+			name = m.Service
+		}
+		nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
+	}
+	return nodes, nil
+}
+
+// Node resolves a SQL target that must be exactly one node.
+func (e *Env) Node(ctx context.Context, on, dsn string) (pg.Node, error) {
+	nodes, err := e.Nodes(ctx, on, dsn)
+	if err != nil {
+		return pg.Node{}, err
+	}
+	if len(nodes) != 1 {
+		return pg.Node{}, fmt.Errorf("%q is %d nodes; this step runs on one: use any_replica or member:NAME", on, len(nodes))
+	}
+	return nodes[0], nil
+}
+
+// LeaderNode is the current leader as a SQL node.
+func (e *Env) LeaderNode(ctx context.Context) (pg.Node, error) { return e.Node(ctx, RoleLeader, "") }
+
+// ValidateOn checks a SQL target's shape.
+func ValidateOn(on, dsn string) error {
+	if dsn != "" {
+		return nil
+	}
+	if on == OnPooled {
+		return nil
+	}
+	return ValidateTarget("on", on)
 }

@@ -16,11 +16,11 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/term"
 
-	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/steps"
+	_ "github.com/drill-dev/drill/steps/all" // every step kind and platform
 )
 
 // exitError carries an exit code through cobra.
@@ -240,7 +240,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the run's --timeout of %s ran out", timeout))
 				defer cancel()
 			}
-			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast, NewInfra: newInfra})
+			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast})
 			if len(run.Scenarios) > 1 {
 				console.Summary(run)
 			}
@@ -322,11 +322,6 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// newInfra gives steps the real clients for a scenario's cluster.
-func newInfra(c *cluster.Cluster) *steps.Infra {
-	return steps.NewInfra(c)
-}
-
 func newCleanupCmd(stdout, stderr io.Writer) *cobra.Command {
 	var stateDir string
 	c := &cobra.Command{
@@ -340,7 +335,7 @@ partition and latency rules. Undo is idempotent: running it twice is safe.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx, stop := interruptContext(stderr)
 			defer stop()
-			undos, err := runner.Cleanup(ctx, stateDir, newInfra(&cluster.Cluster{}))
+			undos, err := runner.Cleanup(ctx, stateDir, steps.NewPorts(nil, slog.Default()))
 			if err != nil {
 				return exitWith(report.ExitError, err)
 			}

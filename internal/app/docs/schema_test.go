@@ -2,6 +2,7 @@ package docs
 
 import (
 	"bytes"
+	_ "github.com/drill-dev/drill/steps/all" // every step kind
 	"strings"
 	"testing"
 

@@ -1,6 +1,10 @@
 package runner
 
-import "time"
+import (
+	"time"
+
+	_ "github.com/drill-dev/drill/steps/all" // every step kind
+)
 
 var fixedTime = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 

@@ -20,6 +20,7 @@ import (
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/platform"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -173,10 +174,18 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
 		}
 	}
+	platformPos := sc.ClusterPos
 	if clusterNode != nil {
 		dc := &dsl.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
 		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
+		if n, ok := dc.FieldNodes["platform"]; ok {
+			platformPos = dsl.At(clusterFile, n)
+		}
+	}
+	driver, err := platform.Lookup(l.Cluster.Platform)
+	if err != nil {
+		errs = append(errs, dsl.Errorf(platformPos, "cluster.platform: %v", err))
 	}
 	schema := assertions.NewSchema()
 	schema.Vars = l.Vars
@@ -189,6 +198,11 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 			if err != nil {
 				errs.Add(err)
 				continue
+			}
+			if driver != nil {
+				if missing := driver.Can(b.Kind.Needs...); len(missing) > 0 {
+					errs = append(errs, dsl.Errorf(spec.KindPos, "%s cannot run on platform %s: it cannot %s", spec.Kind, driver.Name, capabilityWords(missing)))
+				}
 			}
 			built = append(built, b)
 			schema.Add(spec.ID, b.Metrics)
@@ -217,6 +231,23 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		return nil, err
 	}
 	return l, nil
+}
+
+// capabilityWords says what a platform lacks, for a load error.
+func capabilityWords(caps []platform.Capability) string {
+	words := map[platform.Capability]string{
+		platform.Lifecycle: "stop, kill or start a member",
+		platform.Freeze:    "freeze a member",
+		platform.Exec:      "run a command in a member",
+		platform.Logs:      "read a member's logs",
+		platform.NetRules:  "install network rules in a member's namespace",
+		platform.Detach:    "take a member off a network",
+	}
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = words[c]
+	}
+	return strings.Join(out, ", ")
 }
 
 // readMapping reads a YAML file holding one mapping (a shared cluster

@@ -12,6 +12,7 @@ import (
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -33,11 +34,11 @@ type Options struct {
 	StateDir string
 	// FailFast stops after the first scenario that does not pass.
 	FailFast bool
-	// NewInfra returns the clients for a scenario's cluster; nil gives steps
-	// an Infra with only the cluster settings.
-	NewInfra func(c *cluster.Cluster) *steps.Infra
-	// CleanupTimeout bounds the cleanup steps and undos after an interrupt
-	// (default 2 minutes).
+	// NewPorts returns the outside systems of a scenario's cluster (default:
+	// steps.NewPorts); tests may give fakes.
+	NewPorts func(c *cluster.Cluster, log *slog.Logger) *steps.Ports
+	// CleanupTimeout bounds everything after the steps: stopping background
+	// tasks, the undos and the cleanup steps (default 2 minutes).
 	CleanupTimeout time.Duration
 }
 
@@ -108,8 +109,8 @@ type scenarioRun struct {
 	res    *report.Scenario
 	store  *metric.Store
 	bg     *steps.Background
-	infra  *steps.Infra
-	faults *faultLog
+	ports  *steps.Ports
+	faults *fault.Log
 	mu     sync.Mutex // guards res.Events
 }
 
@@ -149,13 +150,13 @@ func skippedStep(b *steps.Built, phase, reason string) *report.Step {
 
 func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario {
 	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l), store: metric.NewStore(), bg: &steps.Background{}}
-	if opts.NewInfra != nil {
-		r.infra = opts.NewInfra(l.Cluster)
-	} else {
-		r.infra = steps.NewInfra(l.Cluster)
+	newPorts := opts.NewPorts
+	if newPorts == nil {
+		newPorts = steps.NewPorts
 	}
-	defer r.infra.Close()
-	r.faults = &faultLog{dir: opts.StateDir, scenario: l.Scenario.Name, run: r}
+	r.ports = newPorts(l.Cluster, opts.Logger)
+	defer r.ports.Close()
+	r.faults = fault.NewLog(opts.StateDir, l.Scenario.Name, r.ports, func(e fault.Event) { r.event(e.Kind, e.Step, "%s", e.Msg) })
 	if opts.Observer != nil {
 		opts.Observer.ScenarioStarted(r.res)
 	}
@@ -191,11 +192,11 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	// the cluster restored (e.g. waits until the old leader has rejoined).
 	// Whatever a cleanup step itself injects is undone after it.
 	r.stopBackground(finish)
-	r.res.Undo = r.faults.undoAll(finish)
+	r.res.Undo = undoReport(r.faults.UndoAll(finish))
 	for _, b := range l.Cleanup {
 		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
 	}
-	r.res.Undo = append(r.res.Undo, r.faults.undoAll(finish)...)
+	r.res.Undo = append(r.res.Undo, undoReport(r.faults.UndoAll(finish))...)
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
 	r.res.Finished = time.Now()
@@ -226,10 +227,10 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 	r.event("step.start", b.Spec.Name, "%s", b.Kind.Name)
 	var log bytes.Buffer
 	env := &steps.Env{
-		Step: b, Cluster: r.l.Cluster, Store: r.store, Vars: r.l.Vars,
+		Step: b, Store: r.store, Vars: r.l.Vars,
 		Logger: r.opts.Logger.With("scenario", r.l.Scenario.Name, "step", b.Spec.Name),
 		Log:    &cappedWriter{buf: &log, limit: maxLog},
-		Infra:  r.infra, Faults: r.faults.forStep(b), Background: r.bg,
+		Ports:  r.ports, Faults: r.faults.For(b.Spec.Name, b.Spec.Pos.String()), Background: r.bg,
 		Progress: func(msg string) {
 			if r.opts.Observer != nil {
 				r.opts.Observer.StepProgress(res, msg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/drill-dev/drill/internal/client/docker"
 	"github.com/drill-dev/drill/internal/client/docker/dockertest"
+	"github.com/drill-dev/drill/internal/signal"
 )
 
 // The test project: tools has iptables/tc/ip and NET_ADMIN (NetRun execs), bare is FROM scratch
@@ -179,7 +180,7 @@ func TestEngine(t *testing.T) {
 		if s := mustInspect(t, p, worker1); !s.Running {
 			t.Fatalf("after Start: %+v", s)
 		}
-		term, err := docker.ParseSignal("term")
+		term, err := signal.Parse("term")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,11 @@
 package docker
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/drill-dev/drill/internal/signal"
 )
 
 // State is what the engine says about a target's container.
@@ -104,9 +108,9 @@ func seconds(d time.Duration) *int {
 
 // Kill sends sig (SIGKILL when zero) to the container's main process. Killing a container
 // that is not running is an error: the drill's assumption about the world was wrong.
-func (p *Project) Kill(ctx context.Context, t Target, sig Signal) error {
+func (p *Project) Kill(ctx context.Context, t Target, sig signal.Signal) error {
 	if sig == 0 {
-		sig = SIGKILL
+		sig = signal.SIGKILL
 	}
 	return p.do(ctx, "kill ("+sig.String()+")", t, func(id string) error {
 		return p.e.api.ContainerKill(ctx, id, strconv.Itoa(int(sig)))
@@ -169,4 +173,36 @@ func (p *Project) undo(ctx context.Context, op string, t Target, fn func(id stri
 // String describes s in one line, for logs and reports.
 func (s State) String() string {
 	return fmt.Sprintf("%s %s (exit %d, oom %t)", s.Name, s.Status, s.ExitCode, s.OOMKilled)
+}
+
+// Logs returns what t's container wrote to stdout and stderr since the given time (zero: from
+// the start), interleaved as written, each line prefixed with the engine's RFC 3339 timestamp.
+func (p *Project) Logs(ctx context.Context, t Target, since time.Time) ([]byte, error) {
+	r, err := p.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true}
+	if !since.IsZero() {
+		opts.Since = since.UTC().Format(time.RFC3339Nano)
+	}
+	info, err := p.e.api.ContainerInspect(ctx, r.id)
+	if err != nil {
+		return nil, p.fail("inspect", r, err)
+	}
+	rc, err := p.e.api.ContainerLogs(ctx, r.id, opts)
+	if err != nil {
+		return nil, p.fail("read the logs of", r, err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	if info.Config != nil && info.Config.Tty {
+		_, err = io.Copy(&out, rc)
+	} else {
+		_, err = stdcopy.StdCopy(&out, &out, rc)
+	}
+	if err != nil {
+		return nil, p.fail("read the logs of", r, err)
+	}
+	return out.Bytes(), nil
 }

@@ -253,3 +253,38 @@ func Classify(err error) Outcome {
 
 // ptr returns a pointer to v, for optional report fields.
 func ptr[T any](v T) *T { return &v }
+
+// ExecResult is what a statement did.
+type ExecResult struct {
+	Tag          string // the command tag, e.g. "INSERT 0 1"
+	RowsAffected int64
+}
+
+// Exec runs one statement on a new connection to dsn.
+func Exec(ctx context.Context, dsn, sql string, args ...any) (ExecResult, error) {
+	conn, err := connect(ctx, dsn, ConnOptions{})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tag, err := conn.Exec(ctx, sql, args...)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	return ExecResult{Tag: tag.String(), RowsAffected: tag.RowsAffected()}, nil
+}
+
+// Query runs a query on a new connection to dsn and returns every row as a
+// map from column name to value.
+func Query(ctx context.Context, dsn, sql string, args ...any) ([]map[string]any, error) {
+	conn, err := connect(ctx, dsn, ConnOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToMap)
+}

@@ -1,4 +1,6 @@
-package docker
+// Package signal names Linux signals: parsing a name or number as a scenario writes it, and
+// printing it back. Members run Linux whatever the host drill runs on, so the table is Linux's.
+package signal
 
 import (
 	"fmt"
@@ -6,7 +8,7 @@ import (
 	"strings"
 )
 
-// Signal is a Linux signal number, as sent to a container's main process. Containers run Linux
+// Signal is a Linux signal number, as sent to a member's processes. Containers run Linux
 // whatever the host drill runs on, so the table is Linux's, not the host's.
 type Signal int
 
@@ -26,10 +28,10 @@ const (
 	sigRTMAX = 64
 )
 
-// ParseSignal accepts a signal name with or without the SIG prefix, in any case ("SIGKILL",
+// Parse accepts a signal name with or without the SIG prefix, in any case ("SIGKILL",
 // "kill", "term"), "RTMIN+n", or a number from 1 to 64. It is meant for load time: the error
 // says what was wrong and never touches the engine.
-func ParseSignal(s string) (Signal, error) {
+func Parse(s string) (Signal, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))
 	if t == "" {
 		return 0, fmt.Errorf("empty signal: give a name like SIGKILL or SIGTERM, or a number")

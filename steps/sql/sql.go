@@ -1,4 +1,4 @@
-package steps
+package sql
 
 import (
 	"context"
@@ -8,51 +8,44 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
 )
 
 // The sql.* and pg.* kinds: SQL on a member, the pooled endpoint or a DSN,
 // replication lag and write-read consistency.
 
-// OnPooled names the pooled endpoint (cluster.pooled_dsn) as a SQL target.
-const OnPooled = "pooled"
-
-// onHelp documents the `on` parameter.
-const onHelp = "where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, or pooled (cluster.pooled_dsn)"
-
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "sql.exec",
 		Summary: "run a SQL statement",
 		Doc:     "Runs sql (with optional args as $1, $2...) on every node `on` resolves to, or on dsn. Records the rows it affected, summed.",
 		Example: "kind: sql.exec\non: leader\nsql: DELETE FROM files WHERE id LIKE 'test_%'",
-		New:     func() Step { return &SQLExec{On: RoleLeader} },
+		New:     func() steps.Step { return &SQLExec{On: steps.RoleLeader} },
 		Timeout: 30 * time.Second,
 		Metrics: []metric.Spec{{Name: "rows_affected", Type: metric.Number, Doc: "rows the statement changed"}},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "sql.query",
 		Summary: "run a query and record chosen columns of its first row",
 		Doc: "Runs a query on one node and records the columns named in record (name: number|string|bool) from the first " +
 			"row, and the number of rows.",
 		Example: "kind: sql.query\non: leader\nsql: SELECT version() AS version, count(*) AS files FROM files\nrecord:\n  version: string\n  files: number",
-		New:     func() Step { return &SQLQuery{On: RoleLeader} },
+		New:     func() steps.Step { return &SQLQuery{On: steps.RoleLeader} },
 		Timeout: 30 * time.Second,
 		Metrics: []metric.Spec{{Name: "row_count", Type: metric.Number, Doc: "rows the query returned"}},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "pg.lag",
 		Summary: "replication lag of every standby, from pg_stat_replication on the leader",
 		Doc:     "Reads pg_stat_replication on the leader (or dsn). lag_mb is the largest replay lag in MiB.",
 		Example: "kind: pg.lag",
-		New:     func() Step { return &PGLag{On: RoleLeader} },
+		New:     func() steps.Step { return &PGLag{On: steps.RoleLeader} },
 		Timeout: 15 * time.Second,
 		Metrics: []metric.Spec{
-			lagMBMetric,
+			steps.LagMBMetric,
 			{Name: "lag_bytes", Type: metric.Number, Doc: "the largest replay lag in bytes"},
 			{Name: "replay_lag_s", Type: metric.Number, Doc: "the largest replay_lag PostgreSQL reports, seconds (absent when every standby is idle and caught up)"},
 			{Name: "standbys", Type: metric.Number, Doc: "standbys connected to the leader"},
@@ -60,74 +53,18 @@ func init() {
 			{Name: "lag_by_standby", Type: metric.StringMap, Doc: "standby to replay lag in bytes"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "pg.replicated",
 		Summary: "write a marker on the leader and wait until every replica reads it",
 		Doc:     "The write-read consistency test: a row written on the leader must become readable on each replica (or the given ones) within the timeout.",
 		Example: "kind: pg.replicated\nreplicas: replica\ntimeout: 30s",
-		New:     func() Step { return &PGReplicated{Leader: RoleLeader, Replicas: RoleReplicas} },
+		New:     func() steps.Step { return &PGReplicated{Leader: steps.RoleLeader, Replicas: steps.RoleReplicas} },
 		Timeout: 30 * time.Second,
 		Metrics: []metric.Spec{
 			{Name: "replication_delay_ms", Type: metric.Number, Doc: "the slowest replica's delay from the leader's commit to reading the marker", Resolution: "the replica poll interval (20 ms)"},
 			{Name: "replicas_confirmed", Type: metric.Number, Doc: "replicas that read the marker"},
 		},
 	})
-}
-
-// Nodes resolves a SQL target to the nodes to run on: an explicit DSN, the
-// pooled endpoint, or members (by role or service) with their DSNs.
-func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
-	if dsn != "" {
-		return []pg.Node{{Name: "dsn", DSN: dsn}}, nil
-	}
-	if on == OnPooled {
-		if e.Infra.Cluster.PooledDSN == "" {
-			return nil, fmt.Errorf("on: pooled needs cluster.pooled_dsn (e.g. the PgBouncer endpoint)")
-		}
-		return []pg.Node{{Name: OnPooled, DSN: e.Infra.Cluster.PooledDSN}}, nil
-	}
-	members, err := e.Members(ctx, on)
-	if err != nil {
-		return nil, err
-	}
-	nodes := make([]pg.Node, 0, len(members))
-	for _, m := range members {
-		dsn, err := MemberDSN(m)
-		if err != nil {
-			return nil, err
-		}
-		name := m.Name
-		if name == "" {
-			name = m.Service
-		}
-		nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
-	}
-	return nodes, nil
-}
-
-// node resolves a SQL target that must be exactly one node.
-func (e *Env) node(ctx context.Context, on, dsn string) (pg.Node, error) {
-	nodes, err := e.Nodes(ctx, on, dsn)
-	if err != nil {
-		return pg.Node{}, err
-	}
-	if len(nodes) != 1 {
-		return pg.Node{}, fmt.Errorf("%q is %d nodes; this step runs on one: use any_replica or member:NAME", on, len(nodes))
-	}
-	return nodes[0], nil
-}
-
-func (e *Env) leaderNode(ctx context.Context) (pg.Node, error) { return e.node(ctx, RoleLeader, "") }
-
-// validateOn checks a SQL target's shape.
-func validateOn(on, dsn string) error {
-	if dsn != "" {
-		return nil
-	}
-	if on == OnPooled {
-		return nil
-	}
-	return ValidateTarget("on", on)
 }
 
 // SQLExec runs a statement.
@@ -139,27 +76,22 @@ type SQLExec struct {
 }
 
 // Validate checks the target.
-func (s *SQLExec) Validate() error { return validateOn(s.On, s.DSN) }
+func (s *SQLExec) Validate() error { return steps.ValidateOn(s.On, s.DSN) }
 
 // Run executes on every node.
-func (s *SQLExec) Run(ctx context.Context, env *Env) error {
+func (s *SQLExec) Run(ctx context.Context, env *steps.Env) error {
 	nodes, err := env.Nodes(ctx, s.On, s.DSN)
 	if err != nil {
 		return err
 	}
 	total := int64(0)
 	for _, n := range nodes {
-		conn, err := pg.Connect(ctx, n.DSN, pg.ConnOptions{})
+		res, err := env.Ports.SQL.Exec(ctx, n.DSN, s.SQL, anyArgs(s.Args)...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
-		tag, err := conn.Exec(ctx, s.SQL, anyArgs(s.Args)...)
-		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return fmt.Errorf("%s: %w", n.Name, err)
-		}
-		env.Logf("%s: %s", n.Name, tag)
-		total += tag.RowsAffected()
+		env.Logf("%s: %s", n.Name, res.Tag)
+		total += res.RowsAffected
 	}
 	return env.Record("rows_affected", total)
 }
@@ -183,15 +115,15 @@ type SQLQuery struct {
 
 // Validate checks the target and the record types.
 func (s *SQLQuery) Validate() error {
-	if err := validateOn(s.On, s.DSN); err != nil {
+	if err := steps.ValidateOn(s.On, s.DSN); err != nil {
 		return err
 	}
 	for name, typ := range s.Record {
 		if typ != "number" && typ != "string" && typ != "bool" {
-			return FieldErrorf("record", "%s: type must be number, string or bool, not %q", name, typ)
+			return steps.FieldErrorf("record", "%s: type must be number, string or bool, not %q", name, typ)
 		}
 		if name == "row_count" {
-			return FieldErrorf("record", "row_count is recorded already: alias the column")
+			return steps.FieldErrorf("record", "row_count is recorded already: alias the column")
 		}
 	}
 	return nil
@@ -208,21 +140,12 @@ func (s *SQLQuery) DeclaredMetrics() []metric.Spec {
 }
 
 // Run queries and records.
-func (s *SQLQuery) Run(ctx context.Context, env *Env) error {
-	n, err := env.node(ctx, s.On, s.DSN)
+func (s *SQLQuery) Run(ctx context.Context, env *steps.Env) error {
+	n, err := env.Node(ctx, s.On, s.DSN)
 	if err != nil {
 		return err
 	}
-	conn, err := pg.Connect(ctx, n.DSN, pg.ConnOptions{})
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.Name, err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, s.SQL, anyArgs(s.Args)...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", n.Name, err)
-	}
-	result, err := pgx.CollectRows(rows, pgx.RowToMap)
+	result, err := env.Ports.SQL.Query(ctx, n.DSN, s.SQL, anyArgs(s.Args)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Name, err)
 	}
@@ -293,15 +216,15 @@ type PGLag struct {
 }
 
 // Validate checks the target.
-func (l *PGLag) Validate() error { return validateOn(l.On, l.DSN) }
+func (l *PGLag) Validate() error { return steps.ValidateOn(l.On, l.DSN) }
 
 // Run records the lag of every standby.
-func (l *PGLag) Run(ctx context.Context, env *Env) error {
-	n, err := env.node(ctx, l.On, l.DSN)
+func (l *PGLag) Run(ctx context.Context, env *steps.Env) error {
+	n, err := env.Node(ctx, l.On, l.DSN)
 	if err != nil {
 		return err
 	}
-	rep, err := pg.Lag(ctx, n)
+	rep, err := env.Ports.SQL.Lag(ctx, n)
 	if err != nil {
 		return err
 	}
@@ -330,7 +253,7 @@ func (l *PGLag) Run(ctx context.Context, env *Env) error {
 	if maxReplayS != nil {
 		values["replay_lag_s"] = *maxReplayS
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
 
 // PGReplicated checks write-read consistency.
@@ -341,15 +264,15 @@ type PGReplicated struct {
 
 // Validate checks the targets.
 func (r *PGReplicated) Validate() error {
-	if err := ValidateTarget("leader", r.Leader); err != nil {
+	if err := steps.ValidateTarget("leader", r.Leader); err != nil {
 		return err
 	}
-	return ValidateTarget("replicas", r.Replicas)
+	return steps.ValidateTarget("replicas", r.Replicas)
 }
 
 // Run writes a marker and waits for the replicas.
-func (r *PGReplicated) Run(ctx context.Context, env *Env) error {
-	leader, err := env.node(ctx, r.Leader, "")
+func (r *PGReplicated) Run(ctx context.Context, env *steps.Env) error {
+	leader, err := env.Node(ctx, r.Leader, "")
 	if err != nil {
 		return err
 	}
@@ -361,7 +284,7 @@ func (r *PGReplicated) Run(ctx context.Context, env *Env) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	rep, err := pg.Replicated(ctx, leader, replicas, timeout)
+	rep, err := env.Ports.SQL.Replicated(ctx, leader, replicas, timeout)
 	confirmed := 0
 	for _, d := range rep.Replicas {
 		if d.Delay != nil {
@@ -375,7 +298,7 @@ func (r *PGReplicated) Run(ctx context.Context, env *Env) error {
 	if rep.MaxDelay != nil && confirmed == len(rep.Replicas) {
 		values["replication_delay_ms"] = float64(*rep.MaxDelay) / float64(time.Millisecond)
 	}
-	if rerr := recordAll(env, values); rerr != nil {
+	if rerr := env.RecordAll(values); rerr != nil {
 		return rerr
 	}
 	return err

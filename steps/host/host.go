@@ -1,4 +1,4 @@
-package steps
+package host
 
 import (
 	"bytes"
@@ -19,19 +19,20 @@ import (
 
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
 )
 
 // The host kinds: http and shell.
 
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "http",
 		Summary: "call an HTTP endpoint and capture its JSON answer",
 		Doc: "Sends one request and fails unless the status is expected (any 2xx by default). " +
 			"A JSON answer is recorded whole as json, and capture records chosen fields as metrics " +
 			"(path: dot-separated keys and list indexes, e.g. members.0.name).",
 		Example: "kind: http\nurl: http://127.0.0.1:18008/cluster\ncapture:\n  first_member: members.0.name",
-		New:     func() Step { return &HTTP{Method: "GET"} },
+		New:     func() steps.Step { return &HTTP{Method: "GET"} },
 		Timeout: 10 * time.Second,
 		Metrics: []metric.Spec{
 			{Name: "status_code", Type: metric.Number, Doc: "HTTP status of the answer"},
@@ -40,14 +41,14 @@ func init() {
 			{Name: "latency_ms", Type: metric.Number, Doc: "time from sending the request to reading the whole answer"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "shell",
 		Summary: "run a command on the host",
 		Doc: "Runs command with sh -c in dir, with env added to drill's environment. Fails unless it exits with " +
 			"expect_exit (0 by default). Its output goes to the step log; stdout is recorded. A timeout or Ctrl-C " +
 			"kills the command's whole process group.",
 		Example: "kind: shell\ncommand: docker-compose -p drill-testbed ps\nexpect_exit: 0",
-		New:     func() Step { return &Shell{} },
+		New:     func() steps.Step { return &Shell{} },
 		Timeout: 5 * time.Minute,
 		Metrics: []metric.Spec{
 			{Name: "exit_code", Type: metric.Number, Doc: "the command's exit status"},
@@ -72,16 +73,16 @@ type HTTP struct {
 // Validate checks the URL's shape and the capture names.
 func (h *HTTP) Validate() error {
 	if !dsl.HasRefs(h.URL) && !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
-		return FieldErrorf("url", "must start with http:// or https://, found %q", h.URL)
+		return steps.FieldErrorf("url", "must start with http:// or https://, found %q", h.URL)
 	}
 	for name := range h.Capture {
 		if !dsl.IsIdent(name) {
-			return FieldErrorf("capture", "bad metric name %q: use letters, digits and underscores", name)
+			return steps.FieldErrorf("capture", "bad metric name %q: use letters, digits and underscores", name)
 		}
 	}
 	for _, s := range h.ExpectStatus {
 		if s < 100 || s > 599 {
-			return FieldErrorf("expect_status", "%d is not an HTTP status", s)
+			return steps.FieldErrorf("expect_status", "%d is not an HTTP status", s)
 		}
 	}
 	return nil
@@ -97,7 +98,7 @@ func (h *HTTP) DeclaredMetrics() []metric.Spec {
 }
 
 // Run sends the request and records the answer.
-func (h *HTTP) Run(ctx context.Context, env *Env) error {
+func (h *HTTP) Run(ctx context.Context, env *steps.Env) error {
 	var body io.Reader
 	contentType := ""
 	switch b := h.Body.(type) {
@@ -132,7 +133,7 @@ func (h *HTTP) Run(ctx context.Context, env *Env) error {
 		return fmt.Errorf("%s %s: reading the answer: %w", h.Method, h.URL, err)
 	}
 	env.Logf("%s %s -> %d in %s", h.Method, h.URL, resp.StatusCode, time.Since(start).Round(time.Millisecond))
-	if err := recordAll(env, map[string]any{
+	if err := env.RecordAll(map[string]any{
 		"status_code": resp.StatusCode,
 		"body":        string(data),
 		"latency_ms":  float64(time.Since(start).Microseconds()) / 1000,
@@ -221,7 +222,7 @@ type Shell struct {
 
 // Run runs the command in its own process group, killed as a whole when ctx
 // ends.
-func (s *Shell) Run(ctx context.Context, env *Env) error {
+func (s *Shell) Run(ctx context.Context, env *steps.Env) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", s.Command)
 	cmd.Dir = s.Dir
 	cmd.Env = os.Environ()
@@ -250,7 +251,7 @@ func (s *Shell) Run(ctx context.Context, env *Env) error {
 	case err != nil:
 		return fmt.Errorf("running %q: %w", s.Command, err)
 	}
-	if err := recordAll(env, map[string]any{
+	if err := env.RecordAll(map[string]any{
 		"exit_code":  exit,
 		"stdout":     strings.TrimSpace(stdout.String()),
 		"duration_s": time.Since(start).Seconds(),
@@ -271,16 +272,6 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
-}
-
-// recordAll records several metrics, stopping at the first error.
-func recordAll(env *Env, values map[string]any) error {
-	for name, v := range values {
-		if err := env.Record(name, v); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func firstLine(s string) string {

@@ -1,4 +1,4 @@
-package steps
+package patroni
 
 import (
 	"context"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/drill-dev/drill/internal/client/patroni"
 	"github.com/drill-dev/drill/internal/client/pg"
+	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
 )
 
 // The patroni.* kinds: read the cluster, wait for a leader or for health,
@@ -22,19 +24,18 @@ var (
 	leaderMetric   = metric.Spec{Name: "leader", Type: metric.String, Doc: "the leader's member name"}
 	timelineMetric = metric.Spec{Name: "timeline", Type: metric.Number, Doc: "the leader's timeline"}
 	onlineMetric   = metric.Spec{Name: "members_online", Type: metric.Number, Doc: "members whose PostgreSQL is running, as Patroni reports them"}
-	lagMBMetric    = metric.Spec{Name: "lag_mb", Type: metric.Number, Doc: "the largest replication lag in MiB (leader's WAL position minus a standby's replay position), from SQL"}
 	faultAtMetric  = metric.Spec{Name: "fault_at", Type: metric.Time, Doc: "when the action was applied"}
 	leaderBefore   = metric.Spec{Name: "leader_before", Type: metric.String, Doc: "the leader just before the action"}
 )
 
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "patroni.status",
 		Summary: "read the cluster's members, roles, states and timelines",
 		Doc: "Reads GET /cluster from the first Patroni member that answers. replicas_streaming comes from " +
 			"pg_stat_replication on the leader when the cluster block gives the leader's DSN.",
 		Example: "kind: patroni.status",
-		New:     func() Step { return &PatroniStatus{} },
+		New:     func() steps.Step { return &PatroniStatus{} },
 		Timeout: 15 * time.Second,
 		Metrics: []metric.Spec{
 			leaderMetric, timelineMetric, onlineMetric,
@@ -48,7 +49,7 @@ func init() {
 			{Name: "paused", Type: metric.Bool, Doc: "whether the cluster is in maintenance mode"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "patroni.wait_leader",
 		Summary: "wait until the cluster has a leader, and measure the recovery time",
 		Doc: "Asks every member's GET /primary at once each interval (when the cluster block gives the members' api URLs; " +
@@ -57,7 +58,7 @@ func init() {
 			"fault's fault_at (the latest one, or the step named by fault) to the first poll that saw the leader. " +
 			"patroni_rto_s is the same interval ending at Patroni's own promotion record (GET /history), when it has one.",
 		Example: "kind: patroni.wait_leader\nchanged: true\ntimeout: 90s",
-		New:     func() Step { return &WaitLeader{Interval: 100 * time.Millisecond} },
+		New:     func() steps.Step { return &WaitLeader{Interval: 100 * time.Millisecond} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
 			leaderMetric, timelineMetric,
@@ -67,17 +68,17 @@ func init() {
 			{Name: "patroni_rto_s", Type: metric.Number, Doc: "seconds from the fault to Patroni's promotion record", Resolution: "Patroni's clock (1 ms)"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "patroni.wait_healthy",
 		Summary: "wait until every member runs, one leads and every replica has caught up (checked by SQL)",
 		Doc: "Polls until Patroni lists the expected members running with exactly one leader, and, by SQL, every " +
 			"replica is in recovery on the leader's timeline with its replay position within max_lag_mb of the " +
 			"leader's current WAL position. Needs each member's DSN in the cluster block.",
 		Example: "kind: patroni.wait_healthy\nmembers: 3\nmax_lag_mb: 1\ntimeout: 2m",
-		New:     func() Step { return &WaitHealthy{Members: 3, MaxLagMB: 1, Interval: 500 * time.Millisecond} },
+		New:     func() steps.Step { return &WaitHealthy{Members: 3, MaxLagMB: 1, Interval: 500 * time.Millisecond} },
 		Timeout: 3 * time.Minute,
 		Metrics: []metric.Spec{
-			leaderMetric, timelineMetric, onlineMetric, lagMBMetric,
+			leaderMetric, timelineMetric, onlineMetric, steps.LagMBMetric,
 			{Name: "replicas_streaming", Type: metric.Number, Doc: "replicas caught up on the leader's timeline, by SQL"},
 			{Name: "healthy_s", Type: metric.Number, Doc: "seconds until the cluster was healthy", Resolution: "the interval"},
 		},
@@ -86,42 +87,42 @@ func init() {
 		{"patroni.switchover", "planned switchover to a candidate (or any healthy replica)", "POST /switchover. Records fault_at, leader_before and the leader Patroni switched to, so wait_leader and the writer measure the outage."},
 		{"patroni.failover", "manual failover to a candidate", "POST /failover, which Patroni accepts even without a healthy leader. Records fault_at and leader_before."},
 	} {
-		Register(Kind{
+		steps.Register(steps.Kind{
 			Name: k.name, Summary: k.summary, Doc: k.doc,
 			Example: "kind: " + k.name + "\ncandidate: postgres-standby1",
-			New:     func() Step { return &Switchover{failover: k.name == "patroni.failover"} },
+			New:     func() steps.Step { return &Switchover{failover: k.name == "patroni.failover"} },
 			Timeout: 90 * time.Second,
 			Metrics: []metric.Spec{faultAtMetric, leaderBefore, {Name: "candidate", Type: metric.String, Doc: "the member asked to take over"}},
 		})
 	}
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name: "patroni.restart", Summary: "restart PostgreSQL on a member through Patroni",
-		Example: "kind: patroni.restart\ntarget: replica", New: func() Step { return &MemberAction{action: "restart"} },
+		Example: "kind: patroni.restart\ntarget: replica", New: func() steps.Step { return &MemberAction{action: "restart"} },
 		Timeout: 2 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name: "patroni.reinit", Summary: "rebuild a replica from the leader through Patroni",
-		Example: "kind: patroni.reinit\ntarget: member:postgres-standby2", New: func() Step { return &MemberAction{action: "reinit"} },
+		Example: "kind: patroni.reinit\ntarget: member:postgres-standby2", New: func() steps.Step { return &MemberAction{action: "reinit"} },
 		Timeout: 5 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name: "patroni.pause", Summary: "put the cluster in maintenance mode (no automatic failover)",
 		Doc:     "PATCH /config {pause: true}. A fault: the run resumes the cluster at the end unless patroni.resume did.",
-		Example: "kind: patroni.pause", New: func() Step { return &PauseCluster{pause: true} },
+		Example: "kind: patroni.pause", New: func() steps.Step { return &PauseCluster{pause: true} },
 		Timeout: 15 * time.Second, Fault: true, Metrics: []metric.Spec{faultAtMetric},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name: "patroni.resume", Summary: "leave maintenance mode",
-		Example: "kind: patroni.resume", New: func() Step { return &PauseCluster{} },
+		Example: "kind: patroni.resume", New: func() steps.Step { return &PauseCluster{} },
 		Timeout: 15 * time.Second,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "patroni.config",
 		Summary: "read, or patch, the dynamic configuration (ttl, loop_wait, synchronous_mode...)",
 		Doc: "GET /config, or PATCH /config with set. The values become metrics, so a check can say " +
 			"rto_s <= ttl + loop_wait + 5. A patch is a fault: the previous values are restored when the run ends.",
 		Example: "kind: patroni.config\nset:\n  synchronous_mode: true",
-		New:     func() Step { return &PatroniConfig{} },
+		New:     func() steps.Step { return &PatroniConfig{} },
 		Timeout: 15 * time.Second, Fault: true,
 		Metrics: []metric.Spec{
 			{Name: "ttl", Type: metric.Number, Doc: "leader key time to live, seconds"},
@@ -131,15 +132,15 @@ func init() {
 			{Name: "maximum_lag_on_failover", Type: metric.Number, Doc: "bytes a replica may lag and still be promoted"},
 		},
 	})
-	RegisterUndo("patroni.config", undoPatroniConfig)
+	fault.Register(opConfig, undoPatroniConfig)
 }
 
 // PatroniStatus reads the cluster once.
 type PatroniStatus struct{}
 
 // Run records the cluster's state.
-func (s *PatroniStatus) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (s *PatroniStatus) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,7 @@ func (s *PatroniStatus) Run(ctx context.Context, env *Env) error {
 		if leader.Timeline != nil {
 			values["timeline"] = float64(*leader.Timeline)
 		}
-		if n, err := env.leaderNode(ctx); err == nil {
+		if n, err := env.LeaderNode(ctx); err == nil {
 			if lag, err := pg.Lag(ctx, n); err == nil {
 				streaming := 0
 				for _, s := range lag.Standbys {
@@ -189,7 +190,7 @@ func (s *PatroniStatus) Run(ctx context.Context, env *Env) error {
 			}
 		}
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
 
 // WaitLeader waits for a (new) leader and measures the recovery time.
@@ -203,32 +204,27 @@ type WaitLeader struct {
 // Validate checks the interval.
 func (w *WaitLeader) Validate() error {
 	if w.Interval <= 0 {
-		return FieldErrorf("interval", "must be more than 0")
+		return steps.FieldErrorf("interval", "must be more than 0")
 	}
 	return nil
 }
 
 // Run polls /cluster until the wanted leader shows.
-func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
-	faultAt, hasFault := env.latest(w.Fault, "fault_at")
+	faultAt, hasFault := env.Latest(w.Fault, "fault_at")
 	before := ""
 	if w.Changed {
-		s, ok := env.latest(w.Fault, "leader_before")
+		s, ok := env.Latest(w.Fault, "leader_before")
 		if !ok {
 			return fmt.Errorf("changed: true needs leader_before, recorded by a fault step before this one (the leader could not be read when the fault was applied)")
 		}
 		before = s.Value.(string)
 	}
-	apis := map[string]string{}
-	for name, m := range env.Infra.Cluster.Members {
-		if m.API != "" {
-			apis[name] = m.API
-		}
-	}
+	apis := env.Cluster().MemberAPIs()
 	wanted := func(name string) (bool, string) {
 		switch {
 		case w.Changed && name == before:
@@ -240,7 +236,7 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 	}
 	timeout := max(w.Interval, 250*time.Millisecond)
 	if len(apis) > 0 {
-		return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
+		return steps.Poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
 			name, at, last := primaryByProbe(ctx, client, apis, timeout, wanted)
 			if name == "" {
 				return false, last, nil
@@ -254,20 +250,20 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 			return true, "", w.record(ctx, env, client, leader, at, faultAt, hasFault)
 		})
 	}
-	views, err := env.memberViews()
+	views, err := env.Ports.PatroniViews()
 	if err != nil {
 		return err
 	}
-	return poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
+	return steps.Poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
 		var last string
-		for view := range askAll(ctx, timeout, views, func(ctx context.Context, c *patroni.Client) (patroni.Cluster, error) { return c.Cluster(ctx) }) {
+		for view := range askAll(ctx, timeout, views, func(ctx context.Context, c steps.Patroni) (patroni.Cluster, error) { return c.Cluster(ctx) }) {
 			if view.err != nil {
 				last = view.err.Error()
 				continue
 			}
 			leader, ok := view.value.Leader()
 			if !ok || leader.State != "running" {
-				last = "no running leader (" + describeRoles(view.value) + ")"
+				last = "no running leader (" + steps.DescribeRoles(view.value) + ")"
 				continue
 			}
 			if ok, why := wanted(leader.Name); !ok {
@@ -283,7 +279,7 @@ func (w *WaitLeader) Run(ctx context.Context, env *Env) error {
 // primaryByProbe asks every member's GET /primary at once, the member's
 // own live view of its role, and returns the first wanted member answering
 // 200 and when it answered; "" and what it saw otherwise.
-func primaryByProbe(ctx context.Context, client *patroni.Client, apis map[string]string, timeout time.Duration, wanted func(string) (bool, string)) (string, time.Time, string) {
+func primaryByProbe(ctx context.Context, client steps.Patroni, apis map[string]string, timeout time.Duration, wanted func(string) (bool, string)) (string, time.Time, string) {
 	names := make([]string, 0, len(apis))
 	for name := range apis {
 		names = append(names, name)
@@ -315,29 +311,6 @@ type answer[T any] struct {
 	err   error
 }
 
-// memberViews returns one Patroni client per REST URL of the cluster block,
-// to ask every member at once.
-func (e *Env) memberViews() ([]*patroni.Client, error) {
-	c, err := e.Infra.Client("patroni.members", func() (any, error) {
-		var clients []*patroni.Client
-		for _, u := range e.Infra.Cluster.RESTURLs() {
-			cl, err := patroni.New([]string{u}, patroni.Options{Logger: e.Logger})
-			if err != nil {
-				return nil, err
-			}
-			clients = append(clients, cl)
-		}
-		if len(clients) == 0 {
-			return nil, fmt.Errorf("no Patroni REST API to ask: set cluster.patroni or cluster.members.NAME.api")
-		}
-		return clients, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.([]*patroni.Client), nil
-}
-
 // askAll calls ask for every item at once and yields the answers as they
 // come, each within timeout: an item that hangs (a paused member) or is gone
 // does not delay the others.
@@ -360,7 +333,7 @@ func askAll[I, T any](ctx context.Context, timeout time.Duration, items []I, ask
 	}
 }
 
-func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Client, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {
+func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Patroni, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {
 	values := map[string]any{"leader": leader.Name, "leader_seen_at": seenAt}
 	if leader.Timeline != nil {
 		values["timeline"] = float64(*leader.Timeline)
@@ -379,12 +352,12 @@ func (w *WaitLeader) record(ctx context.Context, env *Env, client *patroni.Clien
 	} else {
 		env.Logf("leader %s; no fault_at recorded before this step, so rto_s is not measured", leader.Name)
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
 
 // promotionRecord waits (up to 15 s: Patroni writes /history on a loop after
 // the promotion) for the history entry of leader's promotion after the fault.
-func promotionRecord(ctx context.Context, client *patroni.Client, leader string, after time.Time) (patroni.HistoryEntry, bool) {
+func promotionRecord(ctx context.Context, client steps.Patroni, leader string, after time.Time) (patroni.HistoryEntry, bool) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if h, err := client.History(ctx); err == nil {
@@ -403,15 +376,6 @@ func promotionRecord(ctx context.Context, client *patroni.Client, leader string,
 	}
 }
 
-// latest returns the value of name recorded by step id, or the latest one
-// when id is "".
-func (e *Env) latest(id, name string) (metric.Sample, bool) {
-	if id != "" {
-		return e.Store.GetStep(id, name)
-	}
-	return e.Store.Get(name)
-}
-
 // WaitHealthy waits for a healthy cluster, judged by Patroni and by SQL.
 type WaitHealthy struct {
 	Members  int           `yaml:"members" doc:"how many members must be running"`
@@ -423,42 +387,42 @@ type WaitHealthy struct {
 func (w *WaitHealthy) Validate() error {
 	switch {
 	case w.Members < 1:
-		return FieldErrorf("members", "must be at least 1")
+		return steps.FieldErrorf("members", "must be at least 1")
 	case w.MaxLagMB < 0:
-		return FieldErrorf("max_lag_mb", "must not be negative")
+		return steps.FieldErrorf("max_lag_mb", "must not be negative")
 	case w.Interval <= 0:
-		return FieldErrorf("interval", "must be more than 0")
+		return steps.FieldErrorf("interval", "must be more than 0")
 	}
 	return nil
 }
 
 // Run polls until healthy.
-func (w *WaitHealthy) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (w *WaitHealthy) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	return poll(ctx, env, w.Interval, "a healthy cluster", func() (bool, string, error) {
+	return steps.Poll(ctx, env, w.Interval, "a healthy cluster", func() (bool, string, error) {
 		values, problem := w.check(ctx, env, client)
 		if problem != "" {
 			return false, problem, nil
 		}
 		values["healthy_s"] = time.Since(start).Seconds()
 		env.Logf("healthy after %.1f s: leader %v, %v replicas caught up, lag %.3f MiB", time.Since(start).Seconds(), values["leader"], values["replicas_streaming"], values["lag_mb"])
-		return true, "", recordAll(env, values)
+		return true, "", env.RecordAll(values)
 	})
 }
 
 // check returns the metrics of a healthy cluster, or what is not healthy.
-func (w *WaitHealthy) check(ctx context.Context, env *Env, client *patroni.Client) (map[string]any, string) {
+func (w *WaitHealthy) check(ctx context.Context, env *steps.Env, client steps.Patroni) (map[string]any, string) {
 	cl, err := client.Cluster(ctx)
 	if err != nil {
 		return nil, err.Error()
 	}
 	leader, ok := cl.Leader()
 	if !ok || leader.State != "running" {
-		return nil, "no running leader (" + describeRoles(cl) + ")"
+		return nil, "no running leader (" + steps.DescribeRoles(cl) + ")"
 	}
 	online := 0
 	var replicas []pg.Node
@@ -467,7 +431,7 @@ func (w *WaitHealthy) check(ctx context.Context, env *Env, client *patroni.Clien
 			online++
 		}
 		if m.Name != leader.Name {
-			dsn, err := MemberDSN(env.memberOf(m))
+			dsn, err := steps.MemberDSN(env.MemberOf(m))
 			if err != nil {
 				return nil, err.Error()
 			}
@@ -475,9 +439,9 @@ func (w *WaitHealthy) check(ctx context.Context, env *Env, client *patroni.Clien
 		}
 	}
 	if online < w.Members {
-		return nil, fmt.Sprintf("%d of %d members running (%s)", online, w.Members, describeRoles(cl))
+		return nil, fmt.Sprintf("%d of %d members running (%s)", online, w.Members, steps.DescribeRoles(cl))
 	}
-	leaderDSN, err := MemberDSN(env.memberOf(leader))
+	leaderDSN, err := steps.MemberDSN(env.MemberOf(leader))
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -523,22 +487,22 @@ type Switchover struct {
 // Validate checks the combination of parameters.
 func (s *Switchover) Validate() error {
 	if s.failover && s.Candidate == "" {
-		return FieldErrorf("candidate", "patroni.failover needs a candidate")
+		return steps.FieldErrorf("candidate", "patroni.failover needs a candidate")
 	}
 	if s.failover && (s.Leader != "" || s.ScheduledAt != "") {
-		return FieldErrorf("leader", "patroni.failover takes only a candidate")
+		return steps.FieldErrorf("leader", "patroni.failover takes only a candidate")
 	}
 	if s.ScheduledAt != "" {
 		if _, err := time.Parse(time.RFC3339, s.ScheduledAt); err != nil {
-			return FieldErrorf("scheduled_at", "must be an RFC 3339 time such as 2026-11-27T12:00:00Z")
+			return steps.FieldErrorf("scheduled_at", "must be an RFC 3339 time such as 2026-11-27T12:00:00Z")
 		}
 	}
 	return nil
 }
 
 // Run asks Patroni and records when.
-func (s *Switchover) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (s *Switchover) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
@@ -571,7 +535,7 @@ func (s *Switchover) Run(ctx context.Context, env *Env) error {
 	if before != "" {
 		values["leader_before"] = before
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
 
 // MemberAction restarts or reinitialises members.
@@ -583,11 +547,11 @@ type MemberAction struct {
 }
 
 // Validate checks the target.
-func (m *MemberAction) Validate() error { return ValidateTarget("target", m.Target) }
+func (m *MemberAction) Validate() error { return steps.ValidateTarget("target", m.Target) }
 
 // Run acts on every resolved member.
-func (m *MemberAction) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (m *MemberAction) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
@@ -620,8 +584,8 @@ type PauseCluster struct {
 }
 
 // Run pauses (as a fault, resumed at the end) or resumes.
-func (p *PauseCluster) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (p *PauseCluster) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
@@ -629,13 +593,10 @@ func (p *PauseCluster) Run(ctx context.Context, env *Env) error {
 		if err := client.Resume(ctx); err != nil {
 			return err
 		}
-		return env.Faults.Resolved("patroni.config", "cluster:pause")
+		return env.Faults.Resolved(opConfig, "cluster:pause")
 	}
-	undo, err := configUndo(client, map[string]any{"pause": false})
-	if err != nil {
-		return err
-	}
-	err = env.Faults.Inject(ctx, Fault{Desc: "pause the Patroni cluster (maintenance mode)", Target: "cluster:pause", Undo: undo},
+	undo := configUndo(client, map[string]any{"pause": false})
+	err = env.Faults.Inject(ctx, fault.Fault{Desc: "pause the Patroni cluster (maintenance mode)", Target: "cluster:pause", Undo: undo},
 		func(ctx context.Context) error { return client.Pause(ctx) })
 	if err != nil {
 		return err
@@ -649,8 +610,8 @@ type PatroniConfig struct {
 }
 
 // Run patches (as a fault) and records the configuration.
-func (p *PatroniConfig) Run(ctx context.Context, env *Env) error {
-	client, err := env.Patroni()
+func (p *PatroniConfig) Run(ctx context.Context, env *steps.Env) error {
+	client, err := env.Ports.Patroni()
 	if err != nil {
 		return err
 	}
@@ -666,11 +627,8 @@ func (p *PatroniConfig) Run(ctx context.Context, env *Env) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		undo, err := configUndo(client, old)
-		if err != nil {
-			return err
-		}
-		err = env.Faults.Inject(ctx, Fault{Desc: "patch the Patroni configuration: " + strings.Join(keys, ", "), Target: "cluster:config", Undo: undo},
+		undo := configUndo(client, old)
+		err = env.Faults.Inject(ctx, fault.Fault{Desc: "patch the Patroni configuration: " + strings.Join(keys, ", "), Target: "cluster:config", Undo: undo},
 			func(ctx context.Context) error {
 				cfg, err = client.PatchConfig(ctx, p.Set)
 				return err
@@ -697,8 +655,12 @@ func (p *PatroniConfig) Run(ctx context.Context, env *Env) error {
 	} else {
 		values["synchronous_mode"] = false // Patroni's default when the key is absent
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
+
+// opConfig is the undo of patroni.config and patroni.pause: patch the old
+// values back.
+const opConfig = "patroni.config"
 
 // configPatch is the undo of a configuration change: the URLs to reach
 // Patroni and the values to put back.
@@ -707,15 +669,14 @@ type configPatch struct {
 	Patch map[string]any `json:"patch"`
 }
 
-func configUndo(client *patroni.Client, patch map[string]any) (Action, error) {
-	args, err := json.Marshal(configPatch{URLs: client.URLs(), Patch: patch})
-	if err != nil {
-		return Action{}, err
-	}
-	return Action{Op: "patroni.config", Args: args}, nil
+// configUndo is the ledger's undo of a configuration change.
+func configUndo(client steps.Patroni, patch map[string]any) fault.Action {
+	return fault.NewAction(opConfig, configPatch{URLs: client.URLs(), Patch: patch})
 }
 
-func undoPatroniConfig(ctx context.Context, infra *Infra, args json.RawMessage) error {
+// undoPatroniConfig puts the old values back through the URLs the ledger
+// names.
+func undoPatroniConfig(ctx context.Context, _ fault.Connector, args json.RawMessage) error {
 	var p configPatch
 	if err := json.Unmarshal(args, &p); err != nil {
 		return fmt.Errorf("bad undo arguments: %w", err)

@@ -1,4 +1,4 @@
-package steps
+package network
 
 import (
 	"context"
@@ -7,19 +7,18 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/drill-dev/drill/dsl"
-	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/internal/netfault"
+	"github.com/drill-dev/drill/internal/platform"
+	"github.com/drill-dev/drill/steps"
 )
-
-// The network kinds: take containers off a compose network and put them
-// back, partition groups of containers with iptables rules in their network
-// namespaces, and delay or drop their packets with tc netem.
 
 // Undo operations of the network faults.
 const (
@@ -29,20 +28,22 @@ const (
 )
 
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.disconnect",
+		Needs:   []platform.Capability{platform.Detach},
 		Summary: "take the containers of a compose service off a network",
 		Doc: "Detaches each container from the compose network (docker network disconnect): its address and DNS " +
 			"names there are gone, a full isolation of the node. drill saves the attachment (aliases, static " +
 			"addresses) first, so network.connect and the end of the run restore it and the service name resolves again.",
 		Example: "kind: network.disconnect\ntarget: leader\nnetwork: cluster",
-		New:     func() Step { return &NetworkDisconnect{} },
+		New:     func() steps.Step { return &NetworkDisconnect{} },
 		Timeout: 30 * time.Second,
-		Metrics: faultMetrics,
+		Metrics: steps.FaultMetrics,
 		Fault:   true,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.connect",
+		Needs:   []platform.Capability{platform.Detach},
 		Summary: "put the containers of a compose service back on a network",
 		Doc: "Attaches each container to the network again with the aliases network.disconnect saved (else the " +
 			"service name), and marks the disconnect undone. A container already attached is left alone. The " +
@@ -50,11 +51,12 @@ func init() {
 			"the project's only network. A role is resolved when the step runs: name the service (e.g. " +
 			"${cut.service}) to put back what an earlier step took off.",
 		Example: "kind: network.connect\ntarget: ${cut.service}",
-		New:     func() Step { return &NetworkConnect{} },
+		New:     func() steps.Step { return &NetworkConnect{} },
 		Timeout: 30 * time.Second,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.partition",
+		Needs:   []platform.Capability{platform.NetRules},
 		Summary: "split containers into groups that cannot reach each other",
 		Doc: "Installs iptables rules in each container's network namespace (through exec where its image has " +
 			"iptables, else through a helper container sharing the namespace, see cluster.helper_image) so that " +
@@ -63,54 +65,61 @@ func init() {
 			"second opens still work. With allow_host (the default) the host, and so drill, still reaches every " +
 			"side; without it every group is also cut from the host. Undone by network.heal or the end of the run.",
 		Example: "kind: network.partition\ngroups:\n  - [leader]\n  - [replica, etcd]",
-		New:     func() Step { return &NetworkPartition{AllowHost: true} },
-		Metrics: faultMetrics,
+		New:     func() steps.Step { return &NetworkPartition{AllowHost: true} },
+		Metrics: steps.FaultMetrics,
 		Fault:   true,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.heal",
+		Needs:   []platform.Capability{platform.NetRules},
 		Summary: "remove partitions, delays and losses",
 		Doc: "Without targets, removes every partition, delay and loss this scenario made and still holds; with " +
 			"targets, removes every drill rule and qdisc from those containers. The faults it removes entirely are " +
 			"marked undone. Healing what is already healed succeeds.",
 		Example: "kind: network.heal",
-		New:     func() Step { return &NetworkHeal{} },
+		New:     func() steps.Step { return &NetworkHeal{} },
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.delay",
+		Needs:   []platform.Capability{platform.NetRules},
 		Summary: "delay the packets a container sends",
 		Doc: "Adds delay (± jitter) to the packets each container sends on the network, with tc netem in its " +
 			"namespace; towards limits it to packets for the given targets. With duration the step waits that " +
 			"long and removes the delay itself; without it the delay stays until network.heal or the end of the " +
 			"run. Needs the kernel's netem and prio qdiscs: where they are missing the step fails and says so.",
 		Example: "kind: network.delay\ntarget: leader\ndelay: 200ms\njitter: 20ms\ntowards: [replica]\nduration: 30s",
-		New:     func() Step { return &NetworkDelay{} },
-		Metrics: faultMetrics,
+		New:     func() steps.Step { return &NetworkDelay{} },
+		Metrics: steps.FaultMetrics,
 		Fault:   true,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "network.loss",
+		Needs:   []platform.Capability{platform.NetRules},
 		Summary: "drop a share of the packets a container sends",
 		Doc: "Drops loss percent of the packets each container sends on the network, with tc netem in its " +
 			"namespace; towards limits it to packets for the given targets. With duration the step waits that " +
 			"long and removes the loss itself; without it the loss stays until network.heal or the end of the run. " +
 			"Needs the kernel's netem and prio qdiscs: where they are missing the step fails and says so.",
 		Example: "kind: network.loss\ntarget: replica\nloss: 30\nduration: 1m",
-		New:     func() Step { return &NetworkLoss{} },
-		Metrics: faultMetrics,
+		New:     func() steps.Step { return &NetworkLoss{} },
+		Metrics: steps.FaultMetrics,
 		Fault:   true,
 	})
 	registerHeal(opHealPartition, "remove the partition rules of", netfault.HealPartition)
 	registerHeal(opHealNetem, "remove the delay or loss of", netfault.HealNetem)
-	RegisterUndo(opConnect, func(ctx context.Context, infra *Infra, raw json.RawMessage) error {
-		return projectUndo(ctx, infra, opConnect, raw, func(p *docker.Project, a undoArgs) error {
+	fault.Register(opConnect, func(ctx context.Context, c fault.Connector, raw json.RawMessage) error {
+		return steps.OnPlatform(ctx, c, opConnect, raw, func(p platform.Platform, a steps.UndoArgs) error {
 			if a.Endpoint == nil {
 				return fmt.Errorf("%s: the ledger entry has no endpoint to restore: %s", opConnect, raw)
 			}
+			d, err := detacher(p)
+			if err != nil {
+				return err
+			}
 			var errs []error
-			for _, c := range a.Containers {
-				if err := p.Connect(ctx, c.target(), *a.Endpoint); err != nil {
-					errs = append(errs, c.failed("reconnect", err))
+			for _, u := range a.Units {
+				if err := d.Connect(ctx, u.Unit(), *a.Endpoint); err != nil {
+					errs = append(errs, steps.UndoFailed(u, "reconnect", err))
 				}
 			}
 			return errors.Join(errs...)
@@ -121,11 +130,11 @@ func init() {
 // registerHeal registers an undo that runs heal (idempotent) on every
 // container of its ledger entry at once.
 func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.NetExecer, targets ...string) error) {
-	RegisterUndo(op, func(ctx context.Context, infra *Infra, raw json.RawMessage) error {
-		return projectUndo(ctx, infra, op, raw, func(p *docker.Project, a undoArgs) error {
+	fault.Register(op, func(ctx context.Context, c fault.Connector, raw json.RawMessage) error {
+		return steps.OnPlatform(ctx, c, op, raw, func(p platform.Platform, a steps.UndoArgs) error {
 			var targets, names []string
-			for _, c := range a.Containers {
-				targets, names = append(targets, c.target().String()), append(names, c.Name)
+			for _, u := range a.Units {
+				targets, names = append(targets, u.Unit().Key()), append(names, u.Name)
 			}
 			if err := heal(ctx, p, targets...); err != nil {
 				return fmt.Errorf("cannot %s %s: %w", verb, strings.Join(names, ", "), err)
@@ -144,47 +153,51 @@ type NetworkDisconnect struct {
 }
 
 // Validate checks the target and index.
-func (s *NetworkDisconnect) Validate() error { return validateContainer(s.Target, s.Index) }
+func (s *NetworkDisconnect) Validate() error { return steps.ValidateUnit(s.Target, s.Index) }
 
 // Run saves each container's attachment, then detaches it; undone by
 // connecting it again with the saved aliases.
-func (s *NetworkDisconnect) Run(ctx context.Context, env *Env) error {
-	p, vs, err := resolveVictims(ctx, env, s.Target, s.Index)
+func (s *NetworkDisconnect) Run(ctx context.Context, env *steps.Env) error {
+	p, vs, err := env.Victims(ctx, s.Target, s.Index)
 	if err != nil {
 		return err
 	}
-	eps := make([]docker.Endpoint, len(vs))
+	d, err := detacher(p)
+	if err != nil {
+		return err
+	}
+	eps := make([]platform.Endpoint, len(vs))
 	for i, v := range vs {
-		at, err := attachment(ctx, env, p, v, s.Network)
+		at, err := p.Attachment(ctx, v.Unit, s.Network)
 		if err != nil {
 			return err
 		}
-		if eps[i], err = p.Endpoint(ctx, v.target, at.Network); err != nil {
+		if eps[i], err = d.Endpoint(ctx, v.Unit, at.Network); err != nil {
 			return err
 		}
 	}
-	if err := prepareFault(ctx, env, vs); err != nil {
+	if err := env.PrepareFault(ctx, vs); err != nil {
 		return err
 	}
-	mem := scenarioNet(env.Infra)
-	err = eachVictim(vs, func(i int, v victim) error {
+	mem := scenarioNet(env)
+	err = steps.EachVictim(vs, func(i int, v steps.Victim) error {
 		ep := eps[i]
-		key := v.key() + "/" + ep.Network
+		key := v.Key() + "/" + ep.Network
 		mem.saveEndpoint(key, ep)
-		fault := Fault{
+		flt := fault.Fault{
 			Desc:   fmt.Sprintf("disconnect %s from network %q (aliases %s)", v, ep.Network, strings.Join(ep.Aliases, ", ")),
-			Target: key, Undo: undoAction(opConnect, env, p, &ep, v), Keep: s.Keep,
+			Target: key, Undo: steps.NewUndo(opConnect, p, &ep, v), Keep: s.Keep,
 		}
-		err := env.Faults.Inject(ctx, fault, func(ctx context.Context) error { return p.Disconnect(ctx, v.target, ep.Network) })
+		err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error { return d.Disconnect(ctx, v.Unit, ep.Network) })
 		if err == nil {
-			env.Logf("%s", fault.Desc)
+			env.Logf("%s", flt.Desc)
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return faultApplied(env)
+	return env.FaultApplied()
 }
 
 // NetworkConnect puts containers back on a network.
@@ -195,27 +208,31 @@ type NetworkConnect struct {
 }
 
 // Validate checks the target and index.
-func (s *NetworkConnect) Validate() error { return validateContainer(s.Target, s.Index) }
+func (s *NetworkConnect) Validate() error { return steps.ValidateUnit(s.Target, s.Index) }
 
 // Run attaches each container with its saved endpoint and marks the
 // disconnect undone.
-func (s *NetworkConnect) Run(ctx context.Context, env *Env) error {
-	p, vs, err := resolveVictims(ctx, env, s.Target, s.Index)
+func (s *NetworkConnect) Run(ctx context.Context, env *steps.Env) error {
+	p, vs, err := env.Victims(ctx, s.Target, s.Index)
 	if err != nil {
 		return err
 	}
-	mem := scenarioNet(env.Infra)
-	return eachVictim(vs, func(_ int, v victim) error {
-		name, err := s.network(ctx, env, p, mem, v)
+	d, err := detacher(p)
+	if err != nil {
+		return err
+	}
+	mem := scenarioNet(env)
+	return steps.EachVictim(vs, func(_ int, v steps.Victim) error {
+		name, err := s.network(ctx, env, d, mem, v)
 		if err != nil {
 			return err
 		}
-		key := v.key() + "/" + name
+		key := v.Key() + "/" + name
 		ep, ok := mem.endpoint(key)
 		if !ok {
-			ep = docker.Endpoint{Network: name, Aliases: []string{v.target.Service}}
+			ep = platform.Endpoint{Network: name, Aliases: []string{v.Unit.Service}}
 		}
-		if err := p.Connect(ctx, v.target, ep); err != nil {
+		if err := d.Connect(ctx, v.Unit, ep); err != nil {
 			return err
 		}
 		env.Logf("connected %s to network %q (aliases %s)", v, name, strings.Join(ep.Aliases, ", "))
@@ -225,13 +242,13 @@ func (s *NetworkConnect) Run(ctx context.Context, env *Env) error {
 }
 
 // network picks the compose network to connect v to.
-func (s *NetworkConnect) network(ctx context.Context, env *Env, p *docker.Project, mem *netMemory, v victim) (string, error) {
+func (s *NetworkConnect) network(ctx context.Context, env *steps.Env, p platform.Detacher, mem *netMemory, v steps.Victim) (string, error) {
 	name := s.Network
 	if name == "" {
-		name = env.Infra.Cluster.Network
+		name = env.Cluster().Network
 	}
 	if name == "" {
-		switch cut := mem.disconnected(v.key()); len(cut) {
+		switch cut := mem.disconnected(v.Key()); len(cut) {
 		case 1:
 			return cut[0], nil
 		case 0:
@@ -243,7 +260,7 @@ func (s *NetworkConnect) network(ctx context.Context, env *Env, p *docker.Projec
 			return "", err
 		}
 		if len(all) != 1 {
-			return "", fmt.Errorf("compose project %q has %d networks (%s): say which with network: or cluster.network", p.Name(), len(all), strings.Join(all, ", "))
+			return "", fmt.Errorf("%s has %d networks (%s): say which with network: or cluster.network", p.Ref(), len(all), strings.Join(all, ", "))
 		}
 		return all[0], nil
 	}
@@ -267,22 +284,22 @@ type NetworkPartition struct {
 // two groups, exactly two when one way.
 func (s *NetworkPartition) Validate() error {
 	if len(s.Groups) < 2 {
-		return FieldErrorf("groups", "needs at least two groups, e.g. [[leader], [replica, etcd]], found %d", len(s.Groups))
+		return steps.FieldErrorf("groups", "needs at least two groups, e.g. [[leader], [replica, etcd]], found %d", len(s.Groups))
 	}
 	if s.OneWay && len(s.Groups) != 2 {
-		return FieldErrorf("groups", "one_way needs exactly two groups (who cannot reach, who still can), found %d", len(s.Groups))
+		return steps.FieldErrorf("groups", "one_way needs exactly two groups (who cannot reach, who still can), found %d", len(s.Groups))
 	}
 	seen := map[string]int{}
 	for i, g := range s.Groups {
 		if len(g) == 0 {
-			return FieldErrorf("groups", "group %d is empty", i+1)
+			return steps.FieldErrorf("groups", "group %d is empty", i+1)
 		}
 		for _, entry := range g {
 			if _, _, err := splitEntry("groups", entry); err != nil {
 				return err
 			}
 			if j, dup := seen[entry]; dup {
-				return FieldErrorf("groups", "%q is in group %d and group %d: a container can be on one side only", entry, j, i+1)
+				return steps.FieldErrorf("groups", "%q is in group %d and group %d: a container can be on one side only", entry, j, i+1)
 			}
 			seen[entry] = i + 1
 		}
@@ -292,12 +309,12 @@ func (s *NetworkPartition) Validate() error {
 
 // Run resolves the groups to containers and their addresses, then applies
 // the rules to every container at once; undone by healing them all.
-func (s *NetworkPartition) Run(ctx context.Context, env *Env) error {
-	p, err := env.Project(ctx)
+func (s *NetworkPartition) Run(ctx context.Context, env *steps.Env) error {
+	p, err := env.Ports.Platform(ctx)
 	if err != nil {
 		return err
 	}
-	groups := make([][]victim, len(s.Groups))
+	groups := make([][]steps.Victim, len(s.Groups))
 	where := map[string]int{}
 	for i, g := range s.Groups {
 		for _, entry := range g {
@@ -306,10 +323,10 @@ func (s *NetworkPartition) Run(ctx context.Context, env *Env) error {
 				return err
 			}
 			for _, v := range vs {
-				if j, dup := where[v.key()]; dup && j != i {
+				if j, dup := where[v.Key()]; dup && j != i {
 					return fmt.Errorf("groups %d and %d both hold %s: a container can be on one side only", j+1, i+1, v)
 				} else if !dup {
-					where[v.key()] = i
+					where[v.Key()] = i
 					groups[i] = append(groups[i], v)
 				}
 			}
@@ -319,14 +336,14 @@ func (s *NetworkPartition) Run(ctx context.Context, env *Env) error {
 	netName := s.Network
 	for i, g := range groups {
 		for _, v := range g {
-			at, err := attachment(ctx, env, p, v, netName)
+			at, err := p.Attachment(ctx, v.Unit, netName)
 			if err != nil {
 				return err
 			}
 			if netName == "" {
 				netName = at.Network
 			}
-			part.Groups[i] = append(part.Groups[i], netfault.Member{Target: v.key(), Addrs: []netip.Addr{at.IP}})
+			part.Groups[i] = append(part.Groups[i], netfault.Member{Target: v.Key(), Addrs: []netip.Addr{at.IP}})
 		}
 	}
 	info, err := p.Network(ctx, netName)
@@ -345,7 +362,7 @@ func (s *NetworkPartition) Run(ctx context.Context, env *Env) error {
 	if err := part.Validate(); err != nil {
 		return err
 	}
-	if err := prepareFault(ctx, env, groups[0], groups[1:]...); err != nil {
+	if err := env.PrepareFault(ctx, groups[0], groups[1:]...); err != nil {
 		return err
 	}
 	all := slices.Concat(groups...)
@@ -357,25 +374,25 @@ func (s *NetworkPartition) Run(ctx context.Context, env *Env) error {
 	if s.OneWay {
 		way = "one way: the first group cannot reach the second, which still reaches it"
 	}
-	fault := Fault{
+	flt := fault.Fault{
 		Desc:   fmt.Sprintf("partition network %q: %s (%s; %s)", info.Name, strings.Join(sides, " | "), way, host),
-		Target: "partition " + keys(all), Undo: undoAction(opHealPartition, env, p, nil, all...), Keep: s.Keep,
+		Target: "partition " + keys(all), Undo: steps.NewUndo(opHealPartition, p, nil, all...), Keep: s.Keep,
 	}
-	scenarioNet(env.Infra).open(opHealPartition, fault.Target, all)
-	if err := env.Faults.Inject(ctx, fault, func(ctx context.Context) error { return netfault.ApplyPartition(ctx, p, part) }); err != nil {
+	scenarioNet(env).open(opHealPartition, flt.Target, all)
+	if err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error { return netfault.ApplyPartition(ctx, p, part) }); err != nil {
 		return err
 	}
-	env.Logf("%s", fault.Desc)
-	return faultApplied(env)
+	env.Logf("%s", flt.Desc)
+	return env.FaultApplied()
 }
 
 // cutFromHost returns what makes a partition cut its groups from the host
 // too: the network's subnet, and the addresses of the project's containers
 // in no group, which stay reachable.
-func cutFromHost(ctx context.Context, p *docker.Project, info docker.NetworkInfo, grouped map[string]int) (netip.Prefix, []netip.Addr, error) {
+func cutFromHost(ctx context.Context, p platform.Platform, info platform.Network, grouped map[string]int) (netip.Prefix, []netip.Addr, error) {
 	i := slices.IndexFunc(info.Subnets, func(s netip.Prefix) bool { return s.Addr().Is4() })
 	if i < 0 {
-		return netip.Prefix{}, nil, fmt.Errorf("network %q of compose project %q has no IPv4 subnet: cannot cut the host from it", info.Name, p.Name())
+		return netip.Prefix{}, nil, fmt.Errorf("network %q of %s has no IPv4 subnet: cannot cut the host from it", info.Name, p.Ref())
 	}
 	services, err := p.Services(ctx)
 	if err != nil {
@@ -383,22 +400,17 @@ func cutFromHost(ctx context.Context, p *docker.Project, info docker.NetworkInfo
 	}
 	var keep []netip.Addr
 	for _, svc := range services {
-		cs, err := p.Containers(ctx, svc)
+		units, err := p.Units(ctx, svc)
 		if err != nil {
 			return netip.Prefix{}, nil, err
 		}
-		for _, c := range cs {
-			if _, in := grouped[c.Target.String()]; in {
+		for _, u := range units {
+			if _, in := grouped[u.Key()]; in {
 				continue
 			}
-			st, err := p.Inspect(ctx, c.Target)
-			if err != nil {
-				return netip.Prefix{}, nil, err
-			}
-			for _, n := range st.Networks {
-				if n.EngineName == info.EngineName && n.IP.IsValid() {
-					keep = append(keep, n.IP)
-				}
+			// A unit that is not on the network has no address to keep.
+			if at, err := p.Attachment(ctx, u, info.Name); err == nil && at.IP.IsValid() {
+				keep = append(keep, at.IP)
 			}
 		}
 	}
@@ -421,9 +433,9 @@ func (s *NetworkHeal) Validate() error {
 }
 
 // Run heals the containers and marks the faults it removed entirely undone.
-func (s *NetworkHeal) Run(ctx context.Context, env *Env) error {
-	mem := scenarioNet(env.Infra)
-	p, err := env.Project(ctx)
+func (s *NetworkHeal) Run(ctx context.Context, env *steps.Env) error {
+	mem := scenarioNet(env)
+	p, err := env.Ports.Platform(ctx)
 	if err != nil {
 		return err
 	}
@@ -441,7 +453,9 @@ func (s *NetworkHeal) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 		for _, v := range vs {
-			targets = appendNew(targets, v.key())
+			if !slices.Contains(targets, v.Key()) {
+				targets = append(targets, v.Key())
+			}
 		}
 	}
 	if err := netfault.Heal(ctx, p, targets...); err != nil {
@@ -471,7 +485,7 @@ type NetworkDelay struct {
 // Validate checks the target, delay and duration.
 func (s *NetworkDelay) Validate() error {
 	if s.Delay <= 0 {
-		return FieldErrorf("delay", "must be more than 0")
+		return steps.FieldErrorf("delay", "must be more than 0")
 	}
 	return s.netem().validate()
 }
@@ -480,7 +494,7 @@ func (s *NetworkDelay) Validate() error {
 func (s *NetworkDelay) DefaultTimeout() time.Duration { return s.netem().timeout() }
 
 // Run applies the delay.
-func (s *NetworkDelay) Run(ctx context.Context, env *Env) error {
+func (s *NetworkDelay) Run(ctx context.Context, env *steps.Env) error {
 	what := "delay " + s.Delay.String()
 	if s.Jitter > 0 {
 		what += " ± " + s.Jitter.String()
@@ -506,7 +520,7 @@ type NetworkLoss struct {
 // Validate checks the target, loss and duration.
 func (s *NetworkLoss) Validate() error {
 	if s.Loss <= 0 || s.Loss > 100 {
-		return FieldErrorf("loss", "must be more than 0 and at most 100 (percent of packets dropped), found %s", metric.FormatNumber(s.Loss))
+		return steps.FieldErrorf("loss", "must be more than 0 and at most 100 (percent of packets dropped), found %s", metric.FormatNumber(s.Loss))
 	}
 	return s.netem().validate()
 }
@@ -515,7 +529,7 @@ func (s *NetworkLoss) Validate() error {
 func (s *NetworkLoss) DefaultTimeout() time.Duration { return s.netem().timeout() }
 
 // Run applies the loss.
-func (s *NetworkLoss) Run(ctx context.Context, env *Env) error {
+func (s *NetworkLoss) Run(ctx context.Context, env *steps.Env) error {
 	return s.netem().run(ctx, env, "drop "+metric.FormatNumber(s.Loss)+"% of the packets", netfault.Netem{Loss: s.Loss})
 }
 
@@ -535,14 +549,14 @@ type netemStep struct {
 
 func (n netemStep) validate() error {
 	if n.duration > 0 && n.keep {
-		return FieldErrorf("keep", "contradicts duration: a fault with a duration is removed when it ends")
+		return steps.FieldErrorf("keep", "contradicts duration: a fault with a duration is removed when it ends")
 	}
 	for _, t := range n.towards {
 		if _, _, err := splitEntry("towards", t); err != nil {
 			return err
 		}
 	}
-	return validateContainer(n.target, n.index)
+	return steps.ValidateUnit(n.target, n.index)
 }
 
 func (n netemStep) timeout() time.Duration { return n.duration + time.Minute }
@@ -550,23 +564,23 @@ func (n netemStep) timeout() time.Duration { return n.duration + time.Minute }
 // run applies shape (its delay, jitter and loss) to every container of the
 // target, towards the chosen destinations; with a duration it waits, heals
 // and marks the fault undone.
-func (n netemStep) run(ctx context.Context, env *Env, what string, shape netfault.Netem) error {
-	p, vs, err := resolveVictims(ctx, env, n.target, n.index)
+func (n netemStep) run(ctx context.Context, env *steps.Env, what string, shape netfault.Netem) error {
+	p, vs, err := env.Victims(ctx, n.target, n.index)
 	if err != nil {
 		return err
 	}
 	shapes := make([]netfault.Netem, len(vs))
 	netName := n.network
 	for i, v := range vs {
-		at, err := attachment(ctx, env, p, v, netName)
+		at, err := p.Attachment(ctx, v.Unit, netName)
 		if err != nil {
 			return err
 		}
 		netName = at.Network
 		shapes[i] = shape
-		shapes[i].Target, shapes[i].Via = v.key(), at.IP
+		shapes[i].Target, shapes[i].Via = v.Key(), at.IP
 	}
-	var dests []victim
+	var dests []steps.Victim
 	var to []netip.Addr
 	for _, entry := range n.towards {
 		ds, err := entryVictims(ctx, env, p, entry)
@@ -574,7 +588,7 @@ func (n netemStep) run(ctx context.Context, env *Env, what string, shape netfaul
 			return err
 		}
 		for _, d := range ds {
-			at, err := attachment(ctx, env, p, d, netName)
+			at, err := p.Attachment(ctx, d.Unit, netName)
 			if err != nil {
 				return err
 			}
@@ -587,24 +601,24 @@ func (n netemStep) run(ctx context.Context, env *Env, what string, shape netfaul
 			return err
 		}
 	}
-	if err := prepareFault(ctx, env, vs); err != nil {
+	if err := env.PrepareFault(ctx, vs); err != nil {
 		return err
 	}
 	desc := fmt.Sprintf("%s sent by %s on network %q", what, joinVictims(vs), netName)
 	if len(dests) > 0 {
 		desc += " towards " + joinVictims(dests)
 	}
-	fault := Fault{Desc: desc, Target: "netem " + keys(vs), Undo: undoAction(opHealNetem, env, p, nil, vs...), Keep: n.keep}
-	mem := scenarioNet(env.Infra)
-	mem.open(opHealNetem, fault.Target, vs)
-	err = env.Faults.Inject(ctx, fault, func(ctx context.Context) error {
-		return eachVictim(vs, func(i int, _ victim) error { return netfault.ApplyNetem(ctx, p, shapes[i]) })
+	flt := fault.Fault{Desc: desc, Target: "netem " + keys(vs), Undo: steps.NewUndo(opHealNetem, p, nil, vs...), Keep: n.keep}
+	mem := scenarioNet(env)
+	mem.open(opHealNetem, flt.Target, vs)
+	err = env.Faults.Inject(ctx, flt, func(ctx context.Context) error {
+		return steps.EachVictim(vs, func(i int, _ steps.Victim) error { return netfault.ApplyNetem(ctx, p, shapes[i]) })
 	})
 	if err != nil {
 		return err
 	}
 	env.Logf("%s", desc)
-	if err := faultApplied(env); err != nil || n.duration == 0 {
+	if err := env.FaultApplied(); err != nil || n.duration == 0 {
 		return err
 	}
 	env.Report("%s for %s", what, n.duration)
@@ -617,67 +631,46 @@ func (n netemStep) run(ctx context.Context, env *Env, what string, shape netfaul
 		return fmt.Errorf("removing the %s after %s: %w", what, n.duration, err)
 	}
 	env.Logf("removed after %s", n.duration)
-	mem.close(fault.Target)
-	return env.Faults.Resolved(opHealNetem, fault.Target)
+	mem.close(flt.Target)
+	return env.Faults.Resolved(opHealNetem, flt.Target)
 }
 
 // splitEntry reads a target written in a list: a role, a service, or
 // service#N for one container of a scaled service.
 func splitEntry(field, entry string) (string, int, error) {
-	if err := ValidateTarget(field, entry); err != nil {
+	if err := steps.ValidateTarget(field, entry); err != nil {
 		return "", 0, err
 	}
-	if IsRole(entry) || dsl.HasRefs(entry) || !strings.Contains(entry, "#") {
+	if steps.IsRole(entry) || dsl.HasRefs(entry) || !strings.Contains(entry, "#") {
 		return entry, 0, nil
 	}
-	t, err := docker.ParseTarget(entry)
+	t, err := parseUnitKey(entry)
 	if err != nil {
-		return "", 0, FieldErrorf(field, "%v", err)
+		return "", 0, steps.FieldErrorf(field, "%v", err)
 	}
 	return t.Service, t.Number, nil
 }
 
+// parseUnitKey reads "service#N" (N >= 1), a unit's Key.
+func parseUnitKey(s string) (platform.Unit, error) {
+	svc, num, _ := strings.Cut(s, "#")
+	n, err := strconv.Atoi(num)
+	if svc == "" || err != nil || n < 1 {
+		return platform.Unit{}, fmt.Errorf("bad container number in target %q: want service#N with N >= 1", s)
+	}
+	return platform.Unit{Service: svc, Number: n}, nil
+}
+
 // entryVictims resolves a list entry to containers.
-func entryVictims(ctx context.Context, env *Env, p *docker.Project, entry string) ([]victim, error) {
+func entryVictims(ctx context.Context, env *steps.Env, p platform.Platform, entry string) ([]steps.Victim, error) {
 	target, index, err := splitEntry("target", entry)
 	if err != nil {
 		return nil, err
 	}
-	return victimsOf(ctx, env, p, target, index)
+	return env.VictimsOn(ctx, p, target, index)
 }
 
-// attachment returns v's attachment to the compose network named network;
-// "" means cluster.network, else the container's only network.
-func attachment(ctx context.Context, env *Env, p *docker.Project, v victim, network string) (docker.NetworkState, error) {
-	st, err := p.Inspect(ctx, v.target)
-	if err != nil {
-		return docker.NetworkState{}, err
-	}
-	if network == "" {
-		network = env.Infra.Cluster.Network
-	}
-	var names []string
-	for _, n := range st.Networks {
-		if n.Network == network || n.EngineName == network {
-			return n, nil
-		}
-		names = append(names, n.Network)
-	}
-	switch {
-	case network == "" && len(names) == 1:
-		return st.Networks[0], nil
-	case network == "" && len(names) == 0:
-		return docker.NetworkState{}, fmt.Errorf("%s is on no network", v)
-	case network == "":
-		return docker.NetworkState{}, fmt.Errorf("%s is on several networks (%s): say which with network: or cluster.network", v, strings.Join(names, ", "))
-	}
-	if _, err := p.Network(ctx, network); err != nil {
-		return docker.NetworkState{}, err
-	}
-	return docker.NetworkState{}, fmt.Errorf("%s is not on network %q (its networks: %s)", v, network, strings.Join(names, ", "))
-}
-
-func joinVictims(vs []victim) string {
+func joinVictims(vs []steps.Victim) string {
 	parts := make([]string, len(vs))
 	for i, v := range vs {
 		parts[i] = v.String()
@@ -685,26 +678,26 @@ func joinVictims(vs []victim) string {
 	return strings.Join(parts, ", ")
 }
 
-func victimKeys(vs []victim) []string {
+func victimKeys(vs []steps.Victim) []string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
-		out[i] = v.key()
+		out[i] = v.Key()
 	}
 	return out
 }
 
 // keys names a set of containers in a fault's target: sorted, comma-separated.
-func keys(vs []victim) string {
+func keys(vs []steps.Victim) string {
 	return strings.Join(slices.Sorted(slices.Values(victimKeys(vs))), ",")
 }
 
 // netMemory remembers the network faults of one scenario run: the
 // attachments network.disconnect saved (for network.connect) and the open
 // partitions and netem faults (for network.heal). It is kept in the
-// scenario's Infra, which the runner makes per scenario.
+// scenario's Ports, which the runner makes per scenario.
 type netMemory struct {
 	mu        sync.Mutex
-	endpoints map[string]docker.Endpoint // by container key + "/" + network
+	endpoints map[string]platform.Endpoint // by container key + "/" + network
 	faults    []netFault
 }
 
@@ -714,20 +707,19 @@ type netFault struct {
 	keys       []string // the containers holding its rules or qdiscs
 }
 
-func scenarioNet(infra *Infra) *netMemory {
-	c, _ := infra.Client("steps.network-faults", func() (any, error) {
-		return &netMemory{endpoints: map[string]docker.Endpoint{}}, nil
+func scenarioNet(env *steps.Env) *netMemory {
+	return steps.State(env.Ports, "network", func() *netMemory {
+		return &netMemory{endpoints: map[string]platform.Endpoint{}}
 	})
-	return c.(*netMemory)
 }
 
-func (m *netMemory) saveEndpoint(key string, ep docker.Endpoint) {
+func (m *netMemory) saveEndpoint(key string, ep platform.Endpoint) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.endpoints[key] = ep
 }
 
-func (m *netMemory) endpoint(key string) (docker.Endpoint, bool) {
+func (m *netMemory) endpoint(key string) (platform.Endpoint, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ep, ok := m.endpoints[key]
@@ -754,7 +746,7 @@ func (m *netMemory) disconnected(key string) []string {
 	return out
 }
 
-func (m *netMemory) open(op, target string, vs []victim) {
+func (m *netMemory) open(op, target string, vs []steps.Victim) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.faults = append(m.faults, netFault{op: op, target: target, keys: victimKeys(vs)})
@@ -774,7 +766,9 @@ func (m *netMemory) openTargets() []string {
 	var out []string
 	for _, f := range m.faults {
 		for _, k := range f.keys {
-			out = appendNew(out, k)
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
 		}
 	}
 	return out
@@ -794,4 +788,14 @@ func (m *netMemory) healed(healed []string) []netFault {
 		return all
 	})
 	return gone
+}
+
+// detacher returns p as a Detacher. The kinds that need one declare it, so
+// a platform without it fails at load time; this is the run-time guard.
+func detacher(p platform.Platform) (platform.Detacher, error) {
+	d, ok := p.(platform.Detacher)
+	if !ok {
+		return nil, fmt.Errorf("platform %s cannot take a unit off a network", p.Ref().DriverName())
+	}
+	return d, nil
 }

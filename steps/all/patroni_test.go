@@ -1,4 +1,4 @@
-package steps_test
+package all_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package steps_test
+package all_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/drill-dev/drill/internal/client/docker/dockertest"
-	"github.com/drill-dev/drill/internal/ledger"
+	"github.com/drill-dev/drill/internal/fault"
 )
 
 // TestDrillInterruptedMidFault runs the drill binary on a scenario that
@@ -98,7 +98,7 @@ func TestDrillInterruptedMidFault(t *testing.T) {
 		cmd.Wait()
 		t.Logf("drill run, killed:\n%s", out)
 		state := filepath.Join(dir, "state")
-		pending, err := ledger.Pending(state)
+		pending, err := fault.Pending(state)
 		if err != nil || len(pending) != 3 {
 			t.Fatalf("ledger after kill -9: %v, %d open faults, want 3: %+v", err, len(pending), pending)
 		}

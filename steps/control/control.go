@@ -1,35 +1,35 @@
-package steps
+package control
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
 )
 
 // The control kinds: sleep, wait_until and check.
 
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "sleep",
 		Summary: "wait for a fixed time",
 		Doc:     "Pauses the scenario, e.g. to let replication settle or to keep a fault in place for a while. Ctrl-C interrupts it.",
 		Example: "kind: sleep\nduration: 5s",
-		New:     func() Step { return &Sleep{} },
+		New:     func() steps.Step { return &Sleep{} },
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "wait_until",
 		Summary: "poll a condition until it is true",
 		Doc: "Evaluates expr every interval until it is true, or fails when the step's timeout runs out. " +
 			"With poll, the given step runs before each evaluation and expr can use what it records " +
 			"(e.g. an http step reading an endpoint). Records how long the wait took.",
 		Example: "kind: wait_until\nexpr: status_code == 200\ninterval: 500ms\ntimeout: 60s\npoll:\n  kind: http\n  url: http://127.0.0.1:18009/primary\n  expect_status: [200, 503]",
-		New:     func() Step { return &WaitUntil{Interval: time.Second} },
+		New:     func() steps.Step { return &WaitUntil{Interval: time.Second} },
 		Timeout: 5 * time.Minute,
 		Metrics: []metric.Spec{
 			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until expr was first true", Resolution: "the interval"},
@@ -37,13 +37,13 @@ func init() {
 			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true", Resolution: "the interval"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "check",
 		Summary: "assert a condition now, mid-scenario",
 		Doc: "Evaluates expr over the metrics recorded so far; when it is false the scenario stops as a failed check " +
 			"(exit code 1). Use it for the steady state before a fault.",
 		Example: "kind: check\nexpr: members_online == 3 && lag_mb < 1\nmessage: the cluster must be healthy before the drill",
-		New:     func() Step { return &CheckStep{} },
+		New:     func() steps.Step { return &CheckStep{} },
 		Timeout: 10 * time.Second,
 	})
 }
@@ -57,7 +57,7 @@ type Sleep struct {
 func (s *Sleep) DefaultTimeout() time.Duration { return s.Duration + 30*time.Second }
 
 // Run waits, or returns ctx's error when interrupted.
-func (s *Sleep) Run(ctx context.Context, env *Env) error {
+func (s *Sleep) Run(ctx context.Context, env *steps.Env) error {
 	t := time.NewTimer(s.Duration)
 	defer t.Stop()
 	select {
@@ -75,20 +75,20 @@ type WaitUntil struct {
 	Poll     *yaml.Node    `yaml:"poll" doc:"a step to run before each evaluation; expr can use its metrics"`
 
 	check *assertions.Check
-	poll  *Built
+	poll  *steps.Built
 }
 
 // Validate checks the interval.
 func (w *WaitUntil) Validate() error {
 	if w.Interval <= 0 {
-		return FieldErrorf("interval", "must be more than 0")
+		return steps.FieldErrorf("interval", "must be more than 0")
 	}
 	return nil
 }
 
 // Build builds the poll step and compiles expr against the metrics before
 // this step plus the poll step's.
-func (w *WaitUntil) Build(bc *BuildContext) error {
+func (w *WaitUntil) Build(bc *steps.BuildContext) error {
 	schema := bc.Schema
 	if w.Poll != nil {
 		poll, err := bc.BuildNested(w.Poll)
@@ -97,7 +97,7 @@ func (w *WaitUntil) Build(bc *BuildContext) error {
 		}
 		w.poll = poll
 		schema = schema.Clone()
-		schema.Add(bc.step.ID, poll.Metrics)
+		schema.Add(bc.StepID(), poll.Metrics)
 	}
 	inner := *bc
 	inner.Schema = schema
@@ -118,9 +118,9 @@ func (w *WaitUntil) DeclaredMetrics() []metric.Spec {
 }
 
 // Run polls until expr is true or ctx ends.
-func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
+func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 	start, polls := time.Now(), 0
-	return poll(ctx, env, w.Interval, w.Expr, func() (bool, string, error) {
+	return steps.Poll(ctx, env, w.Interval, w.Expr, func() (bool, string, error) {
 		polls++
 		pollErr := ""
 		if w.poll != nil {
@@ -132,7 +132,7 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 		switch {
 		case err == nil && res.OK:
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
-			return true, "", recordAll(env, map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
+			return true, "", env.RecordAll(map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
 		case err == nil:
 			return false, res.SeenString() + pollErr, nil
 		case errors.As(err, new(*assertions.MissingError)):
@@ -142,28 +142,9 @@ func (w *WaitUntil) Run(ctx context.Context, env *Env) error {
 	})
 }
 
-// poll calls try every interval until it reports done, fails, or ctx ends.
-// try returns what it last saw when not done: it is shown as progress and
-// in the error when time runs out.
-func poll(ctx context.Context, env *Env, interval time.Duration, what string, try func() (done bool, last string, err error)) error {
-	start := time.Now()
-	for {
-		done, last, err := try()
-		if done || err != nil {
-			return err
-		}
-		env.Report("waiting for %s (%.1f s): %s", what, time.Since(start).Seconds(), last)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waited %.1f s for %s (last seen: %s): %w", time.Since(start).Seconds(), what, last, ctx.Err())
-		case <-time.After(interval):
-		}
-	}
-}
-
 // runPoll runs the poll step recording under wait_until's id, under the
 // poll step's own time limit.
-func (w *WaitUntil) runPoll(ctx context.Context, env *Env) error {
+func (w *WaitUntil) runPoll(ctx context.Context, env *steps.Env) error {
 	inner := *env
 	poll := *w.poll
 	poll.Key = env.Step.Key
@@ -186,40 +167,21 @@ type CheckStep struct {
 }
 
 // Build compiles expr against the metrics recorded before this step.
-func (c *CheckStep) Build(bc *BuildContext) error {
+func (c *CheckStep) Build(bc *steps.BuildContext) error {
 	check, err := bc.Compile("expr", c.Expr)
 	c.check = check
 	return err
 }
 
 // Run evaluates the expression; false is a *CheckFailedError.
-func (c *CheckStep) Run(ctx context.Context, env *Env) error {
+func (c *CheckStep) Run(ctx context.Context, env *steps.Env) error {
 	res, err := c.check.Eval(env.Store, env.Vars)
 	if err != nil {
 		return err
 	}
 	if !res.OK {
-		return &CheckFailedError{Expr: c.Expr, Seen: res.SeenString(), Message: c.Message}
+		return &steps.CheckFailedError{Expr: c.Expr, Seen: res.SeenString(), Message: c.Message}
 	}
 	env.Logf("%s: %s", c.Expr, res.SeenString())
 	return nil
-}
-
-// CheckFailedError is a check that evaluated to false: a failed drill, not a
-// broken one (exit code 1, not 3).
-type CheckFailedError struct {
-	Expr    string
-	Seen    string
-	Message string
-}
-
-func (e *CheckFailedError) Error() string {
-	msg := e.Expr
-	if e.Seen != "" {
-		msg += ": " + e.Seen
-	}
-	if e.Message != "" {
-		msg += " (" + e.Message + ")"
-	}
-	return msg
 }

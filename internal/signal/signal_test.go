@@ -1,24 +1,25 @@
-package docker_test
+package signal_test
 
 import (
 	"testing"
 
 	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/signal"
 )
 
-func TestParseSignal(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, c := range []struct {
 		in   string
-		want docker.Signal
+		want signal.Signal
 		name string
 	}{
 		{"SIGKILL", 9, "SIGKILL"}, {"kill", 9, "SIGKILL"}, {"9", 9, "SIGKILL"}, {" term ", 15, "SIGTERM"},
 		{"SigInt", 2, "SIGINT"}, {"HUP", 1, "SIGHUP"}, {"usr1", 10, "SIGUSR1"}, {"SIGSTOP", 19, "SIGSTOP"},
 		{"IOT", 6, "SIGABRT"}, {"SIGRTMIN", 34, "SIGRTMIN"}, {"RTMIN+3", 37, "SIGRTMIN+3"}, {"64", 64, "SIGRTMIN+30"},
 	} {
-		got, err := docker.ParseSignal(c.in)
+		got, err := signal.Parse(c.in)
 		if err != nil || got != c.want || got.String() != c.name {
-			t.Errorf("ParseSignal(%q) = %d (%s), %v; want %d (%s)", c.in, got, got, err, c.want, c.name)
+			t.Errorf("Parse(%q) = %d (%s), %v; want %d (%s)", c.in, got, got, err, c.want, c.name)
 		}
 	}
 	for in, want := range map[string]string{
@@ -29,9 +30,9 @@ func TestParseSignal(t *testing.T) {
 		"RTMIN-1":     `unknown signal "RTMIN-1": use a name like SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGUSR1 or a number from 1 to 64`,
 		"SIGRTMIN+31": `unknown signal "SIGRTMIN+31": use a name like SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGUSR1 or a number from 1 to 64`,
 	} {
-		_, err := docker.ParseSignal(in)
+		_, err := signal.Parse(in)
 		if err == nil || err.Error() != want {
-			t.Errorf("ParseSignal(%q) error = %v, want %q", in, err, want)
+			t.Errorf("Parse(%q) error = %v, want %q", in, err, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package steps
+package workload
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/steps"
 )
 
 // The workload kinds: an insert loop, a background writer across a fault,
@@ -18,7 +19,7 @@ const seedInsert = "INSERT INTO files (id, filename, original_name, file_size, m
 	"VALUES ($1, $2, $2, 1000, 'text/plain', 'node1', now() + interval '1 day')"
 
 func init() {
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "sql.insert_loop",
 		Summary: "insert rows as fast as the server takes them, with concurrency",
 		Doc: "Inserts rows (or for a duration) through clients connections, each row its own acknowledged " +
@@ -26,8 +27,8 @@ func init() {
 			"seed's Scenario 4 insert into files, with a unique id per row. args name the generator of each $n " +
 			"(see internal/client/pg: row, id, text, int, ...).",
 		Example: "kind: sql.insert_loop\non: leader\nrows: 1000\nclients: 8",
-		New: func() Step {
-			return &InsertLoop{On: RoleLeader, SQL: seedInsert, Args: []string{"id", "text:12"}, Clients: 1, Pipeline: 32}
+		New: func() steps.Step {
+			return &InsertLoop{On: steps.RoleLeader, SQL: seedInsert, Args: []string{"id", "text:12"}, Clients: 1, Pipeline: 32}
 		},
 		Timeout: 10 * time.Minute,
 		Metrics: []metric.Spec{
@@ -38,23 +39,23 @@ func init() {
 			{Name: "latency_p99_ms", Type: metric.Number, Doc: "99th percentile of the same", Resolution: "1% quantile buckets"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "writer.start",
 		Summary: "start a background writer that inserts sequence-numbered rows across the fault",
 		Doc: "Writes one row per attempt through on (default the pooled endpoint), at rate attempts per second (0: as " +
 			"fast as one connection can), reconnecting after failures. Every attempt is recorded with its outcome: " +
 			"acknowledged, failed, or indeterminate (the connection was lost while committing). Stop it with writer.stop.",
 		Example: "kind: writer.start\nrate: 50",
-		New:     func() Step { return &WriterStart{Name: "writer", On: OnPooled, Rate: 50} },
+		New:     func() steps.Step { return &WriterStart{Name: "writer", On: steps.OnPooled, Rate: 50} },
 		Timeout: 30 * time.Second,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "writer.stop",
 		Summary: "stop the writer and count what survived on the current leader",
 		Doc: "Stops the writer, reads back this run's rows on verify_on (default the current leader) and computes " +
 			"lost_writes (acknowledged but missing), the outage as the client saw it and the reconnection time.",
 		Example: "kind: writer.stop",
-		New:     func() Step { return &WriterStop{Name: "writer", VerifyOn: RoleLeader} },
+		New:     func() steps.Step { return &WriterStop{Name: "writer", VerifyOn: steps.RoleLeader} },
 		Timeout: time.Minute,
 		Metrics: []metric.Spec{
 			{Name: "attempts", Type: metric.Number, Doc: "writes tried"},
@@ -71,29 +72,33 @@ func init() {
 			{Name: "writes_resumed_at", Type: metric.Time, Doc: "end of the first acknowledged write after the outage: seconds(writes_resumed_at - leader_seen_at) is how long clients waited once the new leader was up"},
 		},
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "watch.split_brain",
 		Summary: "start watching every member for writes accepted by more than one primary",
 		Doc: "Polls every member directly (its DSN in the cluster block) every interval: pg_is_in_recovery() and whether " +
 			"a write is accepted. A frozen member is 'unknown' until it answers; a resumed old leader that still takes a " +
 			"write is seen. Stop it with watch.stop.",
 		Example: "kind: watch.split_brain\ninterval: 200ms",
-		New:     func() Step { return &WatchStart{Name: "split_brain", Members: "all", Interval: 200 * time.Millisecond} },
+		New: func() steps.Step {
+			return &WatchStart{Name: "split_brain", Members: "all", Interval: 200 * time.Millisecond}
+		},
 		Timeout: 30 * time.Second,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "watch.lag",
 		Summary: "start sampling replication lag on the leader in the background",
 		Doc:     "Reads pg_stat_replication on the leader every interval, e.g. during a load, until watch.stop records the peak.",
 		Example: "kind: watch.lag\nwatcher: lag\ninterval: 250ms",
-		New:     func() Step { return &WatchLag{Name: "lag", On: RoleLeader, Interval: 250 * time.Millisecond} },
+		New: func() steps.Step {
+			return &WatchLag{Name: "lag", On: steps.RoleLeader, Interval: 250 * time.Millisecond}
+		},
 		Timeout: 30 * time.Second,
 	})
-	Register(Kind{
+	steps.Register(steps.Kind{
 		Name:    "watch.stop",
 		Summary: "stop a watcher (split brain or lag) and record what it saw",
 		Example: "kind: watch.stop\nwatcher: split_brain",
-		New:     func() Step { return &WatchStop{Name: "split_brain"} },
+		New:     func() steps.Step { return &WatchStop{Name: "split_brain"} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
 			{Name: "max_primaries", Type: metric.Number, Doc: "split_brain: the most members accepting writes at one instant", Resolution: "the watch interval (200 ms by default)"},
@@ -121,22 +126,22 @@ type InsertLoop struct {
 func (l *InsertLoop) Validate() error {
 	switch {
 	case l.Rows <= 0 && l.Duration <= 0:
-		return FieldErrorf("rows", "give rows or duration")
+		return steps.FieldErrorf("rows", "give rows or duration")
 	case l.Clients < 1 || l.Clients > 256:
-		return FieldErrorf("clients", "must be from 1 to 256")
+		return steps.FieldErrorf("clients", "must be from 1 to 256")
 	case l.Pipeline < 1:
-		return FieldErrorf("pipeline", "must be at least 1")
+		return steps.FieldErrorf("pipeline", "must be at least 1")
 	}
-	return validateOn(l.On, l.DSN)
+	return steps.ValidateOn(l.On, l.DSN)
 }
 
 // Run inserts and records the rates.
-func (l *InsertLoop) Run(ctx context.Context, env *Env) error {
-	n, err := env.node(ctx, l.On, l.DSN)
+func (l *InsertLoop) Run(ctx context.Context, env *steps.Env) error {
+	n, err := env.Node(ctx, l.On, l.DSN)
 	if err != nil {
 		return err
 	}
-	rep, err := pg.InsertLoop(ctx, pg.InsertConfig{DSN: n.DSN, SQL: l.SQL, Args: l.Args, Rows: l.Rows, Duration: l.Duration,
+	rep, err := env.Ports.SQL.InsertLoop(ctx, pg.InsertConfig{DSN: n.DSN, SQL: l.SQL, Args: l.Args, Rows: l.Rows, Duration: l.Duration,
 		Clients: l.Clients, Pipeline: l.Pipeline, Logger: env.Logger})
 	env.Logf("%d rows, %d errors in %s on %s (%d clients, pipeline %d)", rep.Rows, rep.Errors, rep.Elapsed.Round(time.Millisecond), n.Name, rep.Clients, rep.Pipeline)
 	for _, e := range rep.ErrorSamples {
@@ -149,7 +154,7 @@ func (l *InsertLoop) Run(ctx context.Context, env *Env) error {
 }
 
 // recordFloats records a measurement map (only what was measured is in it).
-func recordFloats(env *Env, m map[string]float64) error {
+func recordFloats(env *steps.Env, m map[string]float64) error {
 	for name, v := range m {
 		if err := env.Record(name, v); err != nil {
 			return err
@@ -170,9 +175,9 @@ type WriterStart struct {
 // Validate checks the rate and target.
 func (w *WriterStart) Validate() error {
 	if w.Rate < 0 {
-		return FieldErrorf("rate", "must not be negative")
+		return steps.FieldErrorf("rate", "must not be negative")
 	}
-	return validateOn(w.On, w.DSN)
+	return steps.ValidateOn(w.On, w.DSN)
 }
 
 // writerTask is a running writer.
@@ -189,14 +194,14 @@ func (t writerTask) Close(ctx context.Context) error {
 }
 
 // Run starts the writer in the background.
-func (w *WriterStart) Run(ctx context.Context, env *Env) error {
-	n, err := env.node(ctx, w.On, w.DSN)
+func (w *WriterStart) Run(ctx context.Context, env *steps.Env) error {
+	n, err := env.Node(ctx, w.On, w.DSN)
 	if err != nil {
 		return err
 	}
 	// The writer outlives this step: it stops at writer.stop or at the end
 	// of the scenario, not when this step's context ends.
-	wr, err := pg.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout, Logger: env.Logger})
+	wr, err := env.Ports.SQL.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout, Logger: env.Logger})
 	if err != nil {
 		return err
 	}
@@ -214,13 +219,13 @@ type WriterStop struct {
 // Validate checks the target.
 func (w *WriterStop) Validate() error {
 	if w.VerifyDSN == "" {
-		return ValidateTarget("verify_on", w.VerifyOn)
+		return steps.ValidateTarget("verify_on", w.VerifyOn)
 	}
 	return nil
 }
 
 // Run stops the writer and records.
-func (w *WriterStop) Run(ctx context.Context, env *Env) error {
+func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 	t, err := env.Background.Take(w.Name)
 	if err != nil {
 		return err
@@ -229,7 +234,7 @@ func (w *WriterStop) Run(ctx context.Context, env *Env) error {
 	if !ok {
 		return fmt.Errorf("%q is not a writer", w.Name)
 	}
-	verify, verr := env.node(ctx, w.VerifyOn, w.VerifyDSN)
+	verify, verr := env.Node(ctx, w.VerifyOn, w.VerifyDSN)
 	if verr != nil {
 		env.Logf("cannot resolve where to verify: %v", verr)
 	}
@@ -267,7 +272,7 @@ func (w *WriterStop) Run(ctx context.Context, env *Env) error {
 
 // recordOutage records when the client-side outage started and ended, as
 // times, so that checks can relate them to the fault and the new leader.
-func recordOutage(env *Env, attempts []pg.Attempt, rep pg.WriterReport) error {
+func recordOutage(env *steps.Env, attempts []pg.Attempt, rep pg.WriterReport) error {
 	if rep.WriteRTOS == nil {
 		return nil
 	}
@@ -285,7 +290,7 @@ func recordOutage(env *Env, attempts []pg.Attempt, rep pg.WriterReport) error {
 // recordAckGap records the longest time between two consecutive
 // acknowledgements, which a failover stretches whether writes fail or hang.
 // It needs two acknowledged writes; with fewer it is not measured.
-func recordAckGap(env *Env, attempts []pg.Attempt) error {
+func recordAckGap(env *steps.Env, attempts []pg.Attempt) error {
 	var ends []time.Time
 	for _, a := range attempts {
 		if a.Outcome == pg.Acknowledged {
@@ -303,7 +308,7 @@ func recordAckGap(env *Env, attempts []pg.Attempt) error {
 		}
 	}
 	env.Logf("longest gap between acknowledgements: %.3f s, ended at %s", gap.Seconds(), endedAt.UTC().Format(time.RFC3339Nano))
-	return recordAll(env, map[string]any{"max_ack_gap_s": gap.Seconds(), "ack_gap_ended_at": endedAt})
+	return env.RecordAll(map[string]any{"max_ack_gap_s": gap.Seconds(), "ack_gap_ended_at": endedAt})
 }
 
 // WatchStart starts the split-brain watcher.
@@ -316,18 +321,18 @@ type WatchStart struct {
 // Validate checks the interval.
 func (w *WatchStart) Validate() error {
 	if w.Interval < 50*time.Millisecond || w.Interval > 5*time.Second {
-		return FieldErrorf("interval", "must be from 50ms to 5s")
+		return steps.FieldErrorf("interval", "must be from 50ms to 5s")
 	}
 	if w.Members != "all" {
-		return ValidateTarget("members", w.Members)
+		return steps.ValidateTarget("members", w.Members)
 	}
 	return nil
 }
 
 // watcher is a background task that records its results when stopped.
 type watcher interface {
-	Task
-	Finish(ctx context.Context, env *Env, w *WatchStop) error
+	steps.Task
+	Finish(ctx context.Context, env *steps.Env, w *WatchStop) error
 }
 
 type splitBrainTask struct{ w *pg.SplitBrainWatcher }
@@ -339,7 +344,7 @@ func (t splitBrainTask) Close(ctx context.Context) error {
 
 // Finish stops the watcher and records max_primaries and split_brain_s,
 // and when asked the last write a given member accepted.
-func (t splitBrainTask) Finish(ctx context.Context, env *Env, stop *WatchStop) error {
+func (t splitBrainTask) Finish(ctx context.Context, env *steps.Env, stop *WatchStop) error {
 	rep, err := t.w.Stop(ctx)
 	if stop.Member != "" {
 		if rerr := recordLastWrite(env, rep.Observations, stop.Member); rerr != nil {
@@ -359,11 +364,11 @@ func (t splitBrainTask) Finish(ctx context.Context, env *Env, stop *WatchStop) e
 }
 
 // Run starts watching.
-func (w *WatchStart) Run(ctx context.Context, env *Env) error {
+func (w *WatchStart) Run(ctx context.Context, env *steps.Env) error {
 	var nodes []pg.Node
 	if w.Members == "all" {
-		for name, m := range env.Infra.Cluster.Members {
-			dsn, err := MemberDSN(Member{Name: name, DSN: m.DSN})
+		for name, m := range env.Cluster().Members {
+			dsn, err := steps.MemberDSN(steps.Member{Name: name, DSN: m.DSN})
 			if err != nil {
 				return err
 			}
@@ -378,7 +383,7 @@ func (w *WatchStart) Run(ctx context.Context, env *Env) error {
 			return err
 		}
 	}
-	wt, err := pg.StartSplitBrainWatcher(context.WithoutCancel(ctx), pg.WatchConfig{Members: nodes, Interval: w.Interval, Logger: env.Logger})
+	wt, err := env.Ports.SQL.StartSplitBrainWatcher(context.WithoutCancel(ctx), pg.WatchConfig{Members: nodes, Interval: w.Interval, Logger: env.Logger})
 	if err != nil {
 		return err
 	}
@@ -387,7 +392,7 @@ func (w *WatchStart) Run(ctx context.Context, env *Env) error {
 }
 
 // recordLastWrite records when member last committed a probe write.
-func recordLastWrite(env *Env, obs []pg.Observation, member string) error {
+func recordLastWrite(env *steps.Env, obs []pg.Observation, member string) error {
 	var last time.Time
 	seen := false
 	for _, o := range obs {
@@ -417,7 +422,7 @@ type WatchStop struct {
 }
 
 // Run stops and records.
-func (w *WatchStop) Run(ctx context.Context, env *Env) error {
+func (w *WatchStop) Run(ctx context.Context, env *steps.Env) error {
 	t, err := env.Background.Take(w.Name)
 	if err != nil {
 		return err
@@ -440,20 +445,20 @@ type WatchLag struct {
 // Validate checks the interval and target.
 func (w *WatchLag) Validate() error {
 	if w.Interval < 50*time.Millisecond {
-		return FieldErrorf("interval", "must be at least 50ms")
+		return steps.FieldErrorf("interval", "must be at least 50ms")
 	}
-	return validateOn(w.On, w.DSN)
+	return steps.ValidateOn(w.On, w.DSN)
 }
 
 // Run starts sampling.
-func (w *WatchLag) Run(ctx context.Context, env *Env) error {
-	n, err := env.node(ctx, w.On, w.DSN)
+func (w *WatchLag) Run(ctx context.Context, env *steps.Env) error {
+	n, err := env.Node(ctx, w.On, w.DSN)
 	if err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t := &lagTask{cancel: cancel, done: make(chan struct{})}
-	go t.sample(bg, n, w.Interval)
+	go t.sample(bg, env.Ports.SQL, n, w.Interval)
 	env.Logf("sampling lag on %s every %s", n.Name, w.Interval)
 	return env.Background.Start(w.Name, t)
 }
@@ -469,12 +474,12 @@ type lagTask struct {
 	lastErr string
 }
 
-func (t *lagTask) sample(ctx context.Context, n pg.Node, every time.Duration) {
+func (t *lagTask) sample(ctx context.Context, sql steps.SQL, n pg.Node, every time.Duration) {
 	defer close(t.done)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		rep, err := pg.Lag(ctx, n)
+		rep, err := sql.Lag(ctx, n)
 		switch {
 		case err != nil:
 			t.failed++
@@ -505,7 +510,7 @@ func (t *lagTask) Close(ctx context.Context) error {
 }
 
 // Finish stops sampling and records the peak.
-func (t *lagTask) Finish(ctx context.Context, env *Env, _ *WatchStop) error {
+func (t *lagTask) Finish(ctx context.Context, env *steps.Env, _ *WatchStop) error {
 	if err := t.Close(ctx); err != nil {
 		return err
 	}
@@ -514,7 +519,7 @@ func (t *lagTask) Finish(ctx context.Context, env *Env, _ *WatchStop) error {
 	if t.peak != nil {
 		values["peak_lag_mb"] = float64(*t.peak) / (1 << 20)
 	}
-	return recordAll(env, values)
+	return env.RecordAll(values)
 }
 
 func suffixErr(s string) string {

@@ -1,11 +1,12 @@
-// Package ledger is drill's on-disk record of the faults it injected and how
-// to undo them. An entry is written and flushed before its fault is applied,
+// The ledger is drill's on-disk record of the faults it injected and how to
+// undo them. An entry is written and flushed before its fault is applied,
 // and marked undone after the undo succeeded, so that `drill cleanup` can
 // finish the job after drill itself was killed.
 //
 // Each run appends JSON lines to its own file, <dir>/ledger-<run>.jsonl: an
 // "open" record per fault, then a "done" (or "kept") record with the same id.
-package ledger
+
+package fault
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package steps_test
+package all_test
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/internal/client/docker"
 	"github.com/drill-dev/drill/internal/client/docker/dockertest"
-	"github.com/drill-dev/drill/internal/ledger"
+	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/netfault"
 	"github.com/drill-dev/drill/steps"
 )
@@ -225,7 +224,7 @@ func assertClean(t *testing.T, p *docker.Project, stateDir string, containers ma
 		}
 	}
 	dockertest.Expect(t, p, ta, want)
-	pending, err := ledger.Pending(stateDir)
+	pending, err := fault.Pending(stateDir)
 	if err != nil || len(pending) > 0 {
 		t.Errorf("ledger of %s: %v, still open: %+v", stateDir, err, pending)
 	}
@@ -417,9 +416,9 @@ checks:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		infra := steps.NewInfra(&cluster.Cluster{})
-		defer infra.Close()
-		done, err := runner.Cleanup(ctx, dir, infra)
+		ports := steps.NewPorts(nil, nil)
+		defer ports.Close()
+		done, err := runner.Cleanup(ctx, dir, ports)
 		if err != nil || len(done) != 1 || done[0].Status != report.Passed {
 			t.Errorf("cleanup: %v %+v", err, done)
 		}
@@ -677,7 +676,7 @@ func TestFaultErrors(t *testing.T) {
 			if len(sc.Undo) != 0 {
 				t.Errorf("a step that failed before its fault left undos: %+v", sc.Undo)
 			}
-			pending, _ := ledger.Pending(dir)
+			pending, _ := fault.Pending(dir)
 			if len(pending) != 0 {
 				t.Errorf("ledger: %+v", pending)
 			}

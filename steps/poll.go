@@ -1,0 +1,45 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Poll calls try every interval until it reports done, fails, or ctx ends.
+// try returns what it last saw when not done: it is shown as progress and
+// in the error when time runs out.
+func Poll(ctx context.Context, env *Env, interval time.Duration, what string, try func() (done bool, last string, err error)) error {
+	start := time.Now()
+	for {
+		done, last, err := try()
+		if done || err != nil {
+			return err
+		}
+		env.Report("waiting for %s (%.1f s): %s", what, time.Since(start).Seconds(), last)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waited %.1f s for %s (last seen: %s): %w", time.Since(start).Seconds(), what, last, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// CheckFailedError is a check that evaluated to false: a failed drill, not a
+// broken one (exit code 1, not 3).
+type CheckFailedError struct {
+	Expr    string
+	Seen    string
+	Message string
+}
+
+func (e *CheckFailedError) Error() string {
+	msg := e.Expr
+	if e.Seen != "" {
+		msg += ": " + e.Seen
+	}
+	if e.Message != "" {
+		msg += " (" + e.Message + ")"
+	}
+	return msg
+}
