@@ -11,31 +11,32 @@ import (
 	"github.com/drill-dev/drill/internal/runner"
 )
 
-var update = flag.Bool("update", false, "rewrite generated files (the README's step catalogue)")
+var update = flag.Bool("update", false, "rewrite generated files: docs/steps.md (TestStepCatalogue) and testdata/status/snapshot.golden (TestSnapshotGolden)")
 
 const (
 	catalogueStart = "<!-- catalogue:start -->\n"
 	catalogueEnd   = "<!-- catalogue:end -->"
 )
 
-// TestReadmeCatalogue keeps the README's step catalogue equal to what the
-// registry generates; go test ./cmd/drill -update rewrites it.
-func TestReadmeCatalogue(t *testing.T) {
-	const path = "../../README.md"
+// TestStepCatalogue keeps the step catalogue in docs/steps.md equal to what
+// the registry generates (drill kinds --markdown); go test ./cmd/drill -run
+// TestStepCatalogue -update rewrites it between the markers.
+func TestStepCatalogue(t *testing.T) {
+	const path = "../../docs/steps.md"
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(data)
-	start := strings.Index(readme, catalogueStart)
-	end := strings.Index(readme, catalogueEnd)
+	doc := string(data)
+	start := strings.Index(doc, catalogueStart)
+	end := strings.Index(doc, catalogueEnd)
 	if start < 0 || end < start {
-		t.Fatalf("README.md lacks the %q ... %q markers", catalogueStart, catalogueEnd)
+		t.Fatalf("docs/steps.md lacks the %q ... %q markers", catalogueStart, catalogueEnd)
 	}
 	var buf bytes.Buffer
 	docs.WriteMarkdown(&buf)
-	want := readme[:start+len(catalogueStart)] + buf.String() + readme[end:]
-	if want == readme {
+	want := doc[:start+len(catalogueStart)] + buf.String() + doc[end:]
+	if want == doc {
 		return
 	}
 	if *update {
@@ -44,10 +45,11 @@ func TestReadmeCatalogue(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("the README's step catalogue is out of date: run go test ./cmd/drill -run TestReadmeCatalogue -update")
+	t.Errorf("the step catalogue in docs/steps.md is out of date: run go test ./cmd/drill -run TestStepCatalogue -update")
 }
 
-// TestReadmeExample loads the README's example drill: it must stay valid.
+// TestReadmeExample loads the README's example drill (its first yaml
+// block): it must stay valid.
 func TestReadmeExample(t *testing.T) {
 	data, err := os.ReadFile("../../README.md")
 	if err != nil {
