@@ -209,7 +209,7 @@ scenario's cleanup steps run. Reports are written even when the run is aborted.
 A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 		Example: `  drill run scenarios/health.yaml
   drill run scenarios/ --junit out/junit.xml --json out/run.json --timeout 20m
-  drill run scenarios/leader-stop.yaml --var writer_rate=200 --dry-run`,
+  drill run scenarios/lag-under-load.yaml --var rows=1000 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if logFormat != "text" && logFormat != "json" {

@@ -22,7 +22,7 @@ func newKindsCmd(stdout io.Writer) *cobra.Command {
 		Short: "List the step kinds, or explain one",
 		Example: `  drill kinds
   drill kinds patroni.wait_leader
-  drill kinds --markdown > docs/steps.md`,
+  drill kinds --markdown > steps.md`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			switch {
@@ -40,7 +40,7 @@ func newKindsCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&markdown, "markdown", false, "print the whole catalogue as Markdown")
+	c.Flags().BoolVar(&markdown, "markdown", false, "print the whole catalogue as Markdown, as in docs/steps.md")
 	return c
 }
 
