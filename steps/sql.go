@@ -19,9 +19,6 @@ import (
 // OnPooled names the pooled endpoint (cluster.pooled_dsn) as a SQL target.
 const OnPooled = "pooled"
 
-// onHelp documents the `on` parameter.
-const onHelp = "where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, or pooled (cluster.pooled_dsn)"
-
 func init() {
 	Register(Kind{
 		Name:    "sql.exec",
