@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/golden"
 	"github.com/drill-dev/drill/internal/metric"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
@@ -54,31 +52,13 @@ func sampleRun() *Run {
 	return &Run{Started: t0, Finished: t0.Add(43 * time.Second), Scenarios: []*Scenario{s}}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/report -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./internal/report -update refreshes it)\ngot:\n%s", name, got)
-	}
-}
-
 func TestJUnitGolden(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteJUnit(&buf, sampleRun(), NewMasker([]string{"s3cret"})); err != nil {
 		t.Fatal(err)
 	}
 	out := strings.Replace(buf.String(), `hostname="`+hostname()+`"`, `hostname="HOST"`, 1)
-	golden(t, "leader-stop.junit.xml", []byte(out))
+	golden.Check(t, "testdata/leader-stop.junit.xml", []byte(out))
 	for _, bad := range []string{"hunter2", "\x1b", "\x00"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("the JUnit output contains %q", bad)
@@ -139,7 +119,7 @@ func TestConsoleGolden(t *testing.T) {
 		c.StepFinished(st)
 	}
 	c.ScenarioFinished(s)
-	golden(t, "leader-stop.console.txt", buf.Bytes())
+	golden.Check(t, "testdata/leader-stop.console.txt", buf.Bytes())
 }
 
 func TestMasker(t *testing.T) {
