@@ -67,16 +67,18 @@ func TestJUnitGolden(t *testing.T) {
 }
 
 // TestJUnitSchema validates the output with xmllint against the Ant JUnit
-// schema that CI consumers agree with.
+// schema that CI consumers agree with (testdata/JUnit.xsd). Without xmllint
+// it is skipped, except on CI (CI=true), where it fails.
 func TestJUnitSchema(t *testing.T) {
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
-		t.Fatal("xmllint is needed (apt-get install libxml2-utils)")
+		const why = "xmllint not installed: apt-get install libxml2-utils"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why + " (CI=true: CI must not skip the schema check)")
+		}
+		t.Skip(why)
 	}
-	schema := "../../../shared/junit/JUnit.xsd"
-	if _, err := os.Stat(schema); err != nil {
-		t.Fatalf("the JUnit schema is expected beside the repository: %v", err)
-	}
+	const schema = "testdata/JUnit.xsd"
 	path := filepath.Join(t.TempDir(), "junit.xml")
 	err = WriteFileAtomic(path, func(w io.Writer) error { return WriteJUnit(w, sampleRun(), nil) })
 	if err != nil {
