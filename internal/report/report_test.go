@@ -53,6 +53,7 @@ func sampleRun() *Run {
 }
 
 func TestJUnitGolden(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := WriteJUnit(&buf, sampleRun(), NewMasker([]string{"s3cret"})); err != nil {
 		t.Fatal(err)
@@ -70,6 +71,7 @@ func TestJUnitGolden(t *testing.T) {
 // schema that CI consumers agree with (testdata/JUnit.xsd). Without xmllint
 // it is skipped, except on CI (CI=true), where it fails.
 func TestJUnitSchema(t *testing.T) {
+	t.Parallel()
 	xmllint, err := exec.LookPath("xmllint")
 	if err != nil {
 		const why = "xmllint not installed: apt-get install libxml2-utils"
@@ -90,6 +92,7 @@ func TestJUnitSchema(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
+	t.Parallel()
 	run := sampleRun()
 	if got := run.ExitCode(); got != ExitError {
 		t.Errorf("a run with a failed step: exit %d, want %d", got, ExitError)
@@ -109,6 +112,7 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestConsoleGolden(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	c := &Console{W: &buf, Mask: NewMasker(nil)}
 	run := sampleRun()
@@ -125,6 +129,7 @@ func TestConsoleGolden(t *testing.T) {
 }
 
 func TestMasker(t *testing.T) {
+	t.Parallel()
 	m := NewMasker([]string{"tok3n", ""})
 	for in, want := range map[string]string{
 		"postgres://app:hunter2@db:5432/x":      "postgres://app:***@db:5432/x",
