@@ -18,6 +18,7 @@ func testSchema() *Schema {
 }
 
 func TestCompileErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		src, msg  string
 		line, col int
@@ -44,6 +45,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestEval(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	store := metric.NewStore()
 	for _, r := range []struct {

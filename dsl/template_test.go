@@ -5,6 +5,7 @@ import (
 )
 
 func TestParseTemplate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want string // parts joined: literal text as is, references as <step.name>
@@ -48,6 +49,7 @@ func TestParseTemplate(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
+	t.Parallel()
 	parts, err := ParseTemplate("leader ${stop.member} on ${host}")
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func TestExpand(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
+	t.Parallel()
 	cands := []string{"duration", "interval", "service", "GET", "POST"}
 	for in, want := range map[string]string{
 		"duraton": "duration", "servise": "service", "GTE": "GET", "intreval": "interval",
@@ -77,6 +80,7 @@ func TestSuggest(t *testing.T) {
 }
 
 func TestParsePositions(t *testing.T) {
+	t.Parallel()
 	src := "name: demo\nsteps:\n  - id: nap\n    kind: sleep\n    duration: 1s\nchecks:\n  - \"rto_s < 60\"\n  - expr: lag_mb < 1\n    name: lag\n"
 	sc, err := Parse("demo.yaml", []byte(src))
 	if err != nil {

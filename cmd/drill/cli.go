@@ -23,10 +23,12 @@ import (
 	_ "github.com/drill-dev/drill/steps/all" // every step kind and platform
 )
 
-// exitError carries an exit code through cobra.
+// exitError carries an exit code through cobra, and optionally a hint:
+// a sentence for the user that Main prints on the line after the error.
 type exitError struct {
 	code int
 	err  error
+	hint string
 }
 
 func (e *exitError) Error() string {
@@ -37,6 +39,11 @@ func (e *exitError) Error() string {
 }
 
 func exitWith(code int, err error) error { return &exitError{code: code, err: err} }
+
+// exitHint is exitWith with a hint printed after the error.
+func exitHint(code int, err error, hint string) error {
+	return &exitError{code: code, err: err, hint: hint}
+}
 
 // Main runs drill with args and returns its exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -56,6 +63,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(stderr, ee.err)
+		}
+		if ee.hint != "" {
+			fmt.Fprintln(stderr, ee.hint)
 		}
 		return ee.code
 	}
@@ -85,7 +95,7 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return exitWith(report.ExitInvalid, fmt.Errorf("drill %s: %v\nRun 'drill %s --help' for usage.", c.Name(), err, c.Name()))
+		return exitHint(report.ExitInvalid, fmt.Errorf("drill %s: %v", c.Name(), err), fmt.Sprintf("Run 'drill %s --help' for usage.", c.Name()))
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/drill-dev/drill/internal/app/docs"
 	"github.com/drill-dev/drill/internal/app/runner"
+	"github.com/drill-dev/drill/internal/golden"
 	"github.com/drill-dev/drill/steps"
 )
-
-var update = flag.Bool("update", false, "rewrite generated files: docs/steps.md (TestStepCatalogue) and testdata/status/snapshot.golden (TestSnapshotGolden)")
 
 const (
 	catalogueStart = "<!-- catalogue:start -->\n"
@@ -40,17 +38,7 @@ func TestStepCatalogue(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	docs.WriteMarkdown(&buf)
-	want := doc[:start+len(catalogueStart)] + buf.String() + doc[end:]
-	if want == doc {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("the step catalogue in docs/steps.md is out of date: run go test ./cmd/drill -run TestStepCatalogue -update")
+	golden.Check(t, path, []byte(doc[:start+len(catalogueStart)]+buf.String()+doc[end:]))
 }
 
 // TestReadmeExample loads the README's example drill (its first yaml

@@ -53,6 +53,10 @@ type clusterFlags struct {
 // bundled test bed's superuser and database (examples/testbed/README.md).
 const defaultDSNTemplate = "postgres://postgres:postgres@{host}:{port}/fileshare?sslmode=disable"
 
+// noClusterHint follows the error when drill status or drill monitor finds
+// no cluster to watch.
+const noClusterHint = "Give --patroni URL or --member name=dsn, a --cluster or --scenario file, or start the compose project (e.g. examples/testbed/up)."
+
 func (f *clusterFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.scenario, "scenario", "", "read the cluster block of this scenario `file`")
@@ -103,7 +107,7 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 	w.viewer, err = clusterview.New(cfg)
 	if err != nil {
 		w.close()
-		return nil, exitWith(report.ExitInvalid, fmt.Errorf("%w\nGive --patroni URL or --member name=dsn, a --cluster or --scenario file, or start the compose project (e.g. examples/testbed/up).", err))
+		return nil, exitHint(report.ExitInvalid, err, noClusterHint)
 	}
 	return w, nil
 }
@@ -194,7 +198,7 @@ func (f *clusterFlags) discoverCompose(ctx context.Context, cl *cluster.Cluster,
 	defer cancel()
 	fail := func(err error) ([]clusterview.Published, *clusterview.Compose, error) {
 		if nothingElse {
-			return nil, nil, exitWith(report.ExitError, fmt.Errorf("drill: no cluster to watch: %w\nGive --patroni URL or --member name=dsn, a --cluster or --scenario file, or start the compose project (e.g. examples/testbed/up).", err))
+			return nil, nil, exitHint(report.ExitError, fmt.Errorf("drill: no cluster to watch: %w", err), noClusterHint)
 		}
 		logger.Warn("compose discovery failed; going on without container states", "err", err)
 		return nil, nil, nil

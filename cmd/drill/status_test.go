@@ -18,6 +18,7 @@ import (
 	"github.com/drill-dev/drill/internal/app/clusterview"
 	"github.com/drill-dev/drill/internal/app/clusterview/cvtest"
 	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/golden"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a command writes to it.
@@ -269,19 +270,7 @@ func TestSnapshotGolden(t *testing.T) {
 		Reasons: map[string]string{"history": "connection refused"},
 	}
 	got := formatSnapshot(s, newStyles(false), time.Second)
-	golden := filepath.Join("testdata", "status", "snapshot.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestSnapshotGolden -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("rendering differs from %s (-update rewrites it):\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "status", "snapshot.golden"), []byte(got))
 }
 
 func TestReadClusterFile(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestNetemBatch(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		n    netfault.Netem
@@ -32,6 +33,7 @@ filter add dev eth1 parent d1: protocol ip prio 1 u32 match ip dst 172.18.0.1/32
 }
 
 func TestNetemValidate(t *testing.T) {
+	t.Parallel()
 	ok := netfault.Netem{Target: "a", Via: ipA, Delay: time.Millisecond}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -57,6 +59,7 @@ func TestNetemValidate(t *testing.T) {
 }
 
 func TestDeviceFor(t *testing.T) {
+	t.Parallel()
 	const out = `1: lo    inet 127.0.0.1/8 scope host lo\       valid_lft forever preferred_lft forever
 41: eth0    inet 172.18.0.2/16 brd 172.18.255.255 scope global eth0\       valid_lft forever preferred_lft forever
 45: eth1@if46    inet 172.19.0.3/16 brd 172.19.255.255 scope global eth1\       valid_lft forever preferred_lft forever

@@ -24,6 +24,7 @@ func groups() [][]netfault.Member {
 }
 
 func TestPartitionRules(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		p    netfault.Partition
@@ -107,6 +108,7 @@ func TestPartitionRules(t *testing.T) {
 }
 
 func TestPartitionValidate(t *testing.T) {
+	t.Parallel()
 	a := netfault.Member{Target: "a", Addrs: []netip.Addr{ipA}}
 	b := netfault.Member{Target: "b", Addrs: []netip.Addr{ipB}}
 	c := netfault.Member{Target: "c", Addrs: []netip.Addr{gw}}
@@ -160,6 +162,7 @@ COMMIT
 )
 
 func TestRestoreScript(t *testing.T) {
+	t.Parallel()
 	rules := []string{"-A DRILL-IN -s 172.18.0.9/32 -j DROP", "-A DRILL-OUT -d 172.18.0.9/32 -j DROP"}
 	for _, c := range []struct {
 		name, saved string

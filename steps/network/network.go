@@ -253,7 +253,7 @@ func (s *NetworkConnect) network(ctx context.Context, env *steps.Env, p platform
 			return cut[0], nil
 		case 0:
 		default:
-			return "", fmt.Errorf("the scenario disconnected %s from several networks (%s): say which with network:", v, strings.Join(cut, ", "))
+			return "", fmt.Errorf("the scenario disconnected %s from several networks (%s): say which with network: or cluster.network", v, strings.Join(cut, ", "))
 		}
 		all, err := p.Networks(ctx)
 		if err != nil {

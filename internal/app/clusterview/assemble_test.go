@@ -11,6 +11,7 @@ import (
 // checkpoint timeline (stale until its next restartpoint) yields to
 // Patroni's live view.
 func TestMemberTimeline(t *testing.T) {
+	t.Parallel()
 	pos := func(tl int64, src string) *pg.Position { return &pg.Position{Timeline: tl, TimelineSource: src} }
 	rest := func(tl int64) *patroni.Status { return &patroni.Status{Timeline: ptr(tl)} }
 	tests := []struct {
@@ -42,6 +43,7 @@ func TestMemberTimeline(t *testing.T) {
 // replicas that only know their last restartpoint's timeline, the cluster's
 // timeline is unknown rather than wrong.
 func TestClusterTimeline(t *testing.T) {
+	t.Parallel()
 	m := func(tl int64, src string) MemberView { return MemberView{Timeline: ptr(tl), TimelineSource: src} }
 	tests := []struct {
 		name    string

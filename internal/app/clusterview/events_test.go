@@ -54,6 +54,7 @@ func kinds(events []Event) []string {
 }
 
 func TestDiff(t *testing.T) {
+	t.Parallel()
 	three := []MemberView{on("a"), on("b"), on("c")}
 	tests := []struct {
 		name      string
@@ -214,6 +215,7 @@ func TestDiff(t *testing.T) {
 }
 
 func TestDiffLagThresholdOption(t *testing.T) {
+	t.Parallel()
 	prev := snap(snapSpec{leader: "a", members: []MemberView{lagged(on("b"), 100)}})
 	cur := snap(snapSpec{sec: 2, leader: "a", members: []MemberView{lagged(on("b"), 5000)}})
 	if got := kinds(Diff(prev, cur, DiffOptions{LagThreshold: 4096})); !reflect.DeepEqual(got, []string{"lag_above b >5000 B (0.00 MB)"}) {
@@ -227,6 +229,7 @@ func TestDiffLagThresholdOption(t *testing.T) {
 // TestTracker checks that facts a snapshot could not learn are carried
 // over, so a change is reported once, when it is known again.
 func TestTracker(t *testing.T) {
+	t.Parallel()
 	promoted := t0.Add(-time.Hour)
 	steps := []struct {
 		s    Snapshot
@@ -270,6 +273,7 @@ func TestTracker(t *testing.T) {
 // reported OFFLINE at its second such snapshot in a row; one slow answer
 // raises no event. A refused probe is reported at once.
 func TestTrackerUnresponsive(t *testing.T) {
+	t.Parallel()
 	slow := func(name string) MemberView {
 		m := off(name, "SQL: no answer within 1s")
 		m.Unresponsive = true
@@ -299,6 +303,7 @@ func TestTrackerUnresponsive(t *testing.T) {
 // TestTrackerLeaderGap: an election after a time without a leader names
 // the last leader.
 func TestTrackerLeaderGap(t *testing.T) {
+	t.Parallel()
 	three := []MemberView{on("a"), on("b"), on("c")}
 	tr := NewTracker(DiffOptions{})
 	var got []string
@@ -326,6 +331,7 @@ func TestTrackerLeaderGap(t *testing.T) {
 }
 
 func TestFormatBytes(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int64]string{0: "0 B", 1: "1 B (0.00 MB)", 524288: "524288 B (0.50 MB)", 3 << 20: "3145728 B (3.00 MB)"} {
 		if got := FormatBytes(n); got != want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)

@@ -20,6 +20,7 @@ func (e *sqlError) Error() string    { return e.msg }
 func (e *sqlError) SQLState() string { return "57P03" }
 
 func TestShort(t *testing.T) {
+	t.Parallel()
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &osSyscallError{syscall.ECONNREFUSED}}
 	tests := []struct {
 		err  error

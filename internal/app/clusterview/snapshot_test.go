@@ -67,6 +67,7 @@ func wantOffline(t *testing.T, m clusterview.MemberView, reasons ...string) {
 // and whose PostgreSQL port accepts and never speaks is OFFLINE, with the
 // reason, within the bound; the others are reported normally.
 func TestSnapshotHungMember(t *testing.T) {
+	t.Parallel()
 	fake := cvtest.Start(t, "fileshare-cluster",
 		cvtest.Member{Name: "a", Role: "leader", Timeline: 3},
 		cvtest.Member{Name: "b", Role: "replica", Timeline: 3, Lag: new(int64(2048))},
@@ -117,6 +118,7 @@ func TestSnapshotHungMember(t *testing.T) {
 // silent: the snapshot still returns within the bound, knows nothing of the
 // cluster and says why.
 func TestSnapshotNothingAnswers(t *testing.T) {
+	t.Parallel()
 	fake := cvtest.Start(t, "x", cvtest.Member{Name: "a", Role: "leader"}, cvtest.Member{Name: "b", Role: "replica"})
 	fake.Hang("a", true)
 	fake.Hang("b", true)
@@ -136,6 +138,7 @@ func TestSnapshotNothingAnswers(t *testing.T) {
 // TestSnapshotRefused: a stopped member refuses connections: OFFLINE at
 // once, the reason says so; GET /cluster still lists it.
 func TestSnapshotRefused(t *testing.T) {
+	t.Parallel()
 	fake := cvtest.Start(t, "x", cvtest.Member{Name: "a", Role: "leader"}, cvtest.Member{Name: "b", Role: "replica", State: "stopped"})
 	closed := cvtest.ClosedPort(t)
 	v := newViewer(t, clusterview.Config{Members: []clusterview.Target{
@@ -174,6 +177,7 @@ func (c *containers) ContainerState(ctx context.Context, service string) (string
 // TestSnapshotContainerState: the container's state leads the reason; it
 // is asked only for members a probe failed on.
 func TestSnapshotContainerState(t *testing.T) {
+	t.Parallel()
 	fake := cvtest.Start(t, "x", cvtest.Member{Name: "a", Role: "leader"}, cvtest.Member{Name: "b", Role: "replica"})
 	fake.Hang("b", true)
 	cs := &containers{states: map[string]string{"svc-a": "running", "svc-b": "paused"}}
@@ -196,6 +200,7 @@ func TestSnapshotContainerState(t *testing.T) {
 // TestSnapshotUnprobedMembers: members known only from GET /cluster are
 // judged by the state it reports, and say so.
 func TestSnapshotUnprobedMembers(t *testing.T) {
+	t.Parallel()
 	fake := cvtest.Start(t, "x", cvtest.Member{Name: "a", Role: "leader"}, cvtest.Member{Name: "b", Role: "replica", State: "starting"})
 	v := newViewer(t, clusterview.Config{Patroni: []string{fake.URL("a")}})
 	s := timedSnapshot(t, v)
@@ -206,6 +211,7 @@ func TestSnapshotUnprobedMembers(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]clusterview.Config{
 		"nothing":          {},
 		"unnamed member":   {Members: []clusterview.Target{{API: "http://127.0.0.1:1"}}},

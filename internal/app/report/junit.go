@@ -13,7 +13,7 @@ import (
 )
 
 // The JUnit XML written here validates against the Apache Ant schema
-// (shared/junit/JUnit.xsd): one <testsuite> per scenario, one <testcase> per
+// (testdata/JUnit.xsd): one <testsuite> per scenario, one <testcase> per
 // step, undo and check, metrics as <properties>, step logs in <system-out>.
 
 type junitSuites struct {

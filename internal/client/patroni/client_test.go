@@ -132,6 +132,7 @@ func newClient(t *testing.T, urls []string, opts Options) *Client {
 }
 
 func TestClusterParses302(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, member302)
 	c := newClient(t, []string{f.URL()}, Options{})
 	cl, err := c.Cluster(context.Background())
@@ -160,6 +161,7 @@ func TestClusterParses302(t *testing.T) {
 }
 
 func TestClusterWithoutLeader(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 		io.WriteString(w, `{"members": [{"name": "pg2", "role": "replica", "state": "running", "api_url": "http://x:8008/patroni", "lag": 0}]}`)
 	})
@@ -176,6 +178,7 @@ func TestClusterWithoutLeader(t *testing.T) {
 }
 
 func TestClusterFallsBackAndRemembersTheMemberThatAnswered(t *testing.T) {
+	t.Parallel()
 	good := newFake(t, member302)
 	refused, frozen := refusedURL(t), frozenURL(t)
 	c := newClient(t, []string{refused, frozen, good.URL()}, Options{})
@@ -198,6 +201,7 @@ func TestClusterFallsBackAndRemembersTheMemberThatAnswered(t *testing.T) {
 }
 
 func TestNoMemberAnsweredNamesEachCause(t *testing.T) {
+	t.Parallel()
 	refused, frozen := refusedURL(t), frozenURL(t)
 	broken := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -228,6 +232,7 @@ func TestNoMemberAnsweredNamesEachCause(t *testing.T) {
 }
 
 func TestCallerContextStillApplies(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, []string{frozenURL(t)}, Options{Timeout: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -241,6 +246,7 @@ func TestCallerContextStillApplies(t *testing.T) {
 }
 
 func TestMemberStatus302(t *testing.T) {
+	t.Parallel()
 	replica := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) { io.WriteString(w, patroniReplica302) })
 	primary := newFake(t, member302)
 	c := newClient(t, []string{primary.URL()}, Options{})
@@ -270,6 +276,7 @@ func TestMemberStatus302(t *testing.T) {
 }
 
 func TestMemberDoesNotFallBack(t *testing.T) {
+	t.Parallel()
 	good := newFake(t, member302)
 	frozen := frozenURL(t)
 	c := newClient(t, []string{good.URL(), frozen}, Options{})
@@ -283,6 +290,7 @@ func TestMemberDoesNotFallBack(t *testing.T) {
 }
 
 func TestProbeReturnsStatus(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 		if r.URL.Path == "/replica" {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -302,6 +310,7 @@ func TestProbeReturnsStatus(t *testing.T) {
 }
 
 func TestConfigAndPatch(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body string) {
 		if r.Method == http.MethodPatch {
 			// Patroni answers with the merged configuration.
@@ -354,6 +363,7 @@ func TestConfigAndPatch(t *testing.T) {
 }
 
 func TestPatchConfigRejectedIsNotRetried(t *testing.T) {
+	t.Parallel()
 	bad := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) {
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, "Unknown parameter")
@@ -370,6 +380,7 @@ func TestPatchConfigRejectedIsNotRetried(t *testing.T) {
 }
 
 func TestSwitchover(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body string) {
 		switch {
 		case strings.Contains(body, "scheduled_at"):
@@ -412,6 +423,7 @@ func TestSwitchover(t *testing.T) {
 }
 
 func TestActionFallsBackOnlyWhenUndelivered(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request, body string) {
 		io.WriteString(w, `Successfully failed over to "pg2"`)
 	})
@@ -434,6 +446,7 @@ func TestActionFallsBackOnlyWhenUndelivered(t *testing.T) {
 }
 
 func TestRestartAndReinitResolveMembers(t *testing.T) {
+	t.Parallel()
 	target := newFake(t, func(w http.ResponseWriter, r *http.Request, body string) {
 		io.WriteString(w, "restarted successfully")
 	})
@@ -469,6 +482,7 @@ func TestRestartAndReinitResolveMembers(t *testing.T) {
 }
 
 func TestHistory302(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, member302)
 	h, err := newClient(t, []string{f.URL()}, Options{}).History(context.Background())
 	if err != nil {
@@ -493,6 +507,7 @@ func TestHistory302(t *testing.T) {
 }
 
 func TestHistoryRejectsMalformedEntries(t *testing.T) {
+	t.Parallel()
 	for _, body := range []string{`[[1]]`, `[["x", 1]]`, `[[1, 2, "r", "yesterday"]]`, `[[1, 2, "r", "2024-05-01T10:11:12"]]`} {
 		f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ string) { io.WriteString(w, body) })
 		_, err := newClient(t, []string{f.URL()}, Options{}).History(context.Background())
@@ -508,6 +523,7 @@ func TestHistoryRejectsMalformedEntries(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
+	t.Parallel()
 	want := time.Date(2024, 8, 28, 19, 39, 26, 352526000, time.UTC)
 	for _, s := range []string{
 		"2024-08-28T19:39:26.352526+00:00",
@@ -527,6 +543,7 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestNewValidatesURLs(t *testing.T) {
+	t.Parallel()
 	for _, urls := range [][]string{nil, {"127.0.0.1:8008"}, {"ftp://x"}} {
 		if _, err := New(urls, Options{}); err == nil {
 			t.Errorf("New(%q): want an error", urls)

@@ -95,7 +95,9 @@ func (p *Platform) Units(ctx context.Context, service string) ([]platform.Unit, 
 	return out, nil
 }
 
-func target(u platform.Unit) docker.Target { return docker.Target{Service: u.Service, Number: u.Number} }
+func target(u platform.Unit) docker.Target {
+	return docker.Target{Service: u.Service, Number: u.Number}
+}
 
 // Stop is docker stop.
 func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) error {
