@@ -185,3 +185,15 @@ func (c *CheckStep) Run(ctx context.Context, env *steps.Env) error {
 	env.Logf("%s: %s", c.Expr, res.SeenString())
 	return nil
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step           = (*CheckStep)(nil)
+	_ steps.Builder        = (*CheckStep)(nil)
+	_ steps.Step           = (*Sleep)(nil)
+	_ steps.Timeouter      = (*Sleep)(nil)
+	_ steps.Step           = (*WaitUntil)(nil)
+	_ steps.Validator      = (*WaitUntil)(nil)
+	_ steps.MetricDeclarer = (*WaitUntil)(nil)
+	_ steps.Builder        = (*WaitUntil)(nil)
+)

@@ -281,3 +281,11 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step           = (*HTTP)(nil)
+	_ steps.Validator      = (*HTTP)(nil)
+	_ steps.MetricDeclarer = (*HTTP)(nil)
+	_ steps.Step           = (*Shell)(nil)
+)

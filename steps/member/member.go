@@ -294,3 +294,19 @@ func runContainerFault(ctx context.Context, env *steps.Env, f containerFault) er
 	}
 	return env.FaultApplied()
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step      = (*ComposeKill)(nil)
+	_ steps.Validator = (*ComposeKill)(nil)
+	_ steps.Step      = (*ComposePause)(nil)
+	_ steps.Validator = (*ComposePause)(nil)
+	_ steps.Step      = (*ComposeRestart)(nil)
+	_ steps.Validator = (*ComposeRestart)(nil)
+	_ steps.Timeouter = (*ComposeRestart)(nil)
+	_ steps.Step      = (*ComposeResume)(nil)
+	_ steps.Validator = (*ComposeResume)(nil)
+	_ steps.Step      = (*ComposeStop)(nil)
+	_ steps.Validator = (*ComposeStop)(nil)
+	_ steps.Timeouter = (*ComposeStop)(nil)
+)

@@ -799,3 +799,21 @@ func detacher(p platform.Platform) (platform.Detacher, error) {
 	}
 	return d, nil
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step      = (*NetworkConnect)(nil)
+	_ steps.Validator = (*NetworkConnect)(nil)
+	_ steps.Step      = (*NetworkDelay)(nil)
+	_ steps.Validator = (*NetworkDelay)(nil)
+	_ steps.Timeouter = (*NetworkDelay)(nil)
+	_ steps.Step      = (*NetworkDisconnect)(nil)
+	_ steps.Validator = (*NetworkDisconnect)(nil)
+	_ steps.Step      = (*NetworkHeal)(nil)
+	_ steps.Validator = (*NetworkHeal)(nil)
+	_ steps.Step      = (*NetworkLoss)(nil)
+	_ steps.Validator = (*NetworkLoss)(nil)
+	_ steps.Timeouter = (*NetworkLoss)(nil)
+	_ steps.Step      = (*NetworkPartition)(nil)
+	_ steps.Validator = (*NetworkPartition)(nil)
+)

@@ -688,3 +688,18 @@ func undoPatroniConfig(ctx context.Context, _ fault.Connector, args json.RawMess
 	_, err = client.PatchConfig(ctx, p.Patch)
 	return err
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step      = (*MemberAction)(nil)
+	_ steps.Validator = (*MemberAction)(nil)
+	_ steps.Step      = (*PatroniConfig)(nil)
+	_ steps.Step      = (*PatroniStatus)(nil)
+	_ steps.Step      = (*PauseCluster)(nil)
+	_ steps.Step      = (*Switchover)(nil)
+	_ steps.Validator = (*Switchover)(nil)
+	_ steps.Step      = (*WaitHealthy)(nil)
+	_ steps.Validator = (*WaitHealthy)(nil)
+	_ steps.Step      = (*WaitLeader)(nil)
+	_ steps.Validator = (*WaitLeader)(nil)
+)

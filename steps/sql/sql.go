@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -202,9 +200,6 @@ func columnValue(v any, typ string) (any, error) {
 		return float64(n), nil
 	case float64:
 		return n, nil
-	case pgtype.Numeric:
-		f, err := n.Float64Value()
-		return f.Float64, err
 	}
 	return nil, fmt.Errorf("%v (%T) is not a number: cast it in SQL, e.g. ::float8", v, v)
 }
@@ -303,3 +298,16 @@ func (r *PGReplicated) Run(ctx context.Context, env *steps.Env) error {
 	}
 	return err
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step           = (*PGLag)(nil)
+	_ steps.Validator      = (*PGLag)(nil)
+	_ steps.Step           = (*PGReplicated)(nil)
+	_ steps.Validator      = (*PGReplicated)(nil)
+	_ steps.Step           = (*SQLExec)(nil)
+	_ steps.Validator      = (*SQLExec)(nil)
+	_ steps.Step           = (*SQLQuery)(nil)
+	_ steps.Validator      = (*SQLQuery)(nil)
+	_ steps.MetricDeclarer = (*SQLQuery)(nil)
+)

@@ -528,3 +528,18 @@ func suffixErr(s string) string {
 	}
 	return " (last error: " + s + ")"
 }
+
+// Interface guards: what each kind of this family implements.
+var (
+	_ steps.Step      = (*InsertLoop)(nil)
+	_ steps.Validator = (*InsertLoop)(nil)
+	_ steps.Step      = (*WatchLag)(nil)
+	_ steps.Validator = (*WatchLag)(nil)
+	_ steps.Step      = (*WatchStart)(nil)
+	_ steps.Validator = (*WatchStart)(nil)
+	_ steps.Step      = (*WatchStop)(nil)
+	_ steps.Step      = (*WriterStart)(nil)
+	_ steps.Validator = (*WriterStart)(nil)
+	_ steps.Step      = (*WriterStop)(nil)
+	_ steps.Validator = (*WriterStop)(nil)
+)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Defaults for connections and queries.
@@ -275,7 +276,8 @@ func Exec(ctx context.Context, dsn, sql string, args ...any) (ExecResult, error)
 }
 
 // Query runs a query on a new connection to dsn and returns every row as a
-// map from column name to value.
+// map from column name to value. A numeric column comes back as float64
+// (nil when NULL), so that callers need no pgx types.
 func Query(ctx context.Context, dsn, sql string, args ...any) ([]map[string]any, error) {
 	conn, err := connect(ctx, dsn, ConnOptions{})
 	if err != nil {
@@ -286,5 +288,23 @@ func Query(ctx context.Context, dsn, sql string, args ...any) ([]map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToMap)
+	result, err := pgx.CollectRows(rows, pgx.RowToMap)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range result {
+		for col, v := range row {
+			if n, ok := v.(pgtype.Numeric); ok {
+				f, err := n.Float64Value()
+				if err != nil {
+					return nil, fmt.Errorf("column %s: %w", col, err)
+				}
+				row[col] = nil
+				if f.Valid {
+					row[col] = f.Float64
+				}
+			}
+		}
+	}
+	return result, nil
 }
