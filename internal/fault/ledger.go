@@ -56,13 +56,24 @@ func Create(dir string) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the state directory: %w", err)
 	}
-	name := fmt.Sprintf("ledger-%s-%d.jsonl", time.Now().UTC().Format("20060102T150405.000"), os.Getpid())
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("creating the ledger: %w", err)
+	stamp := fmt.Sprintf("ledger-%s-%d", time.Now().UTC().Format("20060102T150405.000"), os.Getpid())
+	// Two ledgers of one process in the same millisecond get a sequence
+	// number rather than failing on the existing file.
+	for seq := 0; ; seq++ {
+		name := stamp + ".jsonl"
+		if seq > 0 {
+			name = fmt.Sprintf("%s-%d.jsonl", stamp, seq)
+		}
+		path := filepath.Join(dir, name)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+		if errors.Is(err, os.ErrExist) && seq < 1000 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("creating the ledger: %w", err)
+		}
+		return &Ledger{path: path, f: f, nextID: 1}, nil
 	}
-	return &Ledger{path: path, f: f, nextID: 1}, nil
 }
 
 // Path is the ledger file's path.
@@ -184,9 +195,20 @@ func readFile(path string) ([]Entry, error) {
 // MarkIn appends a state change to the ledger file an entry was read from
 // (used by `drill cleanup`), and removes the file once nothing is left open.
 func MarkIn(e Entry, state string) error {
-	f, err := os.OpenFile(e.File, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(e.File, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("updating the ledger: %w", err)
+	}
+	// A drill killed mid-write leaves a torn last line without its newline:
+	// end it, so that this record starts a line of its own.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return fmt.Errorf("updating the ledger %s: %w", e.File, err)
+			}
+		}
 	}
 	l := &Ledger{path: e.File, f: f}
 	if err := l.Mark(e.ID, state); err != nil {

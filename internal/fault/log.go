@@ -96,7 +96,7 @@ func (s stepRecorder) Resolved(op, target string) error {
 	l := s.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	kept := l.open[:0]
+	var kept []openFault
 	for _, o := range l.open {
 		if o.fault.Undo.Op == op && o.fault.Target == target {
 			if err := l.ledger.Mark(o.entry.ID, Done); err != nil {
@@ -141,6 +141,7 @@ func (l *Log) UndoAll(ctx context.Context) []Outcome {
 				oc.State, oc.Message = Open, err.Error()
 			}
 			out = append(out, oc)
+			l.events(Event{Kind: "undo", Step: o.entry.Step, Msg: describe(oc)})
 			continue
 		}
 		if err := undo(ctx, l.conn, o.entry); err != nil {

@@ -158,17 +158,13 @@ func (s *NetworkDisconnect) Validate() error { return steps.ValidateUnit(s.Targe
 // Run saves each container's attachment, then detaches it; undone by
 // connecting it again with the saved aliases.
 func (s *NetworkDisconnect) Run(ctx context.Context, env *steps.Env) error {
-	p, vs, err := env.Victims(ctx, s.Target, s.Index)
-	if err != nil {
-		return err
-	}
-	d, err := detacher(p)
+	d, vs, err := detachable(ctx, env, s.Target, s.Index)
 	if err != nil {
 		return err
 	}
 	eps := make([]platform.Endpoint, len(vs))
 	for i, v := range vs {
-		at, err := p.Attachment(ctx, v.Unit, s.Network)
+		at, err := d.Attachment(ctx, v.Unit, s.Network)
 		if err != nil {
 			return err
 		}
@@ -186,7 +182,7 @@ func (s *NetworkDisconnect) Run(ctx context.Context, env *steps.Env) error {
 		mem.saveEndpoint(key, ep)
 		flt := fault.Fault{
 			Desc:   fmt.Sprintf("disconnect %s from network %q (aliases %s)", v, ep.Network, strings.Join(ep.Aliases, ", ")),
-			Target: key, Undo: steps.NewUndo(opConnect, p, &ep, v), Keep: s.Keep,
+			Target: key, Undo: steps.NewUndo(opConnect, d, &ep, v), Keep: s.Keep,
 		}
 		err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error { return d.Disconnect(ctx, v.Unit, ep.Network) })
 		if err == nil {
@@ -213,11 +209,7 @@ func (s *NetworkConnect) Validate() error { return steps.ValidateUnit(s.Target, 
 // Run attaches each container with its saved endpoint and marks the
 // disconnect undone.
 func (s *NetworkConnect) Run(ctx context.Context, env *steps.Env) error {
-	p, vs, err := env.Victims(ctx, s.Target, s.Index)
-	if err != nil {
-		return err
-	}
-	d, err := detacher(p)
+	d, vs, err := detachable(ctx, env, s.Target, s.Index)
 	if err != nil {
 		return err
 	}
@@ -788,6 +780,17 @@ func (m *netMemory) healed(healed []string) []netFault {
 		return all
 	})
 	return gone
+}
+
+// detachable resolves target to units of the scenario's platform, which must
+// be a Detacher.
+func detachable(ctx context.Context, env *steps.Env, target string, index int) (platform.Detacher, []steps.Victim, error) {
+	p, vs, err := env.Victims(ctx, target, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := detacher(p)
+	return d, vs, err
 }
 
 // detacher returns p as a Detacher. The kinds that need one declare it, so
