@@ -5,7 +5,12 @@
 // scenario's cluster: block or a shared cluster file.
 package cluster
 
-import "slices"
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Cluster holds the settings of a scenario's cluster block.
 type Cluster struct {
@@ -16,11 +21,46 @@ type Cluster struct {
 	PooledDSN      string                  `yaml:"pooled_dsn" doc:"PostgreSQL DSN of the pooled endpoint (PgBouncer or HAProxy) that clients use"`
 	Members        map[string]MemberConfig `yaml:"members" doc:"Patroni member name to its compose service, DSN and REST URL"`
 	HelperImage    string                  `yaml:"helper_image" doc:"image with iptables and tc, run beside a container that has neither"`
+	DockerHost     string                  `yaml:"docker_host" doc:"compose: the Docker engine to use: ssh://user@host[:port] (reached over SSH with the ssh: settings, no docker CLI needed), tcp://host:port (TLS from DOCKER_CERT_PATH), unix:///path; default DOCKER_HOST, else the local engine"`
+	SSH            SSH                     `yaml:"ssh" doc:"how drill logs in to hosts (platform: hosts) and to an ssh:// docker_host"`
+	Hosts          map[string]Host         `yaml:"hosts" doc:"platform hosts: each host by name, with its address and the systemd units it runs for the cluster"`
+}
+
+// SSH is how drill logs in over SSH.
+type SSH struct {
+	User                  string        `yaml:"user" doc:"login user (default root)"`
+	Port                  int           `yaml:"port" doc:"port of every host that does not give its own (default 22)"`
+	IdentityFile          string        `yaml:"identity_file" doc:"private key file, relative to the file that holds the cluster block"`
+	Passphrase            string        `yaml:"passphrase" doc:"passphrase of the identity file: give it as a secret var, e.g. ${key_passphrase}"`
+	Password              string        `yaml:"password" doc:"password login: give it as a secret var"`
+	Agent                 bool          `yaml:"agent" doc:"use the ssh-agent at SSH_AUTH_SOCK"`
+	KnownHosts            string        `yaml:"known_hosts" doc:"known_hosts file that vouches for the hosts' keys (default ~/.ssh/known_hosts), relative to the file that holds the cluster block"`
+	InsecureIgnoreHostKey bool          `yaml:"insecure_ignore_host_key" doc:"accept any host key: a man in the middle goes unnoticed, and drill warns on every run"`
+	Sudo                  bool          `yaml:"sudo" doc:"run systemctl, journalctl, iptables and tc through sudo -n (when the user is not root)"`
+	Jump                  string        `yaml:"jump" doc:"a jump host, [user@]host[:port], reached with the same credentials"`
+	ConnectTimeout        time.Duration `yaml:"connect_timeout" doc:"bound on connecting and logging in to one host (default 10s)"`
+}
+
+// Host is one machine of platform hosts.
+type Host struct {
+	Address string   `yaml:"address" required:"true" doc:"host name or IP address drill connects to"`
+	Port    int      `yaml:"port" doc:"SSH port (default ssh.port, else 22)"`
+	User    string   `yaml:"user" doc:"login user on this host (default ssh.user)"`
+	Units   []string `yaml:"units" doc:"systemd units a fault on this host acts on together (default [patroni.service])"`
+}
+
+// UnitsOf returns the host's units, patroni.service by default.
+func (h Host) UnitsOf() []string {
+	if len(h.Units) == 0 {
+		return []string{"patroni.service"}
+	}
+	return h.Units
 }
 
 // MemberConfig is how the cluster block says drill reaches a Patroni member.
 type MemberConfig struct {
 	Service string `yaml:"service" doc:"compose service running the member"`
+	Host    string `yaml:"host" doc:"platform hosts: the host (a key of hosts) running the member"`
 	DSN     string `yaml:"dsn" doc:"PostgreSQL DSN reaching this member directly"`
 	API     string `yaml:"api" doc:"Patroni REST API base URL of this member"`
 }
@@ -50,3 +90,22 @@ func (c *Cluster) MemberAPIs() map[string]string {
 
 // NamesPatroni reports whether the block names any Patroni REST API.
 func (c *Cluster) NamesPatroni() bool { return len(c.RESTURLs()) > 0 }
+
+// Where is what runs the member on its platform: the compose service, else
+// the host ("" when the block does not say).
+func (m MemberConfig) Where() string {
+	if m.Service != "" {
+		return m.Service
+	}
+	return m.Host
+}
+
+// ResolvePaths makes the block's relative file paths relative to dir, the
+// folder of the file that holds the block.
+func (c *Cluster) ResolvePaths(dir string) {
+	for _, p := range []*string{&c.SSH.IdentityFile, &c.SSH.KnownHosts} {
+		if *p != "" && !filepath.IsAbs(*p) && !strings.HasPrefix(*p, "~") {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}

@@ -33,6 +33,9 @@ type Env struct {
 	Faults fault.Recorder
 	// Background holds long-running tasks (writers, watchers) by name.
 	Background *Background
+	// RunDeadline is when the whole run must end (zero: no limit): faults
+	// that can outlive drill are bounded by it.
+	RunDeadline time.Time
 	// Progress reports a long wait's state, e.g. "waiting for a leader (12 s)".
 	Progress func(msg string)
 }

@@ -66,7 +66,7 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 	if !IsRole(target) {
 		m := Member{Service: target}
 		for name, cm := range e.Cluster().Members {
-			if cm.Service == target {
+			if cm.Where() == target {
 				m.Name, m.DSN, m.API = name, cm.DSN, cm.API
 			}
 		}
@@ -113,8 +113,8 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 			// key expires; the cluster block still says how to reach it.
 			if cm, known := e.Cluster().Members[name]; known {
 				m := Member{Name: name, Service: name, DSN: cm.DSN, API: cm.API}
-				if cm.Service != "" {
-					m.Service = cm.Service
+				if cm.Where() != "" {
+					m.Service = cm.Where()
 				}
 				return []Member{m}, nil
 			}
@@ -135,8 +135,8 @@ func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
 func (e *Env) MemberOf(pm patroni.ClusterMember) Member {
 	m := Member{Name: pm.Name, Role: string(pm.Role), Service: pm.Name}
 	if cm, ok := e.Cluster().Members[pm.Name]; ok {
-		if cm.Service != "" {
-			m.Service = cm.Service
+		if cm.Where() != "" {
+			m.Service = cm.Where()
 		}
 		m.DSN, m.API = cm.DSN, cm.API
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,6 +178,7 @@ func readClusterFile(path string) (*cluster.Cluster, error) {
 	if len(dc.Errs) > 0 {
 		return nil, fmt.Errorf("%v", dsl.ErrorList(dc.Errs))
 	}
+	cl.ResolvePaths(filepath.Dir(path))
 	return cl, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -59,4 +60,19 @@ func run(ctx context.Context, ex NetExecer, target string, stdin []byte, argv ..
 		return "", fmt.Errorf("%s on %q: %w", argv[0], target, err)
 	}
 	return string(out), nil
+}
+
+// HealScript is a POSIX shell script that does what Heal does, for a host to
+// run on its own (a dead-man switch that heals a partition which cut drill
+// off): it removes the jumps to drill's chains, the chains, and drill's root
+// qdiscs. Every command may fail harmlessly when there is nothing to remove.
+func HealScript() string {
+	return strings.Join([]string{
+		"while iptables -w -D INPUT -j " + ChainIn + " 2>/dev/null; do :; done",
+		"while iptables -w -D OUTPUT -j " + ChainOut + " 2>/dev/null; do :; done",
+		"iptables -w -F " + ChainIn + " 2>/dev/null; iptables -w -X " + ChainIn + " 2>/dev/null",
+		"iptables -w -F " + ChainOut + " 2>/dev/null; iptables -w -X " + ChainOut + " 2>/dev/null",
+		"tc qdisc show 2>/dev/null | sed -n 's/^qdisc [^ ]* " + RootHandle + " dev \\([^ ]*\\) root.*/\\1/p' | while read -r dev; do tc qdisc del dev \"$dev\" root; done",
+		"true",
+	}, "\n") + "\n"
 }

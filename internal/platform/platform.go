@@ -96,6 +96,17 @@ type Detacher interface {
 	Connect(ctx context.Context, u Unit, ep Endpoint) error
 }
 
+// DeadMan is a platform that can leave the heal of its network faults on the
+// target itself, with a deadline, so that a partition which cuts drill off
+// still heals when drill cannot reach the target to undo it.
+type DeadMan interface {
+	// Arm schedules, on u, the removal of every drill network rule after d,
+	// replacing an earlier schedule.
+	Arm(ctx context.Context, u Unit, d time.Duration) error
+	// Disarm cancels the schedule; none is fine.
+	Disarm(ctx context.Context, u Unit) error
+}
+
 // Unit is one thing a fault acts on: a container, a member's units on a
 // host, a pod.
 type Unit struct {
@@ -155,6 +166,12 @@ type Ref struct {
 	Driver      string `json:"platform,omitempty"` // "" means compose
 	Project     string `json:"project,omitempty"`
 	HelperImage string `json:"helper_image,omitempty"`
+	// DockerHost is the compose driver's engine when it is not the local
+	// one (ssh://, tcp://).
+	DockerHost string `json:"docker_host,omitempty"`
+	// Spec is the driver's own settings as JSON (hosts: the ssh settings
+	// without their secrets, and the hosts).
+	Spec string `json:"spec,omitempty"`
 }
 
 // String names the platform for messages: compose project "x".

@@ -139,7 +139,7 @@ func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.Ne
 			if err := heal(ctx, p, targets...); err != nil {
 				return fmt.Errorf("cannot %s %s: %w", verb, strings.Join(names, ", "), err)
 			}
-			return nil
+			return disarmDeadMan(ctx, p, targets)
 		})
 	})
 }
@@ -270,6 +270,8 @@ type NetworkPartition struct {
 	AllowHost bool       `yaml:"allow_host" doc:"the host (and so drill) still reaches every group; false cuts the groups from the host too"`
 	Network   string     `yaml:"network" doc:"compose network to cut (default: cluster.network, else the containers' only network)"`
 	Keep      bool       `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
+	// UndoDeadline bounds how long the fault can outlive drill.
+	UndoDeadline time.Duration `yaml:"undo_deadline" doc:"on platforms that can (hosts), the target heals itself this long after the fault even if drill cannot reach it (default: the run's remaining time plus 5 minutes, else 30 minutes)"`
 }
 
 // Validate checks the groups' shape: at least two, none empty, no target in
@@ -371,7 +373,13 @@ func (s *NetworkPartition) Run(ctx context.Context, env *steps.Env) error {
 		Target: "partition " + keys(all), Undo: steps.NewUndo(opHealPartition, p, nil, all...), Keep: s.Keep,
 	}
 	scenarioNet(env).open(opHealPartition, flt.Target, all)
-	if err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error { return netfault.ApplyPartition(ctx, p, part) }); err != nil {
+	apply := func(ctx context.Context) error {
+		if err := armDeadMan(ctx, env, p, all, s.UndoDeadline, s.Keep); err != nil {
+			return err
+		}
+		return netfault.ApplyPartition(ctx, p, part)
+	}
+	if err := env.Faults.Inject(ctx, flt, apply); err != nil {
 		return err
 	}
 	env.Logf("%s", flt.Desc)
@@ -453,6 +461,9 @@ func (s *NetworkHeal) Run(ctx context.Context, env *steps.Env) error {
 	if err := netfault.Heal(ctx, p, targets...); err != nil {
 		return err
 	}
+	if err := disarmDeadMan(ctx, p, targets); err != nil {
+		return err
+	}
 	env.Logf("healed %s", strings.Join(targets, ", "))
 	for _, f := range mem.healed(targets) {
 		if err := env.Faults.Resolved(f.op, f.target); err != nil {
@@ -472,6 +483,8 @@ type NetworkDelay struct {
 	Duration time.Duration `yaml:"duration" doc:"remove the delay after this long; default: keep it until network.heal or the end of the run"`
 	Network  string        `yaml:"network" doc:"compose network (default: cluster.network, else the container's only network)"`
 	Keep     bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
+	// UndoDeadline bounds how long the fault can outlive drill.
+	UndoDeadline time.Duration `yaml:"undo_deadline" doc:"on platforms that can (hosts), the target heals itself this long after the fault even if drill cannot reach it (default: the run's remaining time plus 5 minutes, else 30 minutes)"`
 }
 
 // Validate checks the target, delay and duration.
@@ -495,7 +508,7 @@ func (s *NetworkDelay) Run(ctx context.Context, env *steps.Env) error {
 }
 
 func (s *NetworkDelay) netem() netemStep {
-	return netemStep{s.Target, s.Index, s.Towards, s.Duration, s.Network, s.Keep}
+	return netemStep{s.Target, s.Index, s.Towards, s.Duration, s.Network, s.Keep, s.UndoDeadline}
 }
 
 // NetworkLoss drops packets.
@@ -507,6 +520,8 @@ type NetworkLoss struct {
 	Duration time.Duration `yaml:"duration" doc:"remove the loss after this long; default: keep it until network.heal or the end of the run"`
 	Network  string        `yaml:"network" doc:"compose network (default: cluster.network, else the container's only network)"`
 	Keep     bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
+	// UndoDeadline bounds how long the fault can outlive drill.
+	UndoDeadline time.Duration `yaml:"undo_deadline" doc:"on platforms that can (hosts), the target heals itself this long after the fault even if drill cannot reach it (default: the run's remaining time plus 5 minutes, else 30 minutes)"`
 }
 
 // Validate checks the target, loss and duration.
@@ -526,7 +541,7 @@ func (s *NetworkLoss) Run(ctx context.Context, env *steps.Env) error {
 }
 
 func (s *NetworkLoss) netem() netemStep {
-	return netemStep{s.Target, s.Index, s.Towards, s.Duration, s.Network, s.Keep}
+	return netemStep{s.Target, s.Index, s.Towards, s.Duration, s.Network, s.Keep, s.UndoDeadline}
 }
 
 // netemStep is what network.delay and network.loss share.
@@ -537,6 +552,7 @@ type netemStep struct {
 	duration time.Duration
 	network  string
 	keep     bool
+	deadline time.Duration
 }
 
 func (n netemStep) validate() error {
@@ -604,6 +620,9 @@ func (n netemStep) run(ctx context.Context, env *steps.Env, what string, shape n
 	mem := scenarioNet(env)
 	mem.open(opHealNetem, flt.Target, vs)
 	err = env.Faults.Inject(ctx, flt, func(ctx context.Context) error {
+		if err := armDeadMan(ctx, env, p, vs, n.deadline, n.keep); err != nil {
+			return err
+		}
 		return steps.EachVictim(vs, func(i int, _ steps.Victim) error { return netfault.ApplyNetem(ctx, p, shapes[i]) })
 	})
 	if err != nil {
@@ -820,3 +839,48 @@ var (
 	_ steps.Step      = (*NetworkPartition)(nil)
 	_ steps.Validator = (*NetworkPartition)(nil)
 )
+
+// armDeadMan leaves the heal of drill's rules on every unit, on a platform
+// that can (hosts), due after deadline, else after the run's remaining time
+// plus five minutes, else after 30 minutes. A kept fault is not armed: it
+// is meant to outlive the run.
+func armDeadMan(ctx context.Context, env *steps.Env, p platform.Platform, vs []steps.Victim, deadline time.Duration, keep bool) error {
+	dm, ok := p.(platform.DeadMan)
+	if !ok {
+		return nil
+	}
+	if keep {
+		env.Logf("kept: no dead-man undo on the hosts; drill cleanup heals them")
+		return nil
+	}
+	if deadline == 0 {
+		deadline = 30 * time.Minute
+		if !env.RunDeadline.IsZero() {
+			deadline = time.Until(env.RunDeadline) + 5*time.Minute
+		}
+	}
+	err := steps.EachVictim(vs, func(_ int, v steps.Victim) error { return dm.Arm(ctx, v.Unit, deadline) })
+	if err != nil {
+		return fmt.Errorf("scheduling the dead-man undo (not injecting a fault that could outlive drill): %w", err)
+	}
+	env.Logf("dead-man undo: each host heals itself in %s unless drill undoes the fault first", deadline.Round(time.Second))
+	return nil
+}
+
+// disarmDeadMan cancels the dead-man undo of the units named by keys, on a
+// platform that has one.
+func disarmDeadMan(ctx context.Context, p platform.Platform, keys []string) error {
+	dm, ok := p.(platform.DeadMan)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	for _, k := range keys {
+		u, err := parseUnitKey(k)
+		if err != nil {
+			u = platform.Unit{Service: k}
+		}
+		errs = append(errs, dm.Disarm(ctx, u))
+	}
+	return errors.Join(errs...)
+}

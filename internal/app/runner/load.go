@@ -179,6 +179,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		dc := &dsl.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
 		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
+		l.Cluster.ResolvePaths(filepath.Dir(clusterFile))
 		if n, ok := dc.FieldNodes["platform"]; ok {
 			platformPos = dsl.At(clusterFile, n)
 		}

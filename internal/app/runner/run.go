@@ -104,14 +104,16 @@ func causeText(ctx context.Context) string {
 
 // scenarioRun is the state of one scenario while it runs.
 type scenarioRun struct {
-	l      *Loaded
-	opts   Options
-	res    *report.Scenario
-	store  *metric.Store
-	bg     *steps.Background
-	ports  *steps.Ports
-	faults *fault.Log
-	mu     sync.Mutex // guards res.Events
+	l     *Loaded
+	opts  Options
+	res   *report.Scenario
+	store *metric.Store
+	bg    *steps.Background
+	ports *steps.Ports
+	// deadline is the root context's deadline (zero: none).
+	deadline time.Time
+	faults   *fault.Log
+	mu       sync.Mutex // guards res.Events
 }
 
 func (r *scenarioRun) event(typ, step, format string, args ...any) {
@@ -155,6 +157,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		newPorts = steps.NewPorts
 	}
 	r.ports = newPorts(l.Cluster, opts.Logger)
+	r.deadline, _ = ctx.Deadline()
 	defer r.ports.Close()
 	r.faults = fault.NewLog(opts.StateDir, l.Scenario.Name, r.ports, func(e fault.Event) { r.event(e.Kind, e.Step, "%s", e.Msg) })
 	if opts.Observer != nil {
@@ -231,6 +234,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		Logger: r.opts.Logger.With("scenario", r.l.Scenario.Name, "step", b.Spec.Name),
 		Log:    &cappedWriter{buf: &log, limit: maxLog},
 		Ports:  r.ports, Faults: r.faults.For(b.Spec.Name, b.Spec.Pos.String()), Background: r.bg,
+		RunDeadline: r.deadline,
 		Progress: func(msg string) {
 			if r.opts.Observer != nil {
 				r.opts.Observer.StepProgress(res, msg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,12 @@ const DefaultHelperImage = "nicolaka/netshoot:latest"
 type Options struct {
 	HelperImage string       // image for helper containers; DefaultHelperImage when empty
 	Logger      *slog.Logger // slog.Default() when nil
+	// Host is the engine's address (tcp://host:port, unix:///path) when it
+	// is not DOCKER_HOST's; TLS settings still come from the environment.
+	Host string
+	// Dial opens every connection to the engine itself (a stream through an
+	// SSH connection to the remote socket); Host is then ignored.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Engine is a connection to one Docker Engine. It is safe for concurrent use.
@@ -49,7 +56,14 @@ type Engine struct {
 // DOCKER_TLS_VERIFY), negotiates the API version and pings the engine, so that an unreachable
 // engine is reported here, once, with what to check.
 func Connect(ctx context.Context, opts Options) (*Engine, error) {
-	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	clientOpts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	switch {
+	case opts.Dial != nil:
+		clientOpts = append(clientOpts, client.WithHost("unix:///var/run/docker.sock"), client.WithDialContext(opts.Dial))
+	case opts.Host != "":
+		clientOpts = append(clientOpts, client.WithHost(opts.Host))
+	}
+	api, err := client.NewClientWithOpts(clientOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client from environment (check DOCKER_HOST and DOCKER_CERT_PATH): %w", err)
 	}

@@ -5,9 +5,12 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/internal/client/docker"
 	"github.com/drill-dev/drill/internal/platform"
+	"github.com/drill-dev/drill/internal/platform/remote"
 	"github.com/drill-dev/drill/internal/signal"
 )
 
@@ -28,22 +32,39 @@ func init() {
 			if name == "" {
 				name = os.Getenv("COMPOSE_PROJECT_NAME")
 			}
-			return open(ctx, platform.Ref{Project: name, HelperImage: c.HelperImage}, c.Network, log)
+			ref := platform.Ref{Driver: platform.Compose, Project: name, HelperImage: c.HelperImage, DockerHost: c.DockerHost}
+			if strings.HasPrefix(c.DockerHost, "ssh://") {
+				public := c.SSH
+				public.Passphrase, public.Password = "", ""
+				spec, err := json.Marshal(public)
+				if err != nil {
+					return nil, err
+				}
+				ref.Spec = string(spec)
+			}
+			return open(ctx, ref, c.SSH, c.Network, log)
 		},
 		Reopen: func(ctx context.Context, ref platform.Ref, log *slog.Logger) (platform.Platform, error) {
 			if ref.Project == "" {
 				return nil, fmt.Errorf("the ledger entry names no compose project")
 			}
-			return open(ctx, ref, "", log)
+			var settings cluster.SSH
+			if ref.Spec != "" {
+				if err := json.Unmarshal([]byte(ref.Spec), &settings); err != nil {
+					return nil, fmt.Errorf("compose: bad ssh settings in the ledger: %w", err)
+				}
+			}
+			return open(ctx, ref, settings, "", log)
 		},
 	})
 }
 
 // Platform is a compose project on a Docker engine.
 type Platform struct {
+	ref     platform.Ref
+	pool    *remote.Pool // the SSH connection of an ssh:// docker_host, else nil
 	engine  *docker.Engine
 	project *docker.Project
-	helper  string
 	network string // the cluster block's network: the default of Attachment
 }
 
@@ -54,17 +75,46 @@ var (
 
 // open connects to the engine and finds the project ("" : the only one
 // running).
-func open(ctx context.Context, ref platform.Ref, network string, log *slog.Logger) (*Platform, error) {
-	e, err := docker.Connect(ctx, docker.Options{HelperImage: ref.HelperImage, Logger: log})
+func open(ctx context.Context, ref platform.Ref, settings cluster.SSH, network string, log *slog.Logger) (*Platform, error) {
+	opts := docker.Options{HelperImage: ref.HelperImage, Logger: log}
+	var pool *remote.Pool
+	switch host := ref.DockerHost; {
+	case strings.HasPrefix(host, "ssh://"):
+		u, err := url.Parse(host)
+		if err != nil {
+			return nil, fmt.Errorf("docker_host %q: %w", host, err)
+		}
+		socket := u.Path
+		if socket == "" || socket == "/" {
+			socket = "/var/run/docker.sock"
+		}
+		pool = remote.NewPool(settings, log)
+		user, addr := remote.SplitTarget(u.User.Username()+"@"+u.Host, settings.Port)
+		conn, err := pool.Get(ctx, addr, user)
+		if err != nil {
+			return nil, fmt.Errorf("docker_host %s: %w", host, err)
+		}
+		opts.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) { return conn.DialUnix(ctx, socket) }
+	case host != "":
+		opts.Host = host
+	}
+	e, err := docker.Connect(ctx, opts)
 	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, err
 	}
 	p, err := e.Project(ctx, ref.Project)
 	if err != nil {
 		e.Close()
+		if pool != nil {
+			pool.Close()
+		}
 		return nil, err
 	}
-	return &Platform{engine: e, project: p, helper: ref.HelperImage, network: network}, nil
+	ref.Project = p.Name()
+	return &Platform{ref: ref, pool: pool, engine: e, project: p, network: network}, nil
 }
 
 // Project is the compose project, for callers that need compose itself
@@ -72,12 +122,16 @@ func open(ctx context.Context, ref platform.Ref, network string, log *slog.Logge
 func (p *Platform) Project() *docker.Project { return p.project }
 
 // Ref names the project and helper image.
-func (p *Platform) Ref() platform.Ref {
-	return platform.Ref{Driver: platform.Compose, Project: p.project.Name(), HelperImage: p.helper}
-}
+func (p *Platform) Ref() platform.Ref { return p.ref }
 
-// Close closes the engine connection.
-func (p *Platform) Close() error { return p.engine.Close() }
+// Close closes the engine connection (and its SSH connection).
+func (p *Platform) Close() error {
+	err := p.engine.Close()
+	if p.pool != nil {
+		p.pool.Close()
+	}
+	return err
+}
 
 // Services lists the project's services.
 func (p *Platform) Services(ctx context.Context) ([]string, error) { return p.project.Services(ctx) }
