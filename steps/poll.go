@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -42,4 +43,14 @@ func (e *CheckFailedError) Error() string {
 		msg += " (" + e.Message + ")"
 	}
 	return msg
+}
+
+// FirstLine is the first line of s, trimmed and cut to 200 bytes: for error
+// messages that quote a command's output or an answer's body.
+func FirstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }

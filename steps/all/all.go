@@ -8,7 +8,8 @@ import (
 	_ "github.com/drill-dev/drill/internal/platform/hosts"   // hosts over SSH, systemd units
 	_ "github.com/drill-dev/drill/steps/control"             // sleep, wait_until, check
 	_ "github.com/drill-dev/drill/steps/host"                // http, shell
-	_ "github.com/drill-dev/drill/steps/member"              // compose.stop, kill, pause, ...
+	_ "github.com/drill-dev/drill/steps/logs"                // log.wait, log.absent
+	_ "github.com/drill-dev/drill/steps/member"              // compose.stop, kill, pause, ..., member.exec
 	_ "github.com/drill-dev/drill/steps/network"             // network.partition, delay, ...
 	_ "github.com/drill-dev/drill/steps/patroni"             // patroni.*
 	_ "github.com/drill-dev/drill/steps/sql"                 // sql.*, pg.*

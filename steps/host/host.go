@@ -141,7 +141,7 @@ func (h *HTTP) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	if !h.statusOK(resp.StatusCode) {
-		return fmt.Errorf("%s %s answered %d, expected %s: %s", h.Method, h.URL, resp.StatusCode, h.expected(), firstLine(string(data)))
+		return fmt.Errorf("%s %s answered %d, expected %s: %s", h.Method, h.URL, resp.StatusCode, h.expected(), steps.FirstLine(string(data)))
 	}
 	var doc any
 	if json.Unmarshal(data, &doc) != nil {
@@ -272,14 +272,6 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }
 
 // Interface guards: what each kind of this family implements.

@@ -2,7 +2,7 @@
 // reports whether it can reach other containers.
 //
 //	probe serve [-port 7000]                     echo every line back (the image's default command);
-//	                                              exit 0 on SIGTERM or SIGINT
+//	                                              log "probe: listening on :PORT"; exit 0 on SIGTERM or SIGINT
 //	probe dial [-timeout 1s] host:port...        print "ok host:port RTT" (RTT of the echo, e.g. 1.2ms) or
 //	                                              "fail host:port: reason" per target
 //	probe hold [-for 3s] [-every 100ms] host:port  connect, then echo every -every for -for; print
@@ -55,7 +55,8 @@ func serve(args []string) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
-		<-sig
+		s := <-sig
+		fmt.Printf("probe: stopping on %v\n", s)
 		os.Exit(0)
 	}()
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", *port))
@@ -63,6 +64,8 @@ func serve(args []string) {
 		fmt.Fprintln(os.Stderr, "probe:", err)
 		os.Exit(1)
 	}
+	// Tests of the log kinds wait for this line.
+	fmt.Printf("probe: listening on :%d\n", *port)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
