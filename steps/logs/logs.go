@@ -30,7 +30,7 @@ func init() {
 			"(else from this step's start) until a line matches pattern (a Go regular expression), polling every " +
 			"interval. Records when the line was written (the log's own timestamp) and each named capture " +
 			"((?P<name>...)) as a metric.",
-		Example: "kind: log.wait\ntarget: member:postgres-standby1\npattern: promoted self to leader\nafter: kill",
+		Example: "kind: log.wait\ntarget: member:postgres-standby1\npattern: promoted self to leader\nafter: stop",
 		New:     func() steps.Step { return &Wait{Interval: 500 * time.Millisecond} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
@@ -45,7 +45,7 @@ func init() {
 		Summary: "fail if a member's log has a line matching a pattern in a window",
 		Doc: "Reads the member's log from after's fault_at (else from this step's start), waiting `for` first when " +
 			"it is given, and fails if any line matches pattern. Records how many lines matched (0 when it passes).",
-		Example: "kind: log.absent\ntarget: replica\npattern: \"FATAL\"\nafter: kill\nfor: 10s",
+		Example: "kind: log.absent\ntarget: replica\npattern: \"FATAL\"\nafter: stop\nfor: 10s",
 		New:     func() steps.Step { return &Absent{} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{
