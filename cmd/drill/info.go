@@ -108,6 +108,24 @@ func printSteps(w io.Writer, title string, list []*steps.Built, mask *report.Mas
 	}
 }
 
+// maskCredentials returns v, or for a map of strings (env, headers) a copy
+// with *** for the value of every key named like a credential
+// (report.IsCredentialName), whether or not it came from a secret var.
+func maskCredentials(v reflect.Value) reflect.Value {
+	if v.Kind() != reflect.Map || v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+		return v
+	}
+	out := reflect.MakeMapWithSize(v.Type(), v.Len())
+	for it := v.MapRange(); it.Next(); {
+		val := it.Value()
+		if report.IsCredentialName(it.Key().String()) {
+			val = reflect.ValueOf("***").Convert(v.Type().Elem())
+		}
+		out.SetMapIndex(it.Key(), val)
+	}
+	return out
+}
+
 // paramText renders a step's non-default parameters as key=value.
 func paramText(s steps.Step) string {
 	v := reflect.ValueOf(s).Elem()
@@ -117,7 +135,7 @@ func paramText(s steps.Step) string {
 		if fv.IsZero() || (fv.Kind() == reflect.Pointer && fv.Type().Elem().Name() == "Node") {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, fv.Interface()))
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, maskCredentials(fv).Interface()))
 	}
 	if len(parts) == 0 {
 		return ""
