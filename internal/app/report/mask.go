@@ -96,13 +96,14 @@ func jsonString(s string, html bool) string {
 
 // Mask returns s with every spelling of every secret, and the passwords of
 // URLs and DSNs, replaced by ***. A nil Masker masks the patterns only.
+// The secrets go first: a pattern that matched part of a secret (one with
+// an @ in it) would leave the rest of it in clear.
 func (m *Masker) Mask(s string) string {
-	s = urlPassword.ReplaceAllString(s, "${1}"+masked+"${3}")
-	s = kvPassword.ReplaceAllString(s, "${1}"+masked)
-	if m == nil || m.r == nil {
-		return s
+	if m != nil && m.r != nil {
+		s = m.r.Replace(s)
 	}
-	return m.r.Replace(s)
+	s = urlPassword.ReplaceAllString(s, "${1}"+masked+"${3}")
+	return kvPassword.ReplaceAllString(s, "${1}"+masked)
 }
 
 // credentialWords mark a name (an environment variable, a header) whose
