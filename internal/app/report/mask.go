@@ -102,8 +102,14 @@ func (m *Masker) Mask(s string) string {
 	if m != nil && m.r != nil {
 		s = m.r.Replace(s)
 	}
-	s = urlPassword.ReplaceAllString(s, "${1}"+masked+"${3}")
-	return kvPassword.ReplaceAllString(s, "${1}"+masked)
+	// The patterns are slow on long logs: run them only where they can match.
+	if strings.Contains(s, "://") && strings.Contains(s, "@") {
+		s = urlPassword.ReplaceAllString(s, "${1}"+masked+"${3}")
+	}
+	if strings.Contains(strings.ToLower(s), "password") {
+		s = kvPassword.ReplaceAllString(s, "${1}"+masked)
+	}
+	return s
 }
 
 // credentialWords mark a name (an environment variable, a header) whose
