@@ -49,7 +49,7 @@ func exitHint(code int, err error, hint string) error {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Packages log through the default logger: warnings only, unless a
 	// command asks for more (-v).
-	slog.SetDefault(newLogger(stderr, false, "text"))
+	slog.SetDefault(newLogger(stderr, false, "text", nil))
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -93,9 +93,11 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
   drill cleanup`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return exitHint(report.ExitInvalid, fmt.Errorf("drill %s: %v", c.Name(), err), fmt.Sprintf("Run 'drill %s --help' for usage.", c.Name()))
+		return exitHint(report.ExitInvalid, fmt.Errorf("%s: %w", c.CommandPath(), err), fmt.Sprintf("Run '%s --help' for usage.", c.CommandPath()))
 	})
 	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
@@ -233,13 +235,13 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				printPlan(stdout, loaded)
 				return nil
 			}
-			logger := newLogger(stderr, verbose, logFormat)
-			slog.SetDefault(logger)
 			var secrets []string
 			for _, l := range loaded {
 				secrets = append(secrets, l.Secrets...)
 			}
 			mask := report.NewMasker(secrets)
+			logger := newLogger(stderr, verbose, logFormat, mask)
+			slog.SetDefault(logger)
 			tty := isTerminal(stdout)
 			console := &report.Console{W: stdout, TTY: tty, Color: tty && os.Getenv("NO_COLOR") == "", Mask: mask}
 
@@ -315,16 +317,19 @@ func interruptContext(stderr io.Writer) (context.Context, func()) {
 	}
 }
 
-func newLogger(w io.Writer, verbose bool, format string) *slog.Logger {
+// newLogger logs to w at warning level, or debug with verbose, as text or
+// JSON lines; every record is masked by mask before it is encoded.
+func newLogger(w io.Writer, verbose bool, format string, mask *report.Masker) *slog.Logger {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(report.MaskHandler(h, mask))
 }
 
 func isTerminal(w io.Writer) bool {

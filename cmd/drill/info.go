@@ -65,12 +65,12 @@ and point your editor at it, e.g. with the YAML language server:
 	}
 }
 
-// printPlan prints what a run would do, with vars resolved; it injects
-// nothing.
-func printPlan(w io.Writer, loaded []*runner.Loaded) {
+// printPlan prints what a run would do, with vars resolved and each
+// scenario's text masked as a whole; it injects nothing.
+func printPlan(out io.Writer, loaded []*runner.Loaded) {
 	for _, l := range loaded {
-		mask := report.NewMasker(l.Secrets)
-		fmt.Fprintf(w, "scenario %s (%s)\n", l.Scenario.Name, l.Scenario.File)
+		var w strings.Builder
+		fmt.Fprintf(&w, "scenario %s (%s)\n", l.Scenario.Name, l.Scenario.File)
 		if len(l.Vars) > 0 {
 			var parts []string
 			for _, v := range l.Scenario.Vars {
@@ -80,21 +80,22 @@ func printPlan(w io.Writer, loaded []*runner.Loaded) {
 				}
 				parts = append(parts, v.Name+"="+val)
 			}
-			fmt.Fprintf(w, "  vars: %s\n", strings.Join(parts, " "))
+			fmt.Fprintf(&w, "  vars: %s\n", strings.Join(parts, " "))
 		}
-		printSteps(w, "steps", l.Steps, mask)
-		printSteps(w, "cleanup", l.Cleanup, mask)
+		printSteps(&w, "steps", l.Steps)
+		printSteps(&w, "cleanup", l.Cleanup)
 		if len(l.Checks) > 0 {
-			fmt.Fprintln(w, "  checks:")
+			fmt.Fprintln(&w, "  checks:")
 			for _, c := range l.Checks {
-				fmt.Fprintf(w, "    - %s\n", c.Spec.Expr)
+				fmt.Fprintf(&w, "    - %s\n", c.Spec.Expr)
 			}
 		}
+		io.WriteString(out, report.NewMasker(l.Secrets).Mask(w.String()))
 	}
-	fmt.Fprintln(w, "dry run: nothing was run or injected")
+	fmt.Fprintln(out, "dry run: nothing was run or injected")
 }
 
-func printSteps(w io.Writer, title string, list []*steps.Built, mask *report.Masker) {
+func printSteps(w io.Writer, title string, list []*steps.Built) {
 	if len(list) == 0 {
 		return
 	}
@@ -104,8 +105,26 @@ func printSteps(w io.Writer, title string, list []*steps.Built, mask *report.Mas
 		if b.Kind.Fault {
 			fault = " [fault]"
 		}
-		fmt.Fprintf(w, "    %d. %s (%s, timeout %s)%s%s\n", i+1, b.Spec.Name, b.Kind.Name, b.Timeout, fault, mask.Mask(paramText(b.Step)))
+		fmt.Fprintf(w, "    %d. %s (%s, timeout %s)%s%s\n", i+1, b.Spec.Name, b.Kind.Name, b.Timeout, fault, paramText(b.Step))
 	}
+}
+
+// maskCredentials returns v, or for a map of strings (env, headers) a copy
+// with *** for the value of every key named like a credential
+// (report.IsCredentialName), whether or not it came from a secret var.
+func maskCredentials(v reflect.Value) reflect.Value {
+	if v.Kind() != reflect.Map || v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+		return v
+	}
+	out := reflect.MakeMapWithSize(v.Type(), v.Len())
+	for it := v.MapRange(); it.Next(); {
+		val := it.Value()
+		if report.IsCredentialName(it.Key().String()) {
+			val = reflect.ValueOf("***").Convert(v.Type().Elem())
+		}
+		out.SetMapIndex(it.Key(), val)
+	}
+	return out
 }
 
 // paramText renders a step's non-default parameters as key=value.
@@ -117,7 +136,7 @@ func paramText(s steps.Step) string {
 		if fv.IsZero() || (fv.Kind() == reflect.Pointer && fv.Type().Elem().Name() == "Node") {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, fv.Interface()))
+		parts = append(parts, fmt.Sprintf("%s=%v", f.Key, maskCredentials(fv).Interface()))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -76,7 +76,7 @@ monitor finds the cluster as 'drill status' does, so it can run beside
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			w, err := cf.open(ctx, newLogger(logTo, cf.verbose, "text"))
+			w, err := cf.open(ctx, newLogger(logTo, cf.verbose, "text", nil))
 			if err != nil {
 				return err
 			}

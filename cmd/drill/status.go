@@ -313,7 +313,7 @@ answered.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			w, err := cf.open(ctx, newLogger(stderr, cf.verbose, "text"))
+			w, err := cf.open(ctx, newLogger(stderr, cf.verbose, "text", nil))
 			if err != nil {
 				return err
 			}

@@ -42,6 +42,8 @@ func (c *Console) paint(color, s string) string {
 	return color + s + reset
 }
 
+// printf prints a line built from masked fields, masked again as a whole
+// (fields truncated or joined after masking cannot reveal a secret).
 func (c *Console) printf(format string, args ...any) {
 	c.clearProgress()
 	fmt.Fprint(c.W, c.Mask.Mask(fmt.Sprintf(format, args...)))
@@ -59,6 +61,7 @@ func (c *Console) ScenarioStarted(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.step = 0
+	s = Masked(c.Mask, s)
 	c.printf("%s %s\n", c.paint(bold, "scenario "+s.Name), c.paint(dim, "("+s.File+")"))
 }
 
@@ -68,7 +71,7 @@ func (c *Console) StepStarted(s *Step) {
 	defer c.mu.Unlock()
 	c.step++
 	if c.TTY {
-		c.printf("  %s %s %s", c.paint(dim, "…"), s.Name, c.paint(dim, s.Kind))
+		c.printf("  %s %s %s", c.paint(dim, "…"), c.Mask.Mask(s.Name), c.paint(dim, s.Kind))
 		c.progressLine = true
 	}
 }
@@ -78,8 +81,9 @@ func (c *Console) StepStarted(s *Step) {
 func (c *Console) StepProgress(s *Step, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	msg = c.Mask.Mask(msg)
 	if c.TTY {
-		c.printf("  %s %s: %s", c.paint(dim, "…"), s.Name, truncate(msg, 100))
+		c.printf("  %s %s: %s", c.paint(dim, "…"), c.Mask.Mask(s.Name), truncate(msg, 100))
 		c.progressLine = true
 		return
 	}
@@ -94,6 +98,7 @@ func (c *Console) StepProgress(s *Step, msg string) {
 func (c *Console) StepFinished(s *Step) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s = Masked(c.Mask, s)
 	if s.Status == Skipped {
 		c.printf("  %s %-32s %s\n", c.mark(Skipped), truncate(s.Name, 32), c.paint(dim, "skipped: "+s.Message))
 		return
@@ -118,6 +123,7 @@ func (c *Console) StepFinished(s *Step) {
 func (c *Console) ScenarioFinished(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s = Masked(c.Mask, s)
 	for _, u := range s.Undo {
 		c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
 		if u.Message != "" {
@@ -138,6 +144,10 @@ func (c *Console) ScenarioFinished(s *Scenario) {
 			}
 			c.printf("    %s %-*s  %s\n", c.mark(ch.Status), width, truncate(ch.Name, 48), c.paint(statusColor(ch.Status), detail))
 		}
+	}
+	if s.skippedWhole() {
+		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Name, s.Aborted)
+		return
 	}
 	verdict := c.paint(green, "PASSED")
 	if !s.Passed() {

@@ -19,13 +19,13 @@ type journal struct {
 }
 
 // WriteJSON writes the run as the JSON journal: the whole run, with every
-// event, metric and result, and secrets masked.
+// event, metric and result, and secrets masked before it is encoded.
 func WriteJSON(w io.Writer, run *Run, m *Masker) error {
-	data, err := json.MarshalIndent(journal{Version: JournalVersion, Tool: "drill", ExitCode: run.ExitCode(), Run: run}, "", "  ")
+	data, err := json.MarshalIndent(journal{Version: JournalVersion, Tool: "drill", ExitCode: run.ExitCode(), Run: Masked(m, run)}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the JSON journal: %w", err)
 	}
-	_, err = io.WriteString(w, m.Mask(string(data))+"\n")
+	_, err = w.Write(append(data, '\n'))
 	return err
 }
 

@@ -72,8 +72,10 @@ type junitMessage struct {
 // maxSystemOut caps a suite's <system-out>.
 const maxSystemOut = 256 << 10
 
-// WriteJUnit writes run as JUnit XML, with secrets masked.
+// WriteJUnit writes run as JUnit XML, with secrets masked before it is
+// encoded.
 func WriteJUnit(w io.Writer, run *Run, m *Masker) error {
+	run = Masked(m, run)
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"

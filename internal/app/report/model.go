@@ -139,3 +139,17 @@ func (s *Scenario) exitCode() int {
 
 // Passed reports whether the scenario passed as a whole.
 func (s *Scenario) Passed() bool { return s.exitCode() == ExitPassed && s.Aborted == "" }
+
+// skippedWhole reports whether none of the scenario's steps ran (--fail-fast
+// or an interrupt before it started).
+func (s *Scenario) skippedWhole() bool {
+	if s.Aborted == "" {
+		return false
+	}
+	for _, st := range append(append([]*Step(nil), s.Steps...), s.Cleanup...) {
+		if st.Status != Skipped {
+			return false
+		}
+	}
+	return true
+}

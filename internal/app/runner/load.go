@@ -157,7 +157,11 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 			used[v.Name] = true
 			typed, err := convertVar(o, v.Default)
 			if err != nil {
-				errs = append(errs, dsl.Errorf(v.Pos, "--var %s=%s: %v", v.Name, o, err))
+				shown := o
+				if v.Secret {
+					shown = "***" // an error message must not carry a secret either
+				}
+				errs = append(errs, dsl.Errorf(v.Pos, "--var %s=%s: %v", v.Name, shown, err))
 			}
 			val = typed
 		}

@@ -75,6 +75,7 @@ func Run(ctx context.Context, loaded []*Loaded, opts Options) *report.Run {
 		var res *report.Scenario
 		if stop != "" {
 			res = skippedScenario(l, stop)
+			observeSkipped(opts.Observer, res)
 		} else {
 			res = runScenario(ctx, l, opts)
 		}
@@ -140,6 +141,19 @@ func skippedScenario(l *Loaded, reason string) *report.Scenario {
 	return res
 }
 
+// observeSkipped tells the observer about a scenario that did not run, so
+// that the console says it was skipped and why.
+func observeSkipped(o Observer, res *report.Scenario) {
+	if o == nil {
+		return
+	}
+	o.ScenarioStarted(res)
+	for _, st := range res.Steps {
+		o.StepFinished(st)
+	}
+	o.ScenarioFinished(res)
+}
+
 func stepResult(b *steps.Built, phase string) *report.Step {
 	return &report.Step{ID: b.Spec.ID, Name: b.Spec.Name, Kind: b.Kind.Name, Pos: b.Spec.Pos, Phase: phase}
 }
@@ -164,6 +178,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		opts.Observer.ScenarioStarted(r.res)
 	}
 	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
+	opts.Logger.DebugContext(ctx, "scenario start", "scenario", l.Scenario.Name, "file", l.Scenario.File)
 
 	for i, b := range l.Steps {
 		if r.res.Aborted == "" && ctx.Err() != nil {
@@ -204,6 +219,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	r.res.Metrics = r.store.All()
 	r.res.Finished = time.Now()
 	r.event("scenario.end", "", "%s", outcome(r.res))
+	opts.Logger.DebugContext(finish, "scenario end", "scenario", l.Scenario.Name, "outcome", outcome(r.res))
 	if opts.Observer != nil {
 		opts.Observer.ScenarioFinished(r.res)
 	}
@@ -228,10 +244,12 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		r.opts.Observer.StepStarted(res)
 	}
 	r.event("step.start", b.Spec.Name, "%s", b.Kind.Name)
+	logger := r.opts.Logger.With("scenario", r.l.Scenario.Name, "step", b.Spec.Name)
+	logger.DebugContext(ctx, "step start", "kind", b.Kind.Name, "phase", phase, "pos", b.Spec.Pos.String(), "timeout", b.Timeout)
 	var log bytes.Buffer
 	env := &steps.Env{
 		Step: b, Store: r.store, Vars: r.l.Vars,
-		Logger: r.opts.Logger.With("scenario", r.l.Scenario.Name, "step", b.Spec.Name),
+		Logger: logger,
 		Log:    &cappedWriter{buf: &log, limit: maxLog},
 		Ports:  r.ports, Faults: r.faults.For(b.Spec.Name, b.Spec.Pos.String()), Background: r.bg,
 		RunDeadline: r.deadline,
@@ -267,6 +285,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		res.Status, res.Message = report.Error, err.Error()
 	}
 	r.event("step.end", b.Spec.Name, "%s in %s%s", res.Status, res.Duration.Round(time.Millisecond), suffix(res.Message))
+	logger.DebugContext(ctx, "step end", "kind", b.Kind.Name, "status", string(res.Status), "duration", res.Duration, "attempts", res.Attempts, "message", res.Message)
 	if r.opts.Observer != nil {
 		r.opts.Observer.StepFinished(res)
 	}

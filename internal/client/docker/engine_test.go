@@ -1,9 +1,11 @@
 package docker_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"slices"
 	"strings"
@@ -110,6 +112,39 @@ func TestEngine(t *testing.T) {
 		wantErr(t, err, fmt.Sprintf(`no network "clustr" in compose project %q (networks: cluster, side)`, name))
 		err = p.Disconnect(ctx, tools, "clustr")
 		wantErr(t, err, fmt.Sprintf(`no network "clustr" in compose project %q (networks: cluster, side)`, name))
+	})
+
+	t.Run("calls logged at debug", func(t *testing.T) {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		e2, err := docker.Connect(ctx, docker.Options{Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e2.Close()
+		p2, err := e2.Project(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p2.Inspect(ctx, tools); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p2.Exec(ctx, tools, []string{"/probe", "version"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p2.Logs(ctx, tools, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, want := range []string{
+			fmt.Sprintf(`level=DEBUG msg="docker inspect" project=%s target=tools container=%s_tools_1`, name, name),
+			fmt.Sprintf(`level=DEBUG msg="docker exec" project=%s target=tools container=%s_tools_1 argv="[/probe version]" privileged=false`, name, name),
+			fmt.Sprintf(`level=DEBUG msg="docker logs" project=%s target=tools container=%s_tools_1 since=""`, name, name),
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the log lacks %q:\n%s", want, out)
+			}
+		}
 	})
 
 	t.Run("refuses containers outside the project", func(t *testing.T) {

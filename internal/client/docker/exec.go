@@ -185,6 +185,7 @@ func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, 
 		return ExecResult{}, errors.New("exec: empty command")
 	}
 	op := "exec " + argv[0] + " in"
+	p.debug(ctx, "exec", r, "argv", argv, "privileged", privileged)
 	cr, err := p.e.api.ContainerExecCreate(ctx, r.id, container.ExecOptions{
 		Cmd: argv, Privileged: privileged, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
@@ -226,6 +227,7 @@ func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, 
 // removes it. When image lacks argv[0] the error wraps errNoBinary.
 func (p *Project) helper(ctx context.Context, r ref, image string, argv []string, stdin []byte) (ExecResult, error) {
 	op := "run helper " + argv[0] + " for"
+	p.debug(ctx, "run helper", r, "image", image, "argv", argv)
 	hasStdin := stdin != nil
 	suffix := make([]byte, 4)
 	rand.Read(suffix)

@@ -52,6 +52,7 @@ func (p *Project) Inspect(ctx context.Context, t Target) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
+	p.debug(ctx, "inspect", r)
 	c, err := p.e.api.ContainerInspect(ctx, r.id)
 	if err != nil {
 		return State{}, p.fail("inspect", r, err)
@@ -152,6 +153,11 @@ func (p *Project) do(ctx context.Context, op string, t Target, fn func(id string
 	return nil
 }
 
+// debug logs an Engine API call on r's container at debug level.
+func (p *Project) debug(ctx context.Context, op string, r ref, args ...any) {
+	p.e.log.DebugContext(ctx, "docker "+op, append([]any{"project", p.name, "target", r.t.String(), "container", r.name}, args...)...)
+}
+
 // undo is do for an undo operation: when fn fails but the container is in the wanted state
 // anyway (done reports true), it succeeds. The state is checked after the failure, not before,
 // so a change between the two cannot make it lie.
@@ -186,6 +192,7 @@ func (p *Project) Logs(ctx context.Context, t Target, since time.Time) ([]byte, 
 	if !since.IsZero() {
 		opts.Since = since.UTC().Format(time.RFC3339Nano)
 	}
+	p.debug(ctx, "logs", r, "since", opts.Since)
 	info, err := p.e.api.ContainerInspect(ctx, r.id)
 	if err != nil {
 		return nil, p.fail("inspect", r, err)

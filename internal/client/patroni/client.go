@@ -175,14 +175,17 @@ func (c *Client) do(parent context.Context, timeout time.Duration, method, base,
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.log.DebugContext(parent, "patroni "+method+" "+path, "member", base, "duration", time.Since(start), "err", err)
 		if perr := parent.Err(); perr != nil {
 			return response{}, perr // the caller gave up, not the member
 		}
 		return response{}, describe(ctx, err, timeout)
 	}
 	defer resp.Body.Close()
+	c.log.DebugContext(parent, "patroni "+method+" "+path, "member", base, "status", resp.StatusCode, "duration", time.Since(start))
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return response{}, fmt.Errorf("read response: %w", describe(ctx, err, timeout))

@@ -1,10 +1,12 @@
 package patroni
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -555,5 +557,31 @@ func TestNewValidatesURLs(t *testing.T) {
 	}
 	if got := strings.Join(c.URLs(), " "); got != "http://h:8008 http://h2:8008" {
 		t.Errorf("URLs = %s", got)
+	}
+}
+
+// TestCallsLogged: each request to a member is one debug line with the
+// method, path, member, status (or error) and duration.
+func TestCallsLogged(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, member302)
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	refused := refusedURL(t)
+	c := newClient(t, []string{refused, f.URL()}, Options{Logger: log})
+	if _, err := c.Cluster(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`level=DEBUG msg="patroni GET /cluster" member=` + refused + ` duration=`,
+		`level=DEBUG msg="patroni GET /cluster" member=` + f.URL() + ` status=200 duration=`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "connection refused") {
+		t.Errorf("the failed call's line has no error:\n%s", out)
 	}
 }
