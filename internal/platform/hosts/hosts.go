@@ -346,3 +346,43 @@ func (p *Platform) Disarm(ctx context.Context, u platform.Unit) error {
 
 // deadMan names the transient systemd timer of Arm.
 const deadMan = "drill-heal"
+
+// State describes a host's units in a word or two, for drill status:
+// "running", "stopped (inactive)", "frozen", "failed", or why the host
+// cannot be reached.
+func (p *Platform) State(ctx context.Context, host string) (string, error) {
+	h, ok := p.hosts[host]
+	if !ok {
+		return "", fmt.Errorf("no host %q in the cluster block: %w", host, platform.ErrNotFound)
+	}
+	out, err := p.script(ctx, host, "read the units' state", "systemctl show -p ActiveState -p FreezerState "+ssh.Join(h.UnitsOf()))
+	if err != nil {
+		return "host unreachable: " + err.Error(), nil
+	}
+	return unitsState(out), nil
+}
+
+// unitsState folds the output of `systemctl show -p ActiveState -p
+// FreezerState UNIT...` (KEY=value lines, a blank line between units) into
+// one word: the worst state wins.
+func unitsState(out string) string {
+	state := "running"
+	for _, unit := range strings.Split(strings.TrimSpace(out), "\n\n") {
+		props := map[string]string{}
+		for _, line := range strings.Split(unit, "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				props[k] = v
+			}
+		}
+		active, freezer := props["ActiveState"], props["FreezerState"]
+		switch {
+		case active == "failed":
+			return "failed"
+		case active != "active" && active != "reloading":
+			state = "stopped (" + active + ")"
+		case freezer != "" && freezer != "running" && state == "running":
+			state = "frozen"
+		}
+	}
+	return state
+}
