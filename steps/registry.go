@@ -73,6 +73,8 @@ type Kind struct {
 	// Needs are the platform capabilities the kind uses: a scenario whose
 	// platform lacks one is invalid at load time.
 	Needs []platform.Capability
+	// Aliases are other names the kind answers to (names it had before).
+	Aliases []string
 }
 
 // Validator is implemented by steps that check their parameters beyond
@@ -114,37 +116,43 @@ func Register(k Kind) {
 	if k.Name == "" || k.New == nil || k.Summary == "" {
 		panic(fmt.Sprintf("steps: kind %q needs a name, a summary and New", k.Name))
 	}
-	if _, dup := registry[k.Name]; dup {
-		panic("steps: kind registered twice: " + k.Name)
-	}
 	if k.Timeout == 0 {
 		k.Timeout = time.Minute
 	}
-	registry[k.Name] = &k
+	for _, name := range append([]string{k.Name}, k.Aliases...) {
+		if _, dup := registry[name]; dup {
+			panic("steps: kind registered twice: " + name)
+		}
+		registry[name] = &k
+	}
 }
 
-// Lookup returns the kind registered under name.
+// Lookup returns the kind registered under name or one of its aliases.
 func Lookup(name string) (*Kind, bool) {
 	k, ok := registry[name]
 	return k, ok
 }
 
-// Kinds returns every registered kind sorted by name.
+// Kinds returns every registered kind, once, sorted by name.
 func Kinds() []*Kind {
 	out := make([]*Kind, 0, len(registry))
-	for _, k := range registry {
-		out = append(out, k)
+	for name, k := range registry {
+		if name == k.Name {
+			out = append(out, k)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// KindNames returns the registered names, sorted.
+// KindNames returns every name a kind answers to, aliases included,
+// sorted.
 func KindNames() []string {
-	var out []string
-	for _, k := range Kinds() {
-		out = append(out, k.Name)
+	out := make([]string, 0, len(registry))
+	for name := range registry {
+		out = append(out, name)
 	}
+	sort.Strings(out)
 	return out
 }
 

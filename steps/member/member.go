@@ -28,9 +28,10 @@ const (
 func init() {
 	const roleNote = " A role is resolved when the step runs: after a fault the roles move, so name the service (e.g. ${stop.service}) to put back what an earlier step took down."
 	steps.Register(steps.Kind{
-		Name:    "compose.stop",
+		Name:    "member.stop",
+		Aliases: []string{"compose.stop"},
 		Needs:   []platform.Capability{platform.Lifecycle},
-		Summary: "stop the containers of a compose service",
+		Summary: "stop a member (its container, or its units on a host)",
 		Doc: "Sends SIGTERM (or the image's stop signal), waits up to grace, then SIGKILLs, like docker stop. " +
 			"The run starts the containers again at its end unless keep is set.",
 		Example: "kind: compose.stop\ntarget: leader\ngrace: 10s",
@@ -39,9 +40,10 @@ func init() {
 		Fault:   true,
 	})
 	steps.Register(steps.Kind{
-		Name:    "compose.kill",
+		Name:    "member.kill",
+		Aliases: []string{"compose.kill"},
 		Needs:   []platform.Capability{platform.Lifecycle},
-		Summary: "send a signal to the containers of a compose service",
+		Summary: "send a signal to every process of a member",
 		Doc: "Sends signal (SIGKILL by default) to each container's main process, like docker kill; the signal " +
 			"name is checked when the file is loaded. The run starts the containers again at its end unless keep is set.",
 		Example: "kind: compose.kill\ntarget: postgres-master\nsignal: SIGKILL",
@@ -51,9 +53,10 @@ func init() {
 		Fault:   true,
 	})
 	steps.Register(steps.Kind{
-		Name:    "compose.pause",
+		Name:    "member.pause",
+		Aliases: []string{"compose.pause"},
 		Needs:   []platform.Capability{platform.Freeze},
-		Summary: "freeze the containers of a compose service",
+		Summary: "freeze every process of a member",
 		Doc: "Freezes every process of each container (docker pause): the node hangs without dying, as in a long " +
 			"GC pause or a stalled VM. compose.unpause or the end of the run thaws them unless keep is set.",
 		Example: "kind: compose.pause\ntarget: leader",
@@ -63,9 +66,10 @@ func init() {
 		Fault:   true,
 	})
 	steps.Register(steps.Kind{
-		Name:    "compose.unpause",
+		Name:    "member.unpause",
+		Aliases: []string{"compose.unpause"},
 		Needs:   []platform.Capability{platform.Freeze},
-		Summary: "thaw the paused containers of a compose service",
+		Summary: "thaw a frozen member",
 		Doc: "Unpauses each container (one that is not paused is left alone) and marks the pause faults on them " +
 			"undone." + roleNote,
 		Example: "kind: compose.unpause\ntarget: ${pause.service}",
@@ -73,18 +77,20 @@ func init() {
 		Timeout: 30 * time.Second,
 	})
 	steps.Register(steps.Kind{
-		Name:    "compose.start",
+		Name:    "member.start",
+		Aliases: []string{"compose.start"},
 		Needs:   []platform.Capability{platform.Lifecycle},
-		Summary: "start the stopped containers of a compose service",
+		Summary: "start a stopped member",
 		Doc: "Starts each container (one already running is left alone) and marks the stop and kill faults on " +
 			"them undone." + roleNote,
 		Example: "kind: compose.start\ntarget: ${stop.service}",
 		New:     func() steps.Step { return &ComposeResume{resume: resumeStart} },
 	})
 	steps.Register(steps.Kind{
-		Name:    "compose.restart",
+		Name:    "member.restart",
+		Aliases: []string{"compose.restart"},
 		Needs:   []platform.Capability{platform.Lifecycle},
-		Summary: "restart the containers of a compose service",
+		Summary: "restart a member",
 		Doc: "Stops each container like compose.stop (SIGTERM, then SIGKILL after grace) and starts it again, " +
 			"like docker restart. If drill dies in between, drill cleanup starts it.",
 		Example: "kind: compose.restart\ntarget: replica\ngrace: 5s",

@@ -166,7 +166,11 @@ func WriteMarkdown(w io.Writer) {
 		if k.Doc != "" {
 			fmt.Fprintf(w, " %s", k.Doc)
 		}
-		fmt.Fprintf(w, " Default timeout %s.\n\n", k.Timeout)
+		fmt.Fprintf(w, " Default timeout %s.", k.Timeout)
+		if len(k.Aliases) > 0 {
+			fmt.Fprintf(w, " Also accepted as `%s`.", strings.Join(k.Aliases, "`, `"))
+		}
+		fmt.Fprint(w, "\n\n")
 		if params := Params(k); len(params) > 0 {
 			fmt.Fprint(w, "| parameter | type | default | meaning |\n|---|---|---|---|\n")
 			for _, p := range params {

@@ -155,7 +155,7 @@ func observeSkipped(o Observer, res *report.Scenario) {
 }
 
 func stepResult(b *steps.Built, phase string) *report.Step {
-	return &report.Step{ID: b.Spec.ID, Name: b.Spec.Name, Kind: b.Kind.Name, Pos: b.Spec.Pos, Phase: phase}
+	return &report.Step{ID: b.Spec.ID, Name: b.Spec.Name, Kind: b.Spec.Kind, Pos: b.Spec.Pos, Phase: phase}
 }
 
 func skippedStep(b *steps.Built, phase, reason string) *report.Step {
