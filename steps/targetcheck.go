@@ -50,7 +50,7 @@ func targetFieldsOf(t reflect.Type) []targetField {
 // TargetNames are the names a cluster block gives, its members and the
 // services that run them, for checking targets at load time.
 type TargetNames struct {
-	members, known []string // known: members, services and roles
+	members, known []string // known: members and their services
 	isMember       map[string]bool
 	isKnown        map[string]bool
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -97,7 +99,7 @@ func resolveVars(decl []*dsl.Var, vals map[string]any) dsl.ErrorList {
 		case done:
 			return true
 		case visiting:
-			cycle := append(path[slicesIndex(path, name):], name)
+			cycle := append(path[slices.Index(path, name):], name)
 			errs = append(errs, dsl.Errorf(pos[name], "var %q refers to itself through %s: a var cannot depend on itself", name, strings.Join(cycle, " -> ")))
 			return false
 		}
@@ -119,8 +121,8 @@ func resolveVars(decl []*dsl.Var, vals map[string]any) dsl.ErrorList {
 			case p.Ref.Step != "":
 				errs = append(errs, dsl.Errorf(pos[name], "var %q: %s is recorded at run time: a var can refer only to other vars", name, p.Ref))
 				return false
-			case vals[p.Ref.Name] == nil && !hasKey(vals, p.Ref.Name):
-				errs = append(errs, dsl.Errorf(pos[name], "var %q: undefined var %q%s", name, p.Ref.Name, dsl.DidYouMean(p.Ref.Name, keys(vals))))
+			case !hasKey(vals, p.Ref.Name):
+				errs = append(errs, dsl.Errorf(pos[name], "var %q: undefined var %q%s", name, p.Ref.Name, dsl.DidYouMean(p.Ref.Name, slices.Collect(maps.Keys(vals)))))
 				return false
 			case !resolve(p.Ref.Name, append(path, name)):
 				return false
@@ -139,26 +141,9 @@ func resolveVars(decl []*dsl.Var, vals map[string]any) dsl.ErrorList {
 	return errs
 }
 
-func slicesIndex(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return 0
-}
-
 func hasKey(m map[string]any, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // clusterRef refuses ${step.metric} in the cluster block.

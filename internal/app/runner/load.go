@@ -105,7 +105,7 @@ type Override struct {
 // source names where an override comes from, for messages.
 func (o Override) source(name string) string {
 	if o.Pos.File == "" {
-		return "--var " + name + "=" + o.Value
+		return "--var " + name
 	}
 	return o.Pos.String() + ": " + name
 }
