@@ -186,17 +186,63 @@ func (dc *DecodeContext) decodeValue(n *yaml.Node, v reflect.Value, key string, 
 		}
 		v.Set(m)
 	case reflect.Interface:
-		var x any
-		if err := n.Decode(&x); err != nil {
-			dc.errorf(n, "%s: %v", key, err)
-			return
-		}
-		if x != nil {
+		if x, ok := dc.decodeAny(n, key); ok && x != nil {
 			v.Set(reflect.ValueOf(x))
 		}
 	default:
 		dc.decodeScalar(n, v, key, enum)
 	}
+}
+
+// decodeAny decodes a free-form value (a request body, a configuration
+// patch) into strings, numbers, booleans, lists and mappings, expanding the
+// references of every scalar in it as a text parameter's: a value that is
+// exactly one ${var} keeps the var's type.
+func (dc *DecodeContext) decodeAny(n *yaml.Node, key string) (any, bool) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		text, whole, deferred, ok := dc.expand(n, true)
+		switch {
+		case !ok:
+			return nil, false
+		case whole != nil:
+			return whole, true
+		case deferred || text != n.Value:
+			return text, true
+		}
+		return ScalarValue(n), true
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		ok := true
+		for _, item := range n.Content {
+			x, itemOK := dc.decodeAny(item, key)
+			out, ok = append(out, x), ok && itemOK
+		}
+		return out, ok
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		ok := true
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if _, dup := out[k.Value]; dup {
+				dc.errorf(k, "duplicate key %q", k.Value)
+				ok = false
+				continue
+			}
+			x, valOK := dc.decodeAny(n.Content[i+1], key+"."+k.Value)
+			out[k.Value], ok = x, ok && valOK
+		}
+		return out, ok
+	}
+	var x any
+	if err := n.Decode(&x); err != nil {
+		dc.errorf(n, "%s: %v", key, err)
+		return nil, false
+	}
+	return x, true
 }
 
 // decodeScalar decodes text, numbers, booleans and durations, replacing

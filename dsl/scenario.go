@@ -336,6 +336,9 @@ func ParseDuration(n *yaml.Node) (time.Duration, error) {
 	if d < 0 {
 		return 0, fmt.Errorf("bad duration %q: it must not be negative", n.Value)
 	}
+	if d > MaxDuration {
+		return 0, fmt.Errorf("bad duration %q: it must be at most %s", n.Value, maxDurationText)
+	}
 	return d, nil
 }
 
@@ -387,7 +390,9 @@ func (p *parser) step(n *yaml.Node) *Step {
 				p.errorf(kv.val, "empty kind: name a step kind (drill kinds lists them)")
 			}
 		case "timeout":
-			s.Timeout = p.duration(kv.val, "timeout")
+			if s.Timeout = p.duration(kv.val, "timeout"); s.Timeout == 0 && kv.val.Kind == yaml.ScalarNode && zeroDuration(kv.val.Value) {
+				p.errorf(kv.val, "timeout must be more than 0 (leave it out for the kind's default)")
+			}
 		case "continue_on_error":
 			s.ContinueOnError = p.boolean(kv.val)
 		case "retry":

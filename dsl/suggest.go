@@ -22,6 +22,18 @@ func Suggest(word string, candidates []string) string {
 	return best
 }
 
+// SuggestWithin returns the candidate closest to word within maxDist edits
+// (and not equal to it), or "".
+func SuggestWithin(word string, candidates []string, maxDist int) string {
+	best, bestDist := "", maxDist+1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d > 0 && d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
 // DidYouMean formats Suggest's answer as a sentence to append to an error,
 // or "" when there is no suggestion.
 func DidYouMean(word string, candidates []string) string {

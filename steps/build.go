@@ -34,6 +34,9 @@ type BuildContext struct {
 	Schema *assertions.Schema
 	// CheckRef validates a ${step.metric} reference.
 	CheckRef func(ref dsl.Ref) error
+	// Targets, when set, checks the targets of tagged parameters against
+	// the cluster block.
+	Targets *TargetNames
 
 	nodes map[string]*yaml.Node
 	step  *dsl.Step
@@ -54,6 +57,11 @@ func Build(spec *dsl.Step, bc BuildContext) (*Built, error) {
 	step, runtimeRefs, err := decodeStep(spec, kind, &bc, nil)
 	if err != nil {
 		return nil, err
+	}
+	if bc.Targets != nil {
+		if err := bc.positioned(checkTargets(step, bc.Targets)); err != nil {
+			return nil, err
+		}
 	}
 	b.Step, b.runtimeRefs, b.bc = step, runtimeRefs, bc
 	if t, ok := step.(Timeouter); ok && spec.Timeout == 0 {
@@ -115,6 +123,10 @@ func (bc *BuildContext) positioned(err error) error {
 	return dsl.Errorf(bc.step.Pos, "%s: %v", bc.step.Kind, err)
 }
 
+// FieldPos is the position of one of the step's parameters, or of the step
+// when the parameter was not given.
+func (b *Built) FieldPos(field string) dsl.Pos { return b.bc.FieldPos(field) }
+
 // StepID is the id of the step being built ("" when it has none).
 func (bc *BuildContext) StepID() string { return bc.step.ID }
 
@@ -148,6 +160,15 @@ func (bc *BuildContext) BuildNested(n *yaml.Node) (*Built, error) {
 	spec, err := dsl.ParseStep(bc.File, n)
 	if err != nil {
 		return nil, err
+	}
+	if spec.ID != "" {
+		pos := spec.Pos
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "id" {
+				pos = dsl.At(bc.File, n.Content[i+1])
+			}
+		}
+		return nil, dsl.Errorf(pos, "id %q is not used: a nested step records under the id of its %s step; remove it, or give the id to the %s", spec.ID, bc.step.Kind, bc.step.Kind)
 	}
 	return Build(spec, *bc)
 }

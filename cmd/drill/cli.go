@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -99,7 +100,7 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitHint(report.ExitInvalid, fmt.Errorf("%s: %w", c.CommandPath(), err), fmt.Sprintf("Run '%s --help' for usage.", c.CommandPath()))
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout, stderr), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
 }
 
@@ -115,29 +116,11 @@ func (f *loadFlags) register(c *cobra.Command) {
 }
 
 // overrides merges --var-file and --var values.
-func (f *loadFlags) overrides() (map[string]string, error) {
-	out := map[string]string{}
+func (f *loadFlags) overrides() (map[string]runner.Override, error) {
+	out := map[string]runner.Override{}
 	if f.varFile != "" {
-		data, err := os.ReadFile(f.varFile)
-		if err != nil {
-			return nil, fmt.Errorf("--var-file: %w", err)
-		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return nil, fmt.Errorf("--var-file %s: %v", f.varFile, err)
-		}
-		if len(doc.Content) == 1 {
-			m := doc.Content[0]
-			if m.Kind != yaml.MappingNode {
-				return nil, fmt.Errorf("--var-file %s:%d:%d: expected a mapping of name: value", f.varFile, m.Line, m.Column)
-			}
-			for i := 0; i+1 < len(m.Content); i += 2 {
-				k, v := m.Content[i], m.Content[i+1]
-				if v.Kind != yaml.ScalarNode {
-					return nil, fmt.Errorf("--var-file %s:%d:%d: the value of %s must be a single value", f.varFile, v.Line, v.Column, k.Value)
-				}
-				out[k.Value] = v.Value
-			}
+		if err := readVarFile(f.varFile, out); err != nil {
+			return nil, err
 		}
 	}
 	for _, kv := range f.vars {
@@ -145,26 +128,91 @@ func (f *loadFlags) overrides() (map[string]string, error) {
 		if !ok || !dsl.IsIdent(name) {
 			return nil, fmt.Errorf("--var %q: write name=value", kv)
 		}
-		out[name] = value
+		out[name] = runner.Override{Value: value}
 	}
 	return out, nil
 }
 
-// load loads the scenarios and turns problems into exit code 2.
-func (f *loadFlags) load(paths []string) ([]*runner.Loaded, error) {
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// readVarFile reads a var file (a mapping of name: value) into out; every
+// error is at the file's path:line:col.
+func readVarFile(path string, out map[string]runner.Override) error {
+	data, err := runner.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--var-file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := "1", strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+			line, msg = m[1], m[2]
+		}
+		return fmt.Errorf("%s:%s:1: YAML syntax: %s", path, line, msg)
+	}
+	if len(doc.Content) != 1 {
+		return nil
+	}
+	m := doc.Content[0]
+	at := func(n *yaml.Node) dsl.Pos { return dsl.At(path, n) }
+	if m.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: expected a mapping of name: value", at(m))
+	}
+	first := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if line, dup := first[k.Value]; dup {
+			return fmt.Errorf("%s: duplicate var %q (first at line %d)", at(k), k.Value, line)
+		}
+		first[k.Value] = k.Line
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s: the value of %s must be a single value", at(v), k.Value)
+		}
+		out[k.Value] = runner.Override{Value: v.Value, Pos: at(v)}
+	}
+	return nil
+}
+
+// load loads the scenarios and turns problems into exit code 2. each, when
+// not nil, sees every file's result as it comes (see runner.LoadFiles).
+func (f *loadFlags) load(paths []string, each func(file string, l *runner.Loaded, err error)) ([]*runner.Loaded, error) {
 	ov, err := f.overrides()
 	if err != nil {
 		return nil, exitWith(report.ExitInvalid, err)
 	}
-	loaded, err := runner.Load(paths, ov)
-	if err != nil {
-		var list dsl.ErrorList
-		if errors.As(err, &list) {
-			return nil, exitWith(report.ExitInvalid, fmt.Errorf("%v\n%s; nothing was run", list, plural(len(list), "error")))
+	files, ferr := runner.ScenarioFiles(paths)
+	var list dsl.ErrorList
+	list.Add(ferr)
+	if each != nil {
+		for _, e := range list {
+			each(e.Pos.File, nil, dsl.ErrorList{e})
 		}
+	}
+	loaded, err := runner.LoadFiles(files, ov, each)
+	var usage *runner.UsageError
+	if errors.As(err, &usage) && len(list) == 0 {
 		return nil, exitWith(report.ExitInvalid, err)
 	}
-	return loaded, nil
+	if !errors.As(err, &usage) {
+		list.Add(err)
+	}
+	switch {
+	case len(list) == 0:
+		return loaded, nil
+	case each != nil: // each has shown them
+		return nil, exitWith(report.ExitInvalid, fmt.Errorf("%s; nothing was run", plural(len(list), "error")))
+	}
+	list.Sort()
+	return nil, exitWith(report.ExitInvalid, fmt.Errorf("%v\n%s; nothing was run", list, plural(len(list), "error")))
+}
+
+// errorCount is how many problems a load error holds.
+func errorCount(err error) int {
+	var list dsl.ErrorList
+	if errors.As(err, &list) {
+		return len(list)
+	}
+	return 1
 }
 
 func plural(n int, word string) string {
@@ -174,7 +222,7 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func newValidateCmd(stdout io.Writer) *cobra.Command {
+func newValidateCmd(stdout, stderr io.Writer) *cobra.Command {
 	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "validate FILE|DIR...",
@@ -185,14 +233,21 @@ It touches nothing: no container, no database, no network.`,
 		Example: "  drill validate scenarios/\n  drill validate my-drill.yaml --var rows=100",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			loaded, err := lf.load(args)
-			if err != nil {
-				return err
-			}
-			for _, l := range loaded {
+			valid, invalid := 0, 0
+			_, err := lf.load(args, func(file string, l *runner.Loaded, err error) {
+				if err != nil {
+					invalid++
+					fmt.Fprintf(stdout, "FAIL %s  (%s)\n", file, plural(errorCount(err), "error"))
+					fmt.Fprintln(stderr, err)
+					return
+				}
+				valid++
 				fmt.Fprintf(stdout, "ok  %s  (%s, %d checks)\n", l.Scenario.File, plural(len(l.Steps)+len(l.Cleanup), "step"), len(l.Checks))
+			})
+			if valid+invalid > 0 {
+				fmt.Fprintf(stdout, "%s: %d valid, %d invalid\n", plural(valid+invalid, "file"), valid, invalid)
 			}
-			return nil
+			return err
 		},
 	}
 	lf.register(c)
@@ -224,10 +279,13 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
   drill run scenarios/lag-under-load.yaml --var rows=1000 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if timeout < 0 {
+				return exitHint(report.ExitInvalid, fmt.Errorf("drill run: --timeout must not be negative, found %s", timeout), "Leave it out, or give 0, for no limit.")
+			}
 			if logFormat != "text" && logFormat != "json" {
 				return exitWith(report.ExitInvalid, fmt.Errorf("--log-format must be text or json, not %q", logFormat))
 			}
-			loaded, err := lf.load(args)
+			loaded, err := lf.load(args, nil)
 			if err != nil {
 				return err
 			}

@@ -148,7 +148,8 @@ func TestKindExamples(t *testing.T) {
 		"  - id: pause\n    kind: compose.pause\n    target: a\n" +
 		"  - id: cut\n    kind: network.disconnect\n    target: a\n" +
 		"  - id: stop\n    kind: compose.stop\n    target: a\n" +
-		"  - kind: patroni.status\n  - kind: pg.lag\n"
+		"  - kind: patroni.status\n  - kind: pg.lag\n" +
+		"  - kind: writer.start\n  - kind: watch.split_brain\n"
 	for _, k := range steps.Kinds() {
 		if k.Example == "" {
 			t.Errorf("%s has no example", k.Name)

@@ -121,7 +121,7 @@ func (f *clusterFlags) settings() (*cluster.Cluster, error) {
 	case f.scenario != "" && f.clusterFile != "":
 		return nil, exitWith(report.ExitInvalid, errors.New("--scenario and --cluster both give a cluster block: choose one"))
 	case f.scenario != "":
-		loaded, err := (&loadFlags{}).load([]string{f.scenario})
+		loaded, err := (&loadFlags{}).load([]string{f.scenario}, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -220,6 +220,14 @@ type Shell struct {
 	ExpectExit int               `yaml:"expect_exit" doc:"exit status that counts as success"`
 }
 
+// Validate checks the exit status: a process exits with 0 to 255.
+func (s *Shell) Validate() error {
+	if s.ExpectExit < 0 || s.ExpectExit > 255 {
+		return steps.FieldErrorf("expect_exit", "must be an exit status from 0 to 255, found %d", s.ExpectExit)
+	}
+	return nil
+}
+
 // Run runs the command in its own process group, killed as a whole when ctx
 // ends.
 func (s *Shell) Run(ctx context.Context, env *steps.Env) error {
@@ -280,4 +288,5 @@ var (
 	_ steps.Validator      = (*HTTP)(nil)
 	_ steps.MetricDeclarer = (*HTTP)(nil)
 	_ steps.Step           = (*Shell)(nil)
+	_ steps.Validator      = (*Shell)(nil)
 )

@@ -104,14 +104,23 @@ func init() {
 
 // ComposeStop stops containers.
 type ComposeStop struct {
-	Target string        `yaml:"target" required:"true" doc:"what to stop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to stop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Grace  time.Duration `yaml:"grace" doc:"time between SIGTERM and SIGKILL, in whole seconds"`
 	Keep   bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
 }
 
-// Validate checks the target and index (durations are never negative).
-func (s *ComposeStop) Validate() error { return steps.ValidateUnit(s.Target, s.Index) }
+// Validate checks the target, index and grace (durations are never negative).
+func (s *ComposeStop) Validate() error { return validateGraceful(s.Target, s.Index, s.Grace) }
+
+// validateGraceful checks a stop or restart: the platform's stop takes its
+// grace period in whole seconds.
+func validateGraceful(target string, index int, grace time.Duration) error {
+	if grace%time.Second != 0 {
+		return steps.FieldErrorf("grace", "must be whole seconds, e.g. %s, found %s", (grace + time.Second - 1).Truncate(time.Second), grace)
+	}
+	return steps.ValidateUnit(target, index)
+}
 
 // DefaultTimeout leaves room for the grace period.
 func (s *ComposeStop) DefaultTimeout() time.Duration { return s.Grace + 30*time.Second }
@@ -126,7 +135,7 @@ func (s *ComposeStop) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeKill signals containers.
 type ComposeKill struct {
-	Target string `yaml:"target" required:"true" doc:"what to kill: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to kill: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Signal string `yaml:"signal" doc:"signal name or number, e.g. SIGKILL, SIGTERM, HUP, 9"`
 	Keep   bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -157,7 +166,7 @@ func (s *ComposeKill) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposePause freezes containers.
 type ComposePause struct {
-	Target string `yaml:"target" required:"true" doc:"what to freeze: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to freeze: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Keep   bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
 }
@@ -175,13 +184,13 @@ func (s *ComposePause) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeRestart restarts containers.
 type ComposeRestart struct {
-	Target string        `yaml:"target" required:"true" doc:"what to restart: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to restart: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Grace  time.Duration `yaml:"grace" doc:"time between SIGTERM and SIGKILL, in whole seconds"`
 }
 
 // Validate checks the target and index.
-func (s *ComposeRestart) Validate() error { return steps.ValidateUnit(s.Target, s.Index) }
+func (s *ComposeRestart) Validate() error { return validateGraceful(s.Target, s.Index, s.Grace) }
 
 // DefaultTimeout leaves room for the grace period.
 func (s *ComposeRestart) DefaultTimeout() time.Duration { return s.Grace + 30*time.Second }
@@ -200,7 +209,7 @@ func (s *ComposeRestart) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeResume puts containers back: compose.start and compose.unpause.
 type ComposeResume struct {
-	Target string `yaml:"target" required:"true" doc:"what to put back: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to put back: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 
 	resume resume

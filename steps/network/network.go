@@ -146,7 +146,7 @@ func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.Ne
 
 // NetworkDisconnect takes containers off a network.
 type NetworkDisconnect struct {
-	Target  string `yaml:"target" required:"true" doc:"what to isolate: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to isolate: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index   int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Network string `yaml:"network" doc:"compose network name (default: cluster.network, else the container's only network)"`
 	Keep    bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -198,7 +198,7 @@ func (s *NetworkDisconnect) Run(ctx context.Context, env *steps.Env) error {
 
 // NetworkConnect puts containers back on a network.
 type NetworkConnect struct {
-	Target  string `yaml:"target" required:"true" doc:"what to reconnect: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to reconnect: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index   int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Network string `yaml:"network" doc:"compose network name (default: cluster.network, else the network the scenario disconnected it from, else the project's only network)"`
 }
@@ -265,7 +265,7 @@ func (s *NetworkConnect) network(ctx context.Context, env *steps.Env, p platform
 
 // NetworkPartition cuts groups of containers off from each other.
 type NetworkPartition struct {
-	Groups    [][]string `yaml:"groups" required:"true" doc:"two or more lists of targets (services, roles, or service#N for one container of a scaled service); each group reaches only itself"`
+	Groups    [][]string `yaml:"groups" target:"unit" required:"true" doc:"two or more lists of targets (services, roles, or service#N for one container of a scaled service); each group reaches only itself"`
 	OneWay    bool       `yaml:"one_way" doc:"only the first group loses the second (needs exactly two groups); connections the second opens still work"`
 	AllowHost bool       `yaml:"allow_host" doc:"the host (and so drill) still reaches every group; false cuts the groups from the host too"`
 	Network   string     `yaml:"network" doc:"compose network to cut (default: cluster.network, else the containers' only network)"`
@@ -419,7 +419,7 @@ func cutFromHost(ctx context.Context, p platform.Platform, info platform.Network
 
 // NetworkHeal removes partitions and netem faults.
 type NetworkHeal struct {
-	Targets []string `yaml:"targets" doc:"containers to heal (services, roles, or service#N); default: every partition, delay and loss this scenario made"`
+	Targets []string `yaml:"targets" target:"unit" doc:"containers to heal (services, roles, or service#N); default: every partition, delay and loss this scenario made"`
 }
 
 // Validate checks the targets.
@@ -475,11 +475,11 @@ func (s *NetworkHeal) Run(ctx context.Context, env *steps.Env) error {
 
 // NetworkDelay delays packets.
 type NetworkDelay struct {
-	Target   string        `yaml:"target" required:"true" doc:"whose packets to delay: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to delay: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index    int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Delay    time.Duration `yaml:"delay" required:"true" doc:"added to every packet sent, e.g. 200ms"`
 	Jitter   time.Duration `yaml:"jitter" doc:"the delay varies by up to this much either way"`
-	Towards  []string      `yaml:"towards" doc:"only packets to these targets (services, roles, or service#N); default: all"`
+	Towards  []string      `yaml:"towards" target:"unit" doc:"only packets to these targets (services, roles, or service#N); default: all"`
 	Duration time.Duration `yaml:"duration" doc:"remove the delay after this long; default: keep it until network.heal or the end of the run"`
 	Network  string        `yaml:"network" doc:"compose network (default: cluster.network, else the container's only network)"`
 	Keep     bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -513,10 +513,10 @@ func (s *NetworkDelay) netem() netemStep {
 
 // NetworkLoss drops packets.
 type NetworkLoss struct {
-	Target   string        `yaml:"target" required:"true" doc:"whose packets to drop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to drop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index    int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Loss     float64       `yaml:"loss" required:"true" doc:"percent of the packets sent that are dropped, more than 0 and at most 100"`
-	Towards  []string      `yaml:"towards" doc:"only packets to these targets (services, roles, or service#N); default: all"`
+	Towards  []string      `yaml:"towards" target:"unit" doc:"only packets to these targets (services, roles, or service#N); default: all"`
 	Duration time.Duration `yaml:"duration" doc:"remove the loss after this long; default: keep it until network.heal or the end of the run"`
 	Network  string        `yaml:"network" doc:"compose network (default: cluster.network, else the container's only network)"`
 	Keep     bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`

@@ -196,7 +196,7 @@ func (s *PatroniStatus) Run(ctx context.Context, env *steps.Env) error {
 // WaitLeader waits for a (new) leader and measures the recovery time.
 type WaitLeader struct {
 	Changed  bool          `yaml:"changed" doc:"require a leader other than leader_before of the fault"`
-	Member   string        `yaml:"member" doc:"require this member to be the leader"`
+	Member   string        `yaml:"member" target:"member" doc:"require this member to be the leader"`
 	Fault    string        `yaml:"fault" doc:"id of the fault step to measure from (default: the latest fault_at)"`
 	Interval time.Duration `yaml:"interval" doc:"time between polls"`
 }
@@ -207,6 +207,14 @@ func (w *WaitLeader) Validate() error {
 		return steps.FieldErrorf("interval", "must be more than 0")
 	}
 	return nil
+}
+
+// References names the fault step to measure from, when given.
+func (w *WaitLeader) References() []steps.Reference {
+	if w.Fault == "" {
+		return nil
+	}
+	return []steps.Reference{{Field: "fault", What: steps.RefFault, Name: w.Fault}}
 }
 
 // Run polls /cluster until the wanted leader shows.
@@ -477,8 +485,8 @@ func (w *WaitHealthy) check(ctx context.Context, env *steps.Env, client steps.Pa
 
 // Switchover asks Patroni for a switchover or a failover.
 type Switchover struct {
-	Candidate   string `yaml:"candidate" doc:"member to take over (switchover: default any healthy replica)"`
-	Leader      string `yaml:"leader" doc:"switchover only: the current leader (default: read from Patroni)"`
+	Candidate   string `yaml:"candidate" target:"member" doc:"member to take over (switchover: default any healthy replica)"`
+	Leader      string `yaml:"leader" target:"member" doc:"switchover only: the current leader (default: read from Patroni)"`
 	ScheduledAt string `yaml:"scheduled_at" doc:"switchover only: RFC 3339 time to do it at"`
 
 	failover bool
@@ -540,7 +548,7 @@ func (s *Switchover) Run(ctx context.Context, env *steps.Env) error {
 
 // MemberAction restarts or reinitialises members.
 type MemberAction struct {
-	Target string `yaml:"target" required:"true" doc:"member(s) to act on: a service, or leader, replica, any_replica, sync_standby, member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"member(s) to act on: a service, or leader, replica, any_replica, sync_standby, member:NAME"`
 	Force  bool   `yaml:"force" doc:"reinit only: even when the member is running"`
 
 	action string
@@ -702,4 +710,5 @@ var (
 	_ steps.Validator = (*WaitHealthy)(nil)
 	_ steps.Step      = (*WaitLeader)(nil)
 	_ steps.Validator = (*WaitLeader)(nil)
+	_ steps.Referrer  = (*WaitLeader)(nil)
 )

@@ -67,7 +67,7 @@ func init() {
 
 // SQLExec runs a statement.
 type SQLExec struct {
-	On   string   `yaml:"on" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, or pooled (cluster.pooled_dsn)"`
+	On   string   `yaml:"on" target:"sql" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, or pooled (cluster.pooled_dsn)"`
 	DSN  string   `yaml:"dsn" doc:"run here instead (overrides on)"`
 	SQL  string   `yaml:"sql" required:"true" doc:"the statement"`
 	Args []string `yaml:"args" doc:"values for $1, $2..."`
@@ -104,7 +104,7 @@ func anyArgs(args []string) []any {
 
 // SQLQuery runs a query and records columns of its first row.
 type SQLQuery struct {
-	On     string            `yaml:"on" doc:"where to run (one node): leader, any_replica, sync_standby, member:NAME, a compose service, or pooled"`
+	On     string            `yaml:"on" target:"sql" doc:"where to run (one node): leader, any_replica, sync_standby, member:NAME, a compose service, or pooled"`
 	DSN    string            `yaml:"dsn" doc:"run here instead (overrides on)"`
 	SQL    string            `yaml:"sql" required:"true" doc:"the query"`
 	Args   []string          `yaml:"args" doc:"values for $1, $2..."`
@@ -206,7 +206,7 @@ func columnValue(v any, typ string) (any, error) {
 
 // PGLag reads replication lag on the leader.
 type PGLag struct {
-	On  string `yaml:"on" doc:"the primary to read pg_stat_replication on (default the leader)"`
+	On  string `yaml:"on" target:"sql" doc:"the primary to read pg_stat_replication on (default the leader)"`
 	DSN string `yaml:"dsn" doc:"read here instead"`
 }
 
@@ -253,8 +253,8 @@ func (l *PGLag) Run(ctx context.Context, env *steps.Env) error {
 
 // PGReplicated checks write-read consistency.
 type PGReplicated struct {
-	Leader   string `yaml:"leader" doc:"where to write the marker (default: the leader)"`
-	Replicas string `yaml:"replicas" doc:"which replicas must read the marker: replica (all), any_replica, member:NAME or a service"`
+	Leader   string `yaml:"leader" target:"unit" doc:"where to write the marker (default: the leader)"`
+	Replicas string `yaml:"replicas" target:"unit" doc:"which replicas must read the marker: replica (all), any_replica, member:NAME or a service"`
 }
 
 // Validate checks the targets.

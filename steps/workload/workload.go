@@ -112,7 +112,7 @@ func init() {
 
 // InsertLoop runs the insert load.
 type InsertLoop struct {
-	On       string        `yaml:"on" doc:"where to insert (one node): leader, pooled, member:NAME, a service"`
+	On       string        `yaml:"on" target:"sql" doc:"where to insert (one node): leader, pooled, member:NAME, a service"`
 	DSN      string        `yaml:"dsn" doc:"insert here instead"`
 	SQL      string        `yaml:"sql" doc:"the INSERT, with $1, $2... filled by args"`
 	Args     []string      `yaml:"args" doc:"generator of each parameter, row, id, int[:MIN:MAX], float, text[:N], uuid, bool, now, null or const:VALUE, e.g. [id, text:12]"`
@@ -166,7 +166,7 @@ func recordFloats(env *steps.Env, m map[string]float64) error {
 // WriterStart starts a background writer.
 type WriterStart struct {
 	Name           string        `yaml:"writer" doc:"name of this writer, for writer.stop"`
-	On             string        `yaml:"on" doc:"where to write (one node): pooled, leader, member:NAME, a service"`
+	On             string        `yaml:"on" target:"sql" doc:"where to write (one node): pooled, leader, member:NAME, a service"`
 	DSN            string        `yaml:"dsn" doc:"write here instead"`
 	Rate           float64       `yaml:"rate" doc:"attempts per second (0: as fast as one connection can)"`
 	AttemptTimeout time.Duration `yaml:"attempt_timeout" doc:"limit of one INSERT and its commit (an attempt that runs out is indeterminate)"`
@@ -179,6 +179,9 @@ func (w *WriterStart) Validate() error {
 	}
 	return steps.ValidateOn(w.On, w.DSN)
 }
+
+// Starts names the writer for writer.stop.
+func (w *WriterStart) Starts() (string, string) { return steps.RefWriter, w.Name }
 
 // writerTask is a running writer.
 type writerTask struct{ w *pg.Writer }
@@ -212,7 +215,7 @@ func (w *WriterStart) Run(ctx context.Context, env *steps.Env) error {
 // WriterStop stops a writer and records its accounting.
 type WriterStop struct {
 	Name      string `yaml:"writer" doc:"the writer to stop"`
-	VerifyOn  string `yaml:"verify_on" doc:"where to count the surviving rows (default: the leader now)"`
+	VerifyOn  string `yaml:"verify_on" target:"sql" doc:"where to count the surviving rows (default: the leader now)"`
 	VerifyDSN string `yaml:"verify_dsn" doc:"count them here instead"`
 }
 
@@ -222,6 +225,11 @@ func (w *WriterStop) Validate() error {
 		return steps.ValidateTarget("verify_on", w.VerifyOn)
 	}
 	return nil
+}
+
+// References names the writer to stop.
+func (w *WriterStop) References() []steps.Reference {
+	return []steps.Reference{{Field: "writer", What: steps.RefWriter, Name: w.Name}}
 }
 
 // Run stops the writer and records.
@@ -314,7 +322,7 @@ func recordAckGap(env *steps.Env, attempts []pg.Attempt) error {
 // WatchStart starts the split-brain watcher.
 type WatchStart struct {
 	Name     string        `yaml:"watcher" doc:"name of this watcher, for watch.stop"`
-	Members  string        `yaml:"members" doc:"all (every member of the cluster block), or a target"`
+	Members  string        `yaml:"members" target:"all" doc:"all (every member of the cluster block), or a target"`
 	Interval time.Duration `yaml:"interval" doc:"time between probes of a member (100-250 ms)"`
 }
 
@@ -328,6 +336,9 @@ func (w *WatchStart) Validate() error {
 	}
 	return nil
 }
+
+// Starts names the watcher for watch.stop.
+func (w *WatchStart) Starts() (string, string) { return steps.RefWatcher, w.Name }
 
 // watcher is a background task that records its results when stopped.
 type watcher interface {
@@ -418,7 +429,12 @@ func recordLastWrite(env *steps.Env, obs []pg.Observation, member string) error 
 // WatchStop stops a watcher and records what it saw.
 type WatchStop struct {
 	Name   string `yaml:"watcher" doc:"the watcher to stop"`
-	Member string `yaml:"member" doc:"split_brain: also record when this member last accepted a write (e.g. the partitioned old leader)"`
+	Member string `yaml:"member" target:"member" doc:"split_brain: also record when this member last accepted a write (e.g. the partitioned old leader)"`
+}
+
+// References names the watcher to stop.
+func (w *WatchStop) References() []steps.Reference {
+	return []steps.Reference{{Field: "watcher", What: steps.RefWatcher, Name: w.Name}}
 }
 
 // Run stops and records.
@@ -437,7 +453,7 @@ func (w *WatchStop) Run(ctx context.Context, env *steps.Env) error {
 // WatchLag samples replication lag in the background.
 type WatchLag struct {
 	Name     string        `yaml:"watcher" doc:"name of this watcher, for watch.stop"`
-	On       string        `yaml:"on" doc:"the primary to read (default the leader when the watch starts)"`
+	On       string        `yaml:"on" target:"sql" doc:"the primary to read (default the leader when the watch starts)"`
 	DSN      string        `yaml:"dsn" doc:"read here instead"`
 	Interval time.Duration `yaml:"interval" doc:"time between samples"`
 }
@@ -449,6 +465,9 @@ func (w *WatchLag) Validate() error {
 	}
 	return steps.ValidateOn(w.On, w.DSN)
 }
+
+// Starts names the watcher for watch.stop.
+func (w *WatchLag) Starts() (string, string) { return steps.RefWatcher, w.Name }
 
 // Run starts sampling.
 func (w *WatchLag) Run(ctx context.Context, env *steps.Env) error {
@@ -535,11 +554,16 @@ var (
 	_ steps.Validator = (*InsertLoop)(nil)
 	_ steps.Step      = (*WatchLag)(nil)
 	_ steps.Validator = (*WatchLag)(nil)
+	_ steps.Starter   = (*WatchLag)(nil)
 	_ steps.Step      = (*WatchStart)(nil)
 	_ steps.Validator = (*WatchStart)(nil)
+	_ steps.Starter   = (*WatchStart)(nil)
 	_ steps.Step      = (*WatchStop)(nil)
+	_ steps.Referrer  = (*WatchStop)(nil)
 	_ steps.Step      = (*WriterStart)(nil)
 	_ steps.Validator = (*WriterStart)(nil)
+	_ steps.Starter   = (*WriterStart)(nil)
 	_ steps.Step      = (*WriterStop)(nil)
 	_ steps.Validator = (*WriterStop)(nil)
+	_ steps.Referrer  = (*WriterStop)(nil)
 )

@@ -5,15 +5,18 @@
 package runner
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -92,6 +95,43 @@ func unwrapPathError(err error) error {
 	return err
 }
 
+// Override is a var's value given outside the scenario: --var name=value
+// (Pos is zero) or a var file (Pos is where the value is written).
+type Override struct {
+	Value string
+	Pos   dsl.Pos
+}
+
+// source names where an override comes from, for messages.
+func (o Override) source(name string) string {
+	if o.Pos.File == "" {
+		return "--var " + name
+	}
+	return o.Pos.String() + ": " + name
+}
+
+// overrideError reports a value that does not fit its var's type: at the
+// var for --var, at the value for a var file.
+func overrideError(v *dsl.Var, o Override, err error) *dsl.Error {
+	if o.Pos.File == "" {
+		shown := o.Value
+		if v.Secret {
+			shown = "***" // an error message must not carry a secret either
+		}
+		return dsl.Errorf(v.Pos, "--var %s=%s: %v", v.Name, shown, err)
+	}
+	return dsl.Errorf(o.Pos, "%s: %v, as its default at %s", v.Name, err, v.Pos)
+}
+
+// Overrides turns --var values into Overrides.
+func Overrides(values map[string]string) map[string]Override {
+	out := make(map[string]Override, len(values))
+	for k, v := range values {
+		out[k] = Override{Value: v}
+	}
+	return out
+}
+
 // Load loads every scenario of paths, with the var overrides of the command
 // line. It returns every problem of every file at once, as a
 // dsl.ErrorList, or a *UsageError.
@@ -99,30 +139,56 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 	files, err := ScenarioFiles(paths)
 	var errs dsl.ErrorList
 	errs.Add(err)
-	// Files load in parallel; results keep the order of files.
+	loaded, err := LoadFiles(files, Overrides(overrides), nil)
+	if _, usage := err.(*UsageError); usage {
+		if len(errs) == 0 {
+			return nil, err
+		}
+		err = nil // the files' errors come first
+	}
+	errs.Add(err)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return loaded, nil
+}
+
+// LoadFiles loads scenario files in parallel. each, when not nil, is called
+// for every file in order, as soon as that file and those before it are
+// loaded, with the file's scenario or its errors: one slow or broken file
+// does not hide the others. The result is as Load's.
+func LoadFiles(files []string, overrides map[string]Override, each func(file string, l *Loaded, err error)) ([]*Loaded, error) {
 	results := make([]*Loaded, len(files))
 	fileErrs := make([]error, len(files))
 	used := make([]map[string]bool, len(files))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, f := range files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			used[i] = map[string]bool{}
-			data, err := os.ReadFile(f)
-			if err != nil {
-				fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", unwrapPathError(err))
-				return
-			}
-			results[i], fileErrs[i] = LoadScenario(f, data, overrides, used[i])
-		}()
+	done := make([]chan struct{}, len(files))
+	for i := range done {
+		done[i] = make(chan struct{})
 	}
-	wg.Wait()
+	go func() {
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for i, f := range files {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; close(done[i]) }()
+				used[i] = map[string]bool{}
+				data, err := readFile(f)
+				if err != nil {
+					fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", err)
+					return
+				}
+				results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i])
+			}()
+		}
+	}()
 	var out []*Loaded
+	var errs dsl.ErrorList
 	declared := map[string]bool{}
 	for i := range files {
+		<-done[i]
+		if each != nil {
+			each(files[i], results[i], fileErrs[i])
+		}
 		errs.Add(fileErrs[i])
 		if results[i] != nil {
 			out = append(out, results[i])
@@ -134,9 +200,9 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	for name := range overrides {
+	for name, o := range overrides {
 		if !declared[name] {
-			return nil, &UsageError{Msg: fmt.Sprintf("--var %s: no scenario declares a var named %q", name, name)}
+			return nil, &UsageError{Msg: fmt.Sprintf("%s: no scenario declares a var named %q", o.source(name), name)}
 		}
 	}
 	return out, nil
@@ -145,6 +211,10 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 // LoadScenario loads one file's content. used collects the override names
 // that the scenario declares.
 func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
+	return loadScenario(file, data, Overrides(overrides), used)
+}
+
+func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool) (*Loaded, error) {
 	sc, err := dsl.Parse(file, data)
 	if err != nil {
 		return nil, err
@@ -155,34 +225,41 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 		val := v.Default
 		if o, ok := overrides[v.Name]; ok {
 			used[v.Name] = true
-			typed, err := convertVar(o, v.Default)
+			typed, err := convertVar(o.Value, v.Default)
 			if err != nil {
-				shown := o
-				if v.Secret {
-					shown = "***" // an error message must not carry a secret either
-				}
-				errs = append(errs, dsl.Errorf(v.Pos, "--var %s=%s: %v", v.Name, shown, err))
+				errs = append(errs, overrideError(v, o, err))
 			}
 			val = typed
 		}
 		l.Vars[v.Name] = val
+	}
+	errs = append(errs, resolveVars(sc.Vars, l.Vars)...)
+	for _, v := range sc.Vars {
 		if v.Secret {
-			l.Secrets = append(l.Secrets, dsl.VarString(val))
+			l.Secrets = append(l.Secrets, dsl.VarString(l.Vars[v.Name]))
 		}
 	}
 	clusterNode, clusterFile := sc.Cluster, file
 	if sc.ClusterFile != "" {
-		clusterFile = filepath.Join(filepath.Dir(file), sc.ClusterFile)
+		clusterFile = sc.ClusterFile
+		if !filepath.IsAbs(clusterFile) {
+			clusterFile = filepath.Join(filepath.Dir(file), clusterFile)
+		}
 		clusterNode, err = readMapping(clusterFile)
-		if err != nil {
+		var posErr *dsl.Error
+		switch {
+		case errors.As(err, &posErr):
+			errs = append(errs, posErr)
+		case err != nil:
 			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
 		}
 	}
 	platformPos := sc.ClusterPos
 	if clusterNode != nil {
-		dc := &dsl.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars}
+		dc := &dsl.DecodeContext{File: clusterFile, Where: "the cluster block", Vars: l.Vars, CheckRef: clusterRef}
 		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
+		errs = append(errs, checkClusterURLs(clusterFile, l.Cluster, dc.FieldNodes)...)
 		l.Cluster.ResolvePaths(filepath.Dir(clusterFile))
 		if n, ok := dc.FieldNodes["platform"]; ok {
 			platformPos = dsl.At(clusterFile, n)
@@ -195,10 +272,11 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	schema := assertions.NewSchema()
 	schema.Vars = l.Vars
 	ids := map[string]*steps.Built{}
+	targets := steps.NewTargetNames(l.Cluster)
 	build := func(list []*dsl.Step, phase string) []*steps.Built {
 		var built []*steps.Built
 		for _, spec := range list {
-			bc := steps.BuildContext{File: file, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase)}
+			bc := steps.BuildContext{File: file, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase), Targets: targets}
 			b, err := steps.Build(spec, bc)
 			if err != nil {
 				errs.Add(err)
@@ -219,6 +297,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	}
 	l.Steps = build(sc.Steps, "steps")
 	l.Cleanup = build(sc.Cleanup, "cleanup")
+	errs = append(errs, checkReferences(append(slices.Clip(l.Steps), l.Cleanup...))...)
 	for id, b := range ids {
 		if _, clash := schema.Metrics[id]; clash || id == "vars" {
 			errs = append(errs, dsl.Errorf(b.Spec.Pos, "step id %q is also the name of a metric or of vars: choose another id", id))
@@ -256,18 +335,25 @@ func capabilityWords(caps []platform.Capability) string {
 }
 
 // readMapping reads a YAML file holding one mapping (a shared cluster
-// block).
+// block). A problem inside the file is a *dsl.Error at its position.
 func readMapping(path string) (*yaml.Node, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathError(err))
+		return nil, err
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s must hold a mapping of cluster settings", path)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, dsl.Errorf(dsl.At(path, &extra), "a second YAML document: a cluster file holds one mapping; remove the \"---\" separator and what follows")
+	} else if !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return doc.Content[0], nil
 }

@@ -34,6 +34,25 @@ steps:
   - kind: network.disconnect
     target: pg1
 `, `f.yaml:7:11: network.disconnect cannot run on platform hosts: it cannot take a member off a network`},
+		{"hosts: a target the block does not name", `name: x
+cluster:
+  platform: hosts
+  hosts:
+    pg1: {address: 10.0.0.1}
+    etcd1: {address: 10.0.0.2, units: [etcd.service]}
+steps:
+  - kind: member.stop
+    target: pg9
+`, `f.yaml:9:13: target: "pg9" is not a role, a member or a host of the cluster block; did you mean "pg1"?`},
+		{"hosts: a name close to nothing", `name: x
+cluster:
+  platform: hosts
+  hosts:
+    pg1: {address: 10.0.0.1}
+steps:
+  - kind: member.stop
+    target: database
+`, `f.yaml:8:13: target: "database" is not a role, a member or a host of the cluster block (hosts: pg1): drill acts only on what the block names`},
 		{"hosts: every other fault kind loads", `name: x
 cluster:
   platform: hosts

@@ -1,0 +1,32 @@
+package steps
+
+// Some parameters name the work of another step: patroni.wait_leader's
+// fault names a fault step by id, writer.stop's writer and watch.stop's
+// watcher name a background task started before. The loader checks them
+// once every step is built: the name must exist, come earlier, and be of
+// the right kind.
+
+// What a Reference names.
+const (
+	RefFault   = "fault"   // the id of a fault step
+	RefWriter  = "writer"  // the name of a writer.start
+	RefWatcher = "watcher" // the name of a watch.* start
+)
+
+// Reference is a parameter that names another step's work.
+type Reference struct {
+	Field string // the parameter, for the error's position
+	What  string // RefFault, RefWriter or RefWatcher
+	Name  string
+}
+
+// Referrer is implemented by steps whose parameters name other steps' work.
+type Referrer interface {
+	References() []Reference
+}
+
+// Starter is implemented by steps that start a named background task that a
+// later step stops: What is RefWriter or RefWatcher.
+type Starter interface {
+	Starts() (what, name string)
+}

@@ -1,0 +1,167 @@
+package steps
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/drill-dev/drill/cluster"
+	"github.com/drill-dev/drill/dsl"
+)
+
+// A parameter that names what a step acts on carries a `target` tag, so
+// that the names are checked against the cluster block at load time:
+//
+//	target:"unit"    a role, member:NAME, or a service (service#N too)
+//	target:"sql"     the same, or pooled
+//	target:"all"     the same, or all
+//	target:"member"  a Patroni member name
+//
+// The tag may sit on a string, a list of strings or a list of lists.
+
+// roles are the words IsRole accepts, for suggestions.
+var roles = []string{RoleLeader, RoleReplicas, RoleAnyReplica, RoleSyncStandby}
+
+// targetField is one tagged parameter of a step type.
+type targetField struct {
+	key   string
+	index int
+	mode  string
+}
+
+var targetFields sync.Map // reflect.Type -> []targetField
+
+func targetFieldsOf(t reflect.Type) []targetField {
+	if f, ok := targetFields.Load(t); ok {
+		return f.([]targetField)
+	}
+	var out []targetField
+	for _, f := range dsl.Fields(t) {
+		if mode, ok := t.Field(f.Index).Tag.Lookup("target"); ok {
+			out = append(out, targetField{key: f.Key, index: f.Index, mode: mode})
+		}
+	}
+	targetFields.Store(t, out)
+	return out
+}
+
+// TargetNames are the names a cluster block gives, its members and the
+// services that run them, for checking targets at load time.
+type TargetNames struct {
+	members, known []string // known: members and their services
+	isMember       map[string]bool
+	isKnown        map[string]bool
+	// strict: only roles and the block's names are targets (platform
+	// hosts: drill acts on nothing the block does not name).
+	strict bool
+}
+
+// NewTargetNames collects the names of a cluster block (nil: none).
+func NewTargetNames(c *cluster.Cluster) *TargetNames {
+	n := &TargetNames{isMember: map[string]bool{}, isKnown: map[string]bool{}}
+	if c == nil {
+		return n
+	}
+	add := func(name string) {
+		if name != "" && !n.isKnown[name] {
+			n.isKnown[name] = true
+			n.known = append(n.known, name)
+		}
+	}
+	for name, m := range c.Members {
+		n.isMember[name] = true
+		n.members = append(n.members, name)
+		add(name)
+		add(m.Where())
+	}
+	for name := range c.Hosts {
+		add(name)
+	}
+	n.strict = c.Platform == "hosts"
+	sort.Strings(n.members)
+	sort.Strings(n.known)
+	return n
+}
+
+// checkTargets checks every tagged parameter of step against the cluster
+// block: a member:NAME or member name that the block does not list, a word
+// one or two edits from a role, and a name close to (but not) one the block
+// lists are errors. A block that lists no members leaves names to Patroni;
+// a name close to nothing known is a service the block need not list (etcd).
+func checkTargets(step Step, names *TargetNames) error {
+	v := reflect.ValueOf(step)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	v = v.Elem()
+	for _, f := range targetFieldsOf(v.Type()) {
+		msg := ""
+		eachString(v.Field(f.index), func(s string) {
+			if msg == "" {
+				msg = names.check(f.mode, s)
+			}
+		})
+		if msg != "" {
+			return &FieldError{Field: f.key, Msg: msg}
+		}
+	}
+	return nil
+}
+
+func eachString(v reflect.Value, fn func(string)) {
+	switch v.Kind() {
+	case reflect.String:
+		fn(v.String())
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			eachString(v.Index(i), fn)
+		}
+	}
+}
+
+// check checks one name written in a parameter of the given mode and says
+// what is wrong with it, or "".
+func (n *TargetNames) check(mode, s string) string {
+	if s == "" || strings.Contains(s, "${") {
+		return "" // empty: the kind's own check; a reference: known at run time
+	}
+	if mode == "member" {
+		return n.checkMember(s)
+	}
+	if (mode == "sql" && s == OnPooled) || (mode == "all" && s == "all") {
+		return ""
+	}
+	if name, ok := strings.CutPrefix(s, memberPrefix); ok {
+		return n.checkMember(name)
+	}
+	if IsRole(s) {
+		return ""
+	}
+	service, _, _ := strings.Cut(s, "#")
+	if n.isKnown[service] {
+		return ""
+	}
+	if near := dsl.SuggestWithin(service, roles, 2); near != "" {
+		return fmt.Sprintf("%q is not a role; did you mean %q?", s, near)
+	}
+	if near := dsl.Suggest(service, n.known); near != "" {
+		noun := "service"
+		if n.strict {
+			noun = "host"
+		}
+		return fmt.Sprintf("%q is not a role, a member or a %s of the cluster block; did you mean %q?", s, noun, near)
+	}
+	if n.strict {
+		return fmt.Sprintf("%q is not a role, a member or a host of the cluster block (hosts: %s): drill acts only on what the block names", s, strings.Join(n.known, ", "))
+	}
+	return ""
+}
+
+func (n *TargetNames) checkMember(name string) string {
+	if len(n.members) == 0 || n.isMember[name] {
+		return ""
+	}
+	return fmt.Sprintf("no member %q in the cluster block (members: %s)%s", name, strings.Join(n.members, ", "), dsl.DidYouMean(name, n.members))
+}
