@@ -1,4 +1,5 @@
-# Shared by up, down, build-image and e2e-check. Source it; do not run it.
+# Shared by up, down, build-image, e2e-check and the hosts flavour's up-hosts, down-hosts,
+# build-hosts-image. Source it; do not run it.
 # shellcheck shell=bash
 
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,6 +60,13 @@ hash_dir() {
     printf '%s %s\0' "${f#"$TESTBED_DIR/image/"}" "$(if [ -x "$f" ]; then echo x; else echo -; fi)"
     sha256sum <"$f"
   done | sha256sum | cut -c1-64
+}
+
+# unmount_under DIR: lazily unmount everything mounted below DIR, deepest first (debootstrap
+# mounts proc and sys, and in a container bind-mounts /dev: never tar or delete through those).
+unmount_under() {
+  awk -v d="$1/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 # The hosts flavour (up --hosts): VM-like containers with systemd and sshd, project drill-hosts.
