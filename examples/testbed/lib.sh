@@ -1,4 +1,5 @@
-# Shared by up, down, build-image and e2e-check. Source it; do not run it.
+# Shared by up, down, build-image, e2e-check and the hosts flavour's up-hosts, down-hosts,
+# build-hosts-image. Source it; do not run it.
 # shellcheck shell=bash
 
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,7 +15,12 @@ die()  { log "ERROR: $*"; exit 1; }
 
 # compose runs Compose v2 (`docker compose`) when it works, else Compose v1 (`docker-compose`),
 # always on this project and this file, from any working directory.
-compose() {
+compose() { compose_project "$TESTBED_PROJECT" "$TESTBED_DIR/docker-compose.yml" "$@"; }
+
+# compose_project PROJECT FILE ARGS...: compose (v2 or v1) on that project and file.
+compose_project() {
+  local project=$1 file=$2
+  shift 2
   if [ -z "${_TESTBED_COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then
       _TESTBED_COMPOSE="docker compose"
@@ -25,7 +31,7 @@ compose() {
     fi
   fi
   # shellcheck disable=SC2086 # the command is two words on purpose
-  $_TESTBED_COMPOSE -p "$TESTBED_PROJECT" -f "$TESTBED_DIR/docker-compose.yml" "$@"
+  COMPOSE_PROJECT_NAME=$project $_TESTBED_COMPOSE -p "$project" -f "$file" "$@"
 }
 
 # Container names are fixed in docker-compose.yml: drill-testbed-<service>, the same under v1 and v2.
@@ -46,3 +52,29 @@ testbed_sync() {
     *) die "DRILL_TESTBED_SYNC must be on or off, not '${DRILL_TESTBED_SYNC}'" ;;
   esac
 }
+
+# hash_dir DIR: one hash of the paths (relative to image/), exec bits and contents of DIR's files.
+hash_dir() {
+  local f
+  find "$1" -type f | LC_ALL=C sort | while read -r f; do
+    printf '%s %s\0' "${f#"$TESTBED_DIR/image/"}" "$(if [ -x "$f" ]; then echo x; else echo -; fi)"
+    sha256sum <"$f"
+  done | sha256sum | cut -c1-64
+}
+
+# unmount_under DIR: lazily unmount everything mounted below DIR, deepest first (debootstrap
+# mounts proc and sys, and in a container bind-mounts /dev: never tar or delete through those).
+unmount_under() {
+  awk -v d="$1/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# The hosts flavour (up --hosts): VM-like containers with systemd and sshd, project drill-hosts.
+HOSTS_PROJECT=drill-hosts
+HOSTS_IMAGE=drill-testbed-hosts:latest
+HOSTS_STATE=$TESTBED_DIR/.state/hosts
+HOSTS_NETWORK=${HOSTS_PROJECT}_net
+# host:ssh-port, in the order up starts them; the Docker-over-SSH host last.
+HOSTS=(etcd1:2224 pg1:2221 pg2:2222 pg3:2223 dockerssh:2230)
+hcompose() { compose_project "$HOSTS_PROJECT" "$TESTBED_DIR/docker-compose-hosts.yml" "$@"; }
+hname() { printf 'drill-hosts-%s' "$1"; }
