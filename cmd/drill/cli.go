@@ -108,11 +108,13 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 type loadFlags struct {
 	vars    []string
 	varFile string
+	cluster string
 }
 
 func (f *loadFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a var: `name=value` (repeatable; overrides --var-file and the scenario's default)")
 	c.Flags().StringVar(&f.varFile, "var-file", "", "YAML `file` of var values (name: value)")
+	c.Flags().StringVar(&f.cluster, "cluster", "", "use the cluster block in `file` instead of each scenario's own: the same drills on another cluster (hosts over SSH, a remote engine)")
 }
 
 // overrides merges --var-file and --var values.
@@ -188,7 +190,11 @@ func (f *loadFlags) load(paths []string, each func(file string, l *runner.Loaded
 			each(e.Pos.File, nil, dsl.ErrorList{e})
 		}
 	}
-	loaded, err := runner.LoadFiles(files, ov, each)
+	var opts []runner.LoadOption
+	if f.cluster != "" {
+		opts = append(opts, runner.WithCluster(f.cluster))
+	}
+	loaded, err := runner.LoadFiles(files, ov, each, opts...)
 	var usage *runner.UsageError
 	if errors.As(err, &usage) && len(list) == 0 {
 		return nil, exitWith(report.ExitInvalid, err)

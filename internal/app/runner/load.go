@@ -157,7 +157,11 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 // for every file in order, as soon as that file and those before it are
 // loaded, with the file's scenario or its errors: one slow or broken file
 // does not hide the others. The result is as Load's.
-func LoadFiles(files []string, overrides map[string]Override, each func(file string, l *Loaded, err error)) ([]*Loaded, error) {
+func LoadFiles(files []string, overrides map[string]Override, each func(file string, l *Loaded, err error), opts ...LoadOption) ([]*Loaded, error) {
+	var cfg loadConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	results := make([]*Loaded, len(files))
 	fileErrs := make([]error, len(files))
 	used := make([]map[string]bool, len(files))
@@ -177,7 +181,7 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 					fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", err)
 					return
 				}
-				results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i])
+				results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i], cfg)
 			}()
 		}
 	}()
@@ -211,13 +215,34 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 // LoadScenario loads one file's content. used collects the override names
 // that the scenario declares.
 func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
-	return loadScenario(file, data, Overrides(overrides), used)
+	return loadScenario(file, data, Overrides(overrides), used, loadConfig{})
 }
 
-func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool) (*Loaded, error) {
+// LoadOption changes how LoadFiles loads.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	cluster string // a cluster file that replaces every scenario's cluster block
+}
+
+// WithCluster makes every scenario use the cluster file at path instead of
+// its own cluster block: the same drills against another cluster (hosts,
+// a remote engine).
+func WithCluster(path string) LoadOption {
+	return func(c *loadConfig) { c.cluster = path }
+}
+
+func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig) (*Loaded, error) {
 	sc, err := dsl.Parse(file, data)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.cluster != "" {
+		abs, err := filepath.Abs(cfg.cluster)
+		if err != nil {
+			return nil, &UsageError{Msg: fmt.Sprintf("--cluster %s: %v", cfg.cluster, err)}
+		}
+		sc.Cluster, sc.ClusterFile, sc.ClusterPos = nil, abs, dsl.Pos{File: "--cluster " + cfg.cluster}
 	}
 	var errs dsl.ErrorList
 	l := &Loaded{Scenario: sc, Vars: map[string]any{}, Cluster: &cluster.Cluster{}}

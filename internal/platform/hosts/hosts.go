@@ -164,12 +164,17 @@ func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duratio
 	return err
 }
 
-// Kill sends sig to every process of the units.
+// Kill sends sig to every process of the units. As a killed container stays
+// down, the units are masked for the runtime first, so that a unit's
+// Restart= does not bring them straight back (Debian's patroni.service
+// restarts on failure, and a Patroni restarted at once still holds the
+// leader key: no failover would follow). Start unmasks them.
 func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) error {
 	if sig == 0 {
 		sig = signal.SIGKILL
 	}
-	_, err := p.script(ctx, u.Service, "kill", "systemctl kill --kill-whom=all --signal="+sig.String()+" "+p.units(u))
+	units := p.units(u)
+	_, err := p.script(ctx, u.Service, "kill", "systemctl mask --runtime --quiet "+units+" && systemctl kill --kill-whom=all --signal="+sig.String()+" "+units)
 	return err
 }
 
@@ -229,9 +234,11 @@ func (p *Platform) cgroupV2(ctx context.Context, host string) (bool, error) {
 	return v2, nil
 }
 
-// Start starts the units (running ones are left alone).
+// Start unmasks (what Kill masked) and starts the units; running ones are
+// left alone.
 func (p *Platform) Start(ctx context.Context, u platform.Unit) error {
-	_, err := p.script(ctx, u.Service, "start", "systemctl start "+p.units(u))
+	units := p.units(u)
+	_, err := p.script(ctx, u.Service, "start", "systemctl unmask --runtime --quiet "+units+"; systemctl start "+units)
 	return err
 }
 
