@@ -302,11 +302,15 @@ func (p *Platform) address(ctx context.Context, host, dev string) (netip.Prefix,
 [ -n "$dev" ] || dev=$(ip -4 -o route show default | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n1)
 ip -4 -o addr show dev "$dev" scope global | sed -n 's/.* inet \([^ ]*\).*/\1/p' | head -n1
 echo "${SSH_CONNECTION%% *}"`
-	out, err := p.script(ctx, host, "find the address", script)
+	// As the login user: sudo would drop SSH_CONNECTION, and ip needs no root.
+	res, err := p.run(ctx, host, []string{"sh", "-c", script}, nil, false)
 	if err != nil {
 		return netip.Prefix{}, netip.Addr{}, err
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if res.ExitCode != 0 {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("find the address on host %s: exit %d: %s", host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 	if len(lines) < 2 {
 		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("host %s: no IPv4 address on the interface of its default route: name the interface in the step's network parameter", host)
 	}
