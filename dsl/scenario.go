@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -99,8 +98,6 @@ type parser struct {
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, Errorf(At(p.file, n), format, args...))
 }
-
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *parser) parse(data []byte) *Scenario {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -516,29 +513,6 @@ func (p *parser) checkIDs(sc *Scenario) {
 			}
 		}
 	}
-}
-
-func yamlSyntaxError(file string, data []byte, err error) *Error {
-	msg := err.Error()
-	line := 1
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	return Errorf(Pos{File: file, Line: line, Col: firstColumn(data, line)}, "YAML syntax: %s", msg)
-}
-
-// firstColumn is the column of the first non-blank character of a line, the
-// best column for a YAML syntax error (the YAML parser gives only the line).
-func firstColumn(data []byte, line int) int {
-	lines := bytes.Split(data, []byte("\n"))
-	if line < 1 || line > len(lines) {
-		return 1
-	}
-	l := lines[line-1]
-	return len(l) - len(bytes.TrimLeft(l, " ")) + 1
 }
 
 func describe(n *yaml.Node) string {

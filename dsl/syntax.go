@@ -1,0 +1,138 @@
+package dsl
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var yamlLineRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// yamlSyntaxError turns an error of the YAML parser into an *Error at the
+// offending line and column. The parser names the line where the broken
+// construct began (zero-based for some errors), or no line at all; the
+// offending line is found again by parsing ever longer prefixes of data
+// until the same problem appears, and the column from what the problem is
+// about: a control character, a tab, an unclosed bracket.
+func yamlSyntaxError(file string, data []byte, err error) *Error {
+	line, msg := 1, strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
+		msg = m[2]
+		if m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+		}
+	}
+	if l, c, ok := badCharacter(data); ok {
+		return Errorf(Pos{File: file, Line: l, Col: c}, "YAML syntax: %s", msg)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if l := problemLine(lines, msg); l > 0 {
+		line = l
+	}
+	if line > len(lines) {
+		line = len(lines)
+	}
+	text := lines[max(line, 1)-1]
+	col := firstColumn(text)
+	switch {
+	case strings.Contains(msg, "',' or ']'") || strings.Contains(msg, "',' or '}'") || strings.Contains(msg, "node content"):
+		if l, c, open, ok := unclosedBracket(lines[:line]); ok {
+			return Errorf(Pos{File: file, Line: l, Col: c}, "YAML syntax: %s: this %c is never closed", msg, open)
+		}
+	case strings.Contains(msg, "tab") || strings.Contains(msg, "cannot start any token"):
+		if i := bytes.IndexByte(text, '\t'); i >= 0 {
+			return Errorf(Pos{File: file, Line: line, Col: i + 1}, "YAML syntax: %s: indent with spaces, not tabs", msg)
+		}
+	}
+	return Errorf(Pos{File: file, Line: line, Col: col}, "YAML syntax: %s", msg)
+}
+
+// problemLine returns the first line n such that lines 1..n alone fail to
+// parse with msg, or 0 when none does.
+func problemLine(lines [][]byte, msg string) int {
+	var prefix []byte
+	for i, l := range lines {
+		prefix = append(prefix, l...)
+		var doc yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+		for {
+			err := dec.Decode(&doc)
+			if err == nil {
+				continue
+			}
+			if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil && m[2] == msg {
+				return i + 1
+			}
+			break
+		}
+	}
+	return 0
+}
+
+// badCharacter finds the first byte the YAML reader refuses: invalid UTF-8,
+// or a control character other than tab, line feed and carriage return.
+func badCharacter(data []byte) (line, col int, ok bool) {
+	line, col = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size <= 1,
+			r < 0x20 && r != '\t' && r != '\n' && r != '\r',
+			r >= 0x7f && r <= 0x9f && r != 0x85,
+			r == 0xfffe || r == 0xffff:
+			return line, col, true
+		case r == '\n':
+			line, col = line+1, 1
+		default:
+			col++
+		}
+		data = data[size:]
+	}
+	return 0, 0, false
+}
+
+// unclosedBracket finds the last flow bracket ([ or {) opened in lines and
+// not closed there, outside quotes and comments.
+func unclosedBracket(lines [][]byte) (line, col int, open byte, ok bool) {
+	type opener struct {
+		line, col int
+		c         byte
+	}
+	var stack []opener
+	for i, l := range lines {
+		var quote byte
+		for j := 0; j < len(l); j++ {
+			c := l[j]
+			switch {
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				}
+			case c == '"' || c == '\'':
+				if j == 0 || bytes.IndexByte([]byte(" \t[{,:"), l[j-1]) >= 0 {
+					quote = c
+				}
+			case c == '#' && (j == 0 || l[j-1] == ' ' || l[j-1] == '\t'):
+				j = len(l)
+			case c == '[' || c == '{':
+				stack = append(stack, opener{i + 1, j + 1, c})
+			case (c == ']' || c == '}') && len(stack) > 0:
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if len(stack) == 0 {
+		return 0, 0, 0, false
+	}
+	o := stack[len(stack)-1]
+	return o.line, o.col, o.c, true
+}
+
+// firstColumn is the column of the first non-blank character of a line.
+func firstColumn(l []byte) int {
+	return len(l) - len(bytes.TrimLeft(l, " ")) + 1
+}
