@@ -322,13 +322,15 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	return res, nil
 }
 
-// ErrorPos moves pos, the position of an expression in its file, to the
-// column a compile error names, when the expression sits on one line of the
-// file (exact). Otherwise pos is returned as is.
-func ErrorPos(pos dsl.Pos, exact bool, err error) dsl.Pos {
+// ErrorPos returns the file position of a compile error inside an
+// expression whose text is located by text: the error's own line and
+// column when they can be known, else where the expression starts.
+func ErrorPos(text dsl.TextPos, err error) dsl.Pos {
 	var ce *CompileError
-	if errors.As(err, &ce) && exact && ce.Line == 1 {
-		pos.Col += ce.Column
+	if errors.As(err, &ce) {
+		if pos, ok := text.At(ce.Line, ce.Column); ok {
+			return pos
+		}
 	}
-	return pos
+	return text.Start
 }

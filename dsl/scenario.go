@@ -68,10 +68,9 @@ type Check struct {
 	Name    string
 	Expr    string
 	ExprPos Pos // where the expression's first character is
-	// Exact is true when ExprPos plus an offset in Expr is still the right
-	// column (a single-line plain or quoted scalar).
-	Exact   bool
-	Message string
+	// ExprText locates positions inside Expr in the file.
+	ExprText TextPos
+	Message  string
 }
 
 // StepCommonKeys are the keys every step accepts besides its kind's own.
@@ -82,7 +81,7 @@ var topKeys = []string{"name", "description", "tags", "vars", "cluster", "steps"
 // Parse parses one scenario file. It returns every problem it finds, as an
 // ErrorList sorted by position, and a nil Scenario when there are any.
 func Parse(file string, data []byte) (*Scenario, error) {
-	p := &parser{file: file}
+	p := &parser{file: file, src: data}
 	sc := p.parse(data)
 	if err := p.errs.Err(); err != nil {
 		return nil, err
@@ -92,6 +91,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 
 type parser struct {
 	file string
+	src  []byte
 	errs ErrorList
 }
 
@@ -471,25 +471,12 @@ func (p *parser) check(n *yaml.Node) *Check {
 		return nil
 	}
 	c.Expr = exprNode.Value
-	c.ExprPos, c.Exact = ScalarStart(p.file, exprNode)
+	c.ExprText = ScalarText(p.file, p.src, exprNode)
+	c.ExprPos = c.ExprText.Start
 	if c.Name == "" {
 		c.Name = strings.Join(strings.Fields(c.Expr), " ")
 	}
 	return c
-}
-
-// ScalarStart returns the position of a scalar's first content character and
-// whether columns inside a single line of it can be computed from there.
-func ScalarStart(file string, n *yaml.Node) (Pos, bool) {
-	pos := At(file, n)
-	switch n.Style {
-	case 0, yaml.TaggedStyle:
-		return pos, !strings.Contains(n.Value, "\n")
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		pos.Col++
-		return pos, !strings.Contains(n.Value, "\n") && !strings.ContainsAny(n.Value, `\'"`)
-	}
-	return pos, false
 }
 
 func (p *parser) checkIDs(sc *Scenario) {

@@ -28,6 +28,8 @@ type Built struct {
 // BuildContext carries what building a step needs at load time.
 type BuildContext struct {
 	File string
+	// Src is the whole file, to locate lines inside block scalars; may be nil.
+	Src  []byte
 	Vars map[string]any
 	// Schema holds the metrics recorded by the steps before this one: what a
 	// check or wait_until expression may name.
@@ -135,11 +137,11 @@ func (bc *BuildContext) Compile(field, src string) (*assertions.Check, error) {
 	if err == nil {
 		return check, nil
 	}
-	pos, exact := bc.FieldPos(field), false
+	text := dsl.TextPos{Start: bc.FieldPos(field)}
 	if n, ok := bc.nodes[field]; ok {
-		pos, exact = dsl.ScalarStart(bc.File, n)
+		text = dsl.ScalarText(bc.File, bc.Src, n)
 	}
-	return nil, dsl.Errorf(assertions.ErrorPos(pos, exact, err), "%s: %v", field, err)
+	return nil, dsl.Errorf(assertions.ErrorPos(text, err), "%s: %v", field, err)
 }
 
 // BuildNested builds a step written inside another step's parameters (the

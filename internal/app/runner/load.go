@@ -193,7 +193,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	build := func(list []*dsl.Step, phase string) []*steps.Built {
 		var built []*steps.Built
 		for _, spec := range list {
-			bc := steps.BuildContext{File: file, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase)}
+			bc := steps.BuildContext{File: file, Src: data, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase)}
 			b, err := steps.Build(spec, bc)
 			if err != nil {
 				errs.Add(err)
@@ -222,7 +222,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	for _, c := range sc.Checks {
 		check, err := assertions.Compile(c.Expr, schema)
 		if err != nil {
-			errs = append(errs, dsl.Errorf(assertions.ErrorPos(c.ExprPos, c.Exact, err), "check %q: %v", c.Name, err))
+			errs = append(errs, dsl.Errorf(assertions.ErrorPos(c.ExprText, err), "check %q: %v", c.Name, err))
 			continue
 		}
 		l.Checks = append(l.Checks, &LoadedCheck{Spec: c, Check: check})
