@@ -97,7 +97,7 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitHint(report.ExitInvalid, fmt.Errorf("drill %s: %v", c.Name(), err), fmt.Sprintf("Run 'drill %s --help' for usage.", c.Name()))
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout, stderr), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
 	return root
 }
 
@@ -105,9 +105,14 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 type loadFlags struct {
 	vars    []string
 	varFile string
+	// color: load errors are printed in colour (stderr is a terminal and
+	// NO_COLOR is unset).
+	color bool
 }
 
-func (f *loadFlags) register(c *cobra.Command) {
+// register adds the flags to c; stderr is where load errors go.
+func (f *loadFlags) register(c *cobra.Command, stderr io.Writer) {
+	f.color = isTerminal(stderr) && os.Getenv("NO_COLOR") == ""
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a var: `name=value` (repeatable; overrides --var-file and the scenario's default)")
 	c.Flags().StringVar(&f.varFile, "var-file", "", "YAML `file` of var values (name: value)")
 }
@@ -158,11 +163,25 @@ func (f *loadFlags) load(paths []string) ([]*runner.Loaded, error) {
 	if err != nil {
 		var list dsl.ErrorList
 		if errors.As(err, &list) {
-			return nil, exitWith(report.ExitInvalid, fmt.Errorf("%v\n%s; nothing was run", list, plural(len(list), "error")))
+			return nil, exitWith(report.ExitInvalid, fmt.Errorf("%s\n%s; nothing was run", list.Render(readSource(), f.color), plural(len(list), "error")))
 		}
 		return nil, exitWith(report.ExitInvalid, err)
 	}
 	return loaded, nil
+}
+
+// readSource returns a reader of files for error snippets, each file read
+// once; a file that cannot be read gives nil (no snippet).
+func readSource() func(file string) []byte {
+	files := map[string][]byte{}
+	return func(file string) []byte {
+		data, ok := files[file]
+		if !ok {
+			data, _ = os.ReadFile(file)
+			files[file] = data
+		}
+		return data
+	}
 }
 
 func plural(n int, word string) string {
@@ -172,7 +191,7 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func newValidateCmd(stdout io.Writer) *cobra.Command {
+func newValidateCmd(stdout, stderr io.Writer) *cobra.Command {
 	var lf loadFlags
 	c := &cobra.Command{
 		Use:   "validate FILE|DIR...",
@@ -193,7 +212,7 @@ It touches nothing: no container, no database, no network.`,
 			return nil
 		},
 	}
-	lf.register(c)
+	lf.register(c, stderr)
 	return c
 }
 
@@ -261,7 +280,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 			return exitWith(run.ExitCode(), nil)
 		},
 	}
-	lf.register(c)
+	lf.register(c, stderr)
 	f := c.Flags()
 	f.StringVar(&junitPath, "junit", "", "write a JUnit XML report to `path`")
 	f.StringVar(&jsonPath, "json", "", "write the JSON journal of the run to `path`")
