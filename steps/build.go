@@ -67,7 +67,7 @@ func Build(spec *dsl.Step, bc BuildContext) (*Built, error) {
 
 func decodeStep(spec *dsl.Step, kind *Kind, bc *BuildContext, resolve func(dsl.Ref) (string, bool)) (Step, bool, error) {
 	step := kind.New()
-	dc := &dsl.DecodeContext{File: bc.File, Where: kind.Name, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve}
+	dc := &dsl.DecodeContext{File: bc.File, Where: kind.Name, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve, SiblingKeys: dsl.StepCommonKeys}
 	dc.DecodeStruct(spec.Params, step)
 	if len(dc.Errs) > 0 {
 		return nil, false, dc.Errs
