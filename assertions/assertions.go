@@ -322,15 +322,18 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	return res, nil
 }
 
-// ErrorPos returns the file position of a compile error inside an
-// expression whose text is located by text: the error's own line and
-// column when they can be known, else where the expression starts.
-func ErrorPos(text dsl.TextPos, err error) dsl.Pos {
+// PosError is a compile error of an expression whose text is located by
+// text, as a *dsl.Error: at the error's own line and column when they can be
+// known, else where the expression starts; prefix names the expression
+// ("check \"x\"", "expr"). When a YAML comment may have cut the expression
+// short, the message says so and how to quote it.
+func PosError(text dsl.TextPos, prefix string, err error) *dsl.Error {
+	pos := text.Start
 	var ce *CompileError
 	if errors.As(err, &ce) {
-		if pos, ok := text.At(ce.Line, ce.Column); ok {
-			return pos
+		if p, ok := text.At(ce.Line, ce.Column); ok {
+			pos = p
 		}
 	}
-	return text.Start
+	return dsl.Errorf(pos, "%s: %v%s", prefix, err, text.CommentHint())
 }

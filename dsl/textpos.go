@@ -2,7 +2,9 @@ package dsl
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -17,6 +19,22 @@ type TextPos struct {
 	// lines holds where each line of the text starts, when columns inside
 	// the text are the same as in the file; nil when they are not.
 	lines []Pos
+	// comment is what follows an unquoted one-line text on its line after
+	// " #": a YAML comment that may have cut the text short.
+	comment string
+	text    string
+}
+
+// CommentHint says, when an unquoted text is followed on its line by a
+// YAML comment (" #..."), that the comment is not part of the text and how
+// to quote the whole: for an error about a text that may have been cut
+// short. It is "" otherwise.
+func (t TextPos) CommentHint() string {
+	if t.comment == "" {
+		return ""
+	}
+	whole := t.text + " " + t.comment
+	return fmt.Sprintf(" (the text after \" #\" on this line is a YAML comment, not part of it: to keep it, quote the whole: '%s')", strings.ReplaceAll(whole, "'", "''"))
 }
 
 // At returns the file position of the character at offset col (from 0) of
@@ -41,6 +59,7 @@ func ScalarText(file string, src []byte, n *yaml.Node) TextPos {
 	case 0, yaml.TaggedStyle:
 		if oneLine {
 			t.lines = []Pos{t.Start}
+			t.comment, t.text = trailingComment(src, n), n.Value
 		}
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		t.Start.Col++
@@ -87,3 +106,23 @@ func literalLines(file string, src []byte, n *yaml.Node) []Pos {
 }
 
 func leadingSpaces(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
+
+// trailingComment returns the comment after a one-line plain scalar on its
+// line ("#" preceded by a blank), or "".
+func trailingComment(src []byte, n *yaml.Node) string {
+	lines := bytes.SplitN(src, []byte("\n"), n.Line+1)
+	if n.Line < 1 || n.Line > len(lines) {
+		return ""
+	}
+	line := []rune(string(lines[n.Line-1]))
+	end := n.Column - 1 + utf8.RuneCountInString(n.Value)
+	if end > len(line) {
+		return ""
+	}
+	rest := string(line[end:])
+	i := strings.Index(rest, "#")
+	if i < 0 || strings.TrimSpace(rest[:i]) != "" || i == 0 {
+		return ""
+	}
+	return strings.TrimSpace(rest[i:])
+}

@@ -141,7 +141,7 @@ func (bc *BuildContext) Compile(field, src string) (*assertions.Check, error) {
 	if n, ok := bc.nodes[field]; ok {
 		text = dsl.ScalarText(bc.File, bc.Src, n)
 	}
-	return nil, dsl.Errorf(assertions.ErrorPos(text, err), "%s: %v", field, err)
+	return nil, assertions.PosError(text, field, err)
 }
 
 // BuildNested builds a step written inside another step's parameters (the

@@ -222,7 +222,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	for _, c := range sc.Checks {
 		check, err := assertions.Compile(c.Expr, schema)
 		if err != nil {
-			errs = append(errs, dsl.Errorf(assertions.ErrorPos(c.ExprText, err), "check %q: %v", c.Name, err))
+			errs = append(errs, assertions.PosError(c.ExprText, fmt.Sprintf("check %q", c.Name), err))
 			continue
 		}
 		l.Checks = append(l.Checks, &LoadedCheck{Spec: c, Check: check})
