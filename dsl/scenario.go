@@ -116,6 +116,7 @@ func (p *parser) parse(data []byte) *Scenario {
 	} else if !errors.Is(err, io.EOF) {
 		p.errs = append(p.errs, yamlSyntaxError(p.file, data, err))
 	}
+	p.errs = append(p.errs, ExpandMerges(p.file, &doc)...)
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
