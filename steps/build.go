@@ -153,3 +153,18 @@ func (bc *BuildContext) BuildNested(n *yaml.Node) (*Built, error) {
 	}
 	return Build(spec, *bc)
 }
+
+// StandIn returns, for a step that failed to build, what later steps and
+// checks may assume it records, so that one broken step does not turn every
+// use of its metrics into an "unknown metric" error: a Built without a Step,
+// with the metrics of its kind (with default parameters), or of the kind its
+// misspelt name suggests. It returns nil when no kind comes close.
+func StandIn(spec *dsl.Step) *Built {
+	kind, ok := Lookup(spec.Kind)
+	if !ok {
+		if kind, ok = Lookup(dsl.Suggest(spec.Kind, KindNames())); !ok {
+			return nil
+		}
+	}
+	return &Built{Spec: spec, Kind: kind, Key: spec.ID, Metrics: MetricsOf(kind, kind.New())}
+}

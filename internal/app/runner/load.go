@@ -197,14 +197,17 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 			b, err := steps.Build(spec, bc)
 			if err != nil {
 				errs.Add(err)
-				continue
-			}
-			if driver != nil {
+				if b = steps.StandIn(spec); b == nil {
+					continue
+				}
+			} else if driver != nil {
 				if missing := driver.Can(b.Kind.Needs...); len(missing) > 0 {
 					errs = append(errs, dsl.Errorf(spec.KindPos, "%s cannot run on platform %s: it cannot %s", spec.Kind, driver.Name, capabilityWords(missing)))
 				}
 			}
-			built = append(built, b)
+			if err == nil {
+				built = append(built, b)
+			}
 			schema.Add(spec.ID, b.Metrics)
 			if spec.ID != "" {
 				ids[spec.ID] = b
