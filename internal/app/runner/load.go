@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
@@ -103,6 +101,7 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 	results := make([]*Loaded, len(files))
 	fileErrs := make([]error, len(files))
 	used := make([]map[string]bool, len(files))
+	clusters := &clusterFiles{}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, f := range files {
@@ -116,7 +115,7 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 				fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", unwrapPathError(err))
 				return
 			}
-			results[i], fileErrs[i] = LoadScenario(f, data, overrides, used[i])
+			results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i], clusters)
 		}()
 	}
 	wg.Wait()
@@ -145,6 +144,12 @@ func Load(paths []string, overrides map[string]string) ([]*Loaded, error) {
 // LoadScenario loads one file's content. used collects the override names
 // that the scenario declares.
 func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
+	return loadScenario(file, data, overrides, used, &clusterFiles{})
+}
+
+// loadScenario is LoadScenario reading shared cluster files through
+// clusters.
+func loadScenario(file string, data []byte, overrides map[string]string, used map[string]bool, clusters *clusterFiles) (*Loaded, error) {
 	sc, err := dsl.Parse(file, data)
 	if err != nil {
 		return nil, err
@@ -169,7 +174,7 @@ func LoadScenario(file string, data []byte, overrides map[string]string, used ma
 	clusterNode, clusterFile := sc.Cluster, file
 	if sc.ClusterFile != "" {
 		clusterFile = filepath.Join(filepath.Dir(file), sc.ClusterFile)
-		clusterNode, err = readMapping(clusterFile)
+		clusterNode, err = clusters.read(clusterFile)
 		if err != nil {
 			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
 		}
@@ -251,23 +256,6 @@ func capabilityWords(caps []platform.Capability) string {
 		out[i] = words[c]
 	}
 	return strings.Join(out, ", ")
-}
-
-// readMapping reads a YAML file holding one mapping (a shared cluster
-// block).
-func readMapping(path string) (*yaml.Node, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s: %v", path, unwrapPathError(err))
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s must hold a mapping of cluster settings", path)
-	}
-	return doc.Content[0], nil
 }
 
 // refChecker validates ${step.metric} references: the step must come
