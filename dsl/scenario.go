@@ -56,6 +56,9 @@ type Step struct {
 	Params          *yaml.Node // mapping of the kind's own keys; never nil
 }
 
+// MaxRetryAttempts is the largest retry.attempts a step may give.
+const MaxRetryAttempts = 1000
+
 // Retry says how often a failing step is tried again.
 type Retry struct {
 	Attempts int           // total tries; 0 or 1 means no retry
@@ -417,8 +420,8 @@ func (p *parser) retry(n *yaml.Node) Retry {
 		switch kv.key {
 		case "attempts":
 			i, ok := p.scalar(kv.val).(int64)
-			if !ok || i < 1 || i > 1000 {
-				p.errorf(kv.val, "retry attempts must be a whole number from 1 to 1000, found %q", kv.val.Value)
+			if !ok || i < 1 || i > MaxRetryAttempts {
+				p.errorf(kv.val, "retry attempts must be a whole number from 1 to %d, found %q", MaxRetryAttempts, kv.val.Value)
 				continue
 			}
 			r.Attempts = int(i)
