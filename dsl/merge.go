@@ -10,24 +10,31 @@ import "go.yaml.in/yaml/v3"
 // so an error in one points there. A merge value that is not a mapping or a
 // list of mappings is an error at its position.
 func ExpandMerges(file string, n *yaml.Node) ErrorList {
-	m := &merger{file: file, done: map[*yaml.Node]bool{}}
+	m := &merger{file: file}
 	m.expand(n)
 	return m.errs
 }
 
 type merger struct {
 	file string
+	// done holds the anchored nodes already expanded (made on the first
+	// alias): an alias may name its own ancestor.
 	done map[*yaml.Node]bool
 	errs ErrorList
 }
 
 func (m *merger) expand(n *yaml.Node) {
-	if n == nil || m.done[n] {
+	if n == nil {
 		return
 	}
-	m.done[n] = true
 	if n.Kind == yaml.AliasNode {
-		m.expand(n.Alias)
+		if m.done == nil {
+			m.done = map[*yaml.Node]bool{}
+		}
+		if !m.done[n.Alias] {
+			m.done[n.Alias] = true
+			m.expand(n.Alias)
+		}
 		return
 	}
 	for _, c := range n.Content {

@@ -81,18 +81,17 @@ func literalLines(file string, src []byte, n *yaml.Node) []Pos {
 	if src == nil {
 		return nil
 	}
-	fileLines := bytes.Split(src, []byte("\n"))
 	valueLines := strings.Split(strings.TrimSuffix(n.Value, "\n"), "\n")
 	indent := -1
 	for i, v := range valueLines {
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
-		at := n.Line + i // index of the file line holding value line i+1
-		if at >= len(fileLines) {
+		at := lineOf(src, n.Line+1+i) // the file line holding value line i+1
+		if at == nil {
 			return nil
 		}
-		indent = leadingSpaces(string(fileLines[at])) - leadingSpaces(v)
+		indent = leadingSpaces(string(at)) - leadingSpaces(v)
 		break
 	}
 	if indent < 0 {
@@ -110,19 +109,31 @@ func leadingSpaces(s string) int { return len(s) - len(strings.TrimLeft(s, " "))
 // trailingComment returns the comment after a one-line plain scalar on its
 // line ("#" preceded by a blank), or "".
 func trailingComment(src []byte, n *yaml.Node) string {
-	lines := bytes.SplitN(src, []byte("\n"), n.Line+1)
-	if n.Line < 1 || n.Line > len(lines) {
+	line := lineOf(src, n.Line)
+	// Skip the text itself: Column counts characters, not bytes.
+	rest := line
+	for i := 1; i < n.Column+utf8.RuneCountInString(n.Value) && len(rest) > 0; i++ {
+		_, size := utf8.DecodeRune(rest)
+		rest = rest[size:]
+	}
+	i := bytes.IndexByte(rest, '#')
+	if i <= 0 || len(bytes.TrimSpace(rest[:i])) != 0 {
 		return ""
 	}
-	line := []rune(string(lines[n.Line-1]))
-	end := n.Column - 1 + utf8.RuneCountInString(n.Value)
-	if end > len(line) {
-		return ""
+	return string(bytes.TrimSpace(rest[i:]))
+}
+
+// lineOf returns line n (from 1) of src without its line break, or nil.
+func lineOf(src []byte, n int) []byte {
+	for ; n > 1; n-- {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return nil
+		}
+		src = src[i+1:]
 	}
-	rest := string(line[end:])
-	i := strings.Index(rest, "#")
-	if i < 0 || strings.TrimSpace(rest[:i]) != "" || i == 0 {
-		return ""
+	if i := bytes.IndexByte(src, '\n'); i >= 0 {
+		src = src[:i]
 	}
-	return strings.TrimSpace(rest[i:])
+	return src
 }
