@@ -76,13 +76,5 @@ func BenchmarkLoadShipped(b *testing.B) {
 			}
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		loaded, err := Load([]string{scenarios}, nil)
-		if err != nil || len(loaded) != 100 {
-			b.Fatalf("loaded %d: %v", len(loaded), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*100), "µs/scenario")
+	benchLoad(b, scenarios)
 }
