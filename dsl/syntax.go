@@ -12,6 +12,13 @@ import (
 
 var yamlLineRe = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
+// SyntaxError turns an error of the YAML parser on data, the content of
+// file, into an *Error at the offending line and column (see
+// yamlSyntaxError).
+func SyntaxError(file string, data []byte, err error) *Error {
+	return yamlSyntaxError(file, data, err)
+}
+
 // yamlSyntaxError turns an error of the YAML parser into an *Error at the
 // offending line and column. The parser names the line where the broken
 // construct began (zero-based for some errors), or no line at all; the

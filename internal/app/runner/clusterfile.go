@@ -32,7 +32,8 @@ type clusterEntry struct {
 	err  error
 }
 
-// read returns the mapping held by the cluster file at path.
+// read returns the mapping held by the cluster file at path. A problem
+// inside the file is a dsl.ErrorList with positions in it.
 func (c *clusterFiles) read(path string) (*yaml.Node, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -58,7 +59,8 @@ func (c *clusterFiles) read(path string) (*yaml.Node, error) {
 }
 
 // readMapping reads a YAML file holding one mapping (a shared cluster
-// block), with merge keys expanded.
+// block), with merge keys expanded. A problem inside the file is a
+// dsl.ErrorList.
 func readMapping(path string) (*yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -66,7 +68,7 @@ func readMapping(path string) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, dsl.ErrorList{dsl.SyntaxError(path, data, err)}
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s must hold a mapping of cluster settings", path)

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -175,7 +176,10 @@ func loadScenario(file string, data []byte, overrides map[string]string, used ma
 	if sc.ClusterFile != "" {
 		clusterFile = filepath.Join(filepath.Dir(file), sc.ClusterFile)
 		clusterNode, err = clusters.read(clusterFile)
-		if err != nil {
+		var inFile dsl.ErrorList
+		if errors.As(err, &inFile) {
+			errs = append(errs, inFile...)
+		} else if err != nil {
 			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
 		}
 	}
