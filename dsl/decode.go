@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -74,8 +75,21 @@ type Field struct {
 	Enum     []string
 }
 
-// Fields lists the parameters of a struct type in declaration order.
+// fieldCache holds Fields' answer for each struct type: the decoder asks
+// for every step it decodes.
+var fieldCache sync.Map // reflect.Type -> []Field
+
+// Fields lists the parameters of a struct type in declaration order. The
+// slice is shared: do not modify it.
 func Fields(t reflect.Type) []Field {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]Field)
+	}
+	f, _ := fieldCache.LoadOrStore(t, fieldsOf(t))
+	return f.([]Field)
+}
+
+func fieldsOf(t reflect.Type) []Field {
 	var out []Field
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
