@@ -37,7 +37,7 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 		return Errorf(Pos{File: file, Line: l, Col: c}, "YAML syntax: %s", msg)
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if l := problemLine(lines, msg); l > 0 {
+	if l := problemLine(lines, msg, line-1); l > 0 {
 		line = l
 	}
 	if line > len(lines) {
@@ -58,26 +58,41 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 	return Errorf(Pos{File: file, Line: line, Col: col}, "YAML syntax: %s", msg)
 }
 
-// problemLine returns the first line n such that lines 1..n alone fail to
-// parse with msg, or 0 when none does.
-func problemLine(lines [][]byte, msg string) int {
-	var prefix []byte
-	for i, l := range lines {
-		prefix = append(prefix, l...)
-		var doc yaml.Node
-		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+// problemLine returns the first line n, from line from on, such that
+// lines 1..n alone fail to parse with msg, or 0 when none does. The problem
+// is never before the line where its construct began, which the parser
+// names (less one: it counts some from 0). A longer prefix holds the same
+// first problem, so the line is found by bisection: a few parses of the
+// file, not one per line.
+func problemLine(lines [][]byte, msg string, from int) int {
+	from = max(from, 1)
+	if from > len(lines) {
+		return 0
+	}
+	fails := func(n int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:n], nil)))
 		for {
+			var doc yaml.Node
 			err := dec.Decode(&doc)
 			if err == nil {
 				continue
 			}
-			if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil && m[2] == msg {
-				return i + 1
-			}
-			break
+			m := yamlLineRe.FindStringSubmatch(err.Error())
+			return m != nil && m[2] == msg
 		}
 	}
-	return 0
+	lo, hi := from, len(lines)
+	if !fails(hi) {
+		return 0
+	}
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // badCharacter finds the first byte the YAML reader refuses: invalid UTF-8,

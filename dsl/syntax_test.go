@@ -1,6 +1,9 @@
 package dsl
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestYAMLSyntaxPositions checks that a YAML syntax error points at the
 // offending line and column, not at the line where the broken construct
@@ -30,6 +33,10 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 			`f.yaml:4:5: YAML syntax: mapping values are not allowed in this context`},
 		{"closed brackets, then a bad line", "name: [a]\nsteps:\n  - kind: sleep\n duration: 1s\n",
 			`f.yaml:4:2: YAML syntax: did not find expected key`},
+		{"bad indentation after many steps", "name: long\nsteps:\n" + strings.Repeat("  - kind: sleep\n    duration: 1s\n", 2000) + "   bad: indentation\n",
+			`f.yaml:4003:4: YAML syntax: did not find expected '-' indicator`},
+		{"a quoted text over lines, then a bad line", "name: a\ndescription: \"one\n  two\"\nsteps:\n  - kind: sleep\n duration: 1s\n",
+			`f.yaml:6:2: YAML syntax: did not find expected key`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tc.src))
