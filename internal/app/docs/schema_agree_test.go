@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/internal/app/runner"
+	"github.com/drill-dev/drill/steps"
 )
 
 func compiledSchema(t *testing.T) *jsonschema.Schema {
@@ -202,5 +203,57 @@ func TestSchemaDescribesEveryProperty(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("%d of %d properties have no description:\n%s", len(missing), total, strings.Join(missing, "\n"))
+	}
+}
+
+// TestSchemaDefaultsFromKinds checks that every parameter default the
+// catalogue shows (what Kind.New sets) is the schema's default too.
+func TestSchemaDefaultsFromKinds(t *testing.T) {
+	data, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Definitions struct {
+			Step struct {
+				AllOf []struct {
+					If struct {
+						Properties struct {
+							Kind struct {
+								Const string `json:"const"`
+							} `json:"kind"`
+						} `json:"properties"`
+					} `json:"if"`
+					Then struct {
+						Properties map[string]map[string]any `json:"properties"`
+					} `json:"then"`
+				} `json:"allOf"`
+			} `json:"step"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string]map[string]map[string]any{}
+	for _, b := range root.Definitions.Step.AllOf {
+		byKind[b.If.Properties.Kind.Const] = b.Then.Properties
+	}
+	checked := 0
+	for _, k := range steps.Kinds() {
+		for _, p := range Params(k) {
+			got, has := byKind[k.Name][p.Key]["default"]
+			scalar := p.Type == "string" || p.Type == "int" || p.Type == "number" || p.Type == "bool" || p.Type == "duration"
+			switch {
+			case p.Default != "" && scalar && (!has || fmt.Sprint(got) != p.Default):
+				t.Errorf("%s.%s: schema default %v, the kind's %q", k.Name, p.Key, got, p.Default)
+			case p.Default == "" && has:
+				t.Errorf("%s.%s: schema default %v, the kind has none", k.Name, p.Key, got)
+			case has:
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no default checked")
 	}
 }
