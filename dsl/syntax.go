@@ -33,7 +33,7 @@ func yamlSyntaxError(file string, data []byte, err error) *Error {
 			line, _ = strconv.Atoi(m[1])
 		}
 	}
-	if l, c, ok := badCharacter(data); ok {
+	if l, c, ok := badCharacter(data); ok && isReaderError(msg) {
 		return Errorf(Pos{File: file, Line: l, Col: c}, "YAML syntax: %s", msg)
 	}
 	lines := bytes.SplitAfter(data, []byte("\n"))
@@ -93,6 +93,12 @@ func problemLine(lines [][]byte, msg string, from int) int {
 		}
 	}
 	return lo
+}
+
+// isReaderError says whether msg is a complaint of the YAML reader about
+// the bytes themselves (those errors carry no line).
+func isReaderError(msg string) bool {
+	return strings.Contains(msg, "control characters") || strings.Contains(msg, "UTF-8") || strings.Contains(msg, "UTF-16") || strings.Contains(msg, "Unicode character")
 }
 
 // badCharacter finds the first byte the YAML reader refuses: invalid UTF-8,

@@ -33,6 +33,8 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 			`f.yaml:4:5: YAML syntax: mapping values are not allowed in this context`},
 		{"closed brackets, then a bad line", "name: [a]\nsteps:\n  - kind: sleep\n duration: 1s\n",
 			`f.yaml:4:2: YAML syntax: did not find expected key`},
+		{"a control character in a comment", "name: a\nsteps: [\n# \x1b\n",
+			`f.yaml:3:3: YAML syntax: control characters are not allowed`},
 		{"bad indentation after many steps", "name: long\nsteps:\n" + strings.Repeat("  - kind: sleep\n    duration: 1s\n", 2000) + "   bad: indentation\n",
 			`f.yaml:4003:4: YAML syntax: did not find expected '-' indicator`},
 		{"a quoted text over lines, then a bad line", "name: a\ndescription: \"one\n  two\"\nsteps:\n  - kind: sleep\n duration: 1s\n",
