@@ -51,7 +51,8 @@ func (t TextPos) At(line, col int) (Pos, bool) {
 // ScalarText locates a scalar's text. src is the whole file n was parsed
 // from; without it (nil) the lines of a block scalar are not located.
 // Columns are exact for a single-line plain scalar, a single-line quoted
-// scalar without escapes, and every line of a literal block scalar (|).
+// scalar without escapes, and every line of a literal block scalar (|); a
+// folded block scalar (>) is located by its first line.
 func ScalarText(file string, src []byte, n *yaml.Node) TextPos {
 	t := TextPos{Start: At(file, n)}
 	oneLine := !strings.Contains(n.Value, "\n")
@@ -70,6 +71,11 @@ func ScalarText(file string, src []byte, n *yaml.Node) TextPos {
 		t.lines = literalLines(file, src, n)
 		if len(t.lines) > 0 {
 			t.Start = t.lines[0]
+		}
+	case yaml.FoldedStyle:
+		// Lines are joined: only where the text starts is known.
+		if lines := literalLines(file, src, n); len(lines) > 0 {
+			t.Start = lines[0]
 		}
 	}
 	return t

@@ -84,6 +84,7 @@ var schemaBlind = map[string]string{
 	"47-step-id-clash.yaml":             "a step id equal to a metric name: a cross-reference",
 	"48-check-block-scalar.yaml":        "an expression's types",
 	"49-check-step-block-scalar.yaml":   "an expression naming a metric no earlier step records",
+	"53-check-folded-block.yaml":        "an expression's types",
 	"51-check-cut-by-comment.yaml":      "an expression's syntax",
 }
 
