@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -25,10 +26,17 @@ import (
 // Schema is what an expression may name: metrics by their bare name (the
 // latest recorded value), each step id with the metrics of that step, and
 // vars under "vars".
+//
+// Compile builds the expression environment from the schema once and
+// reuses it until Add is called or Vars is replaced by another map; change
+// Metrics and Steps through Add, and Vars before the first Compile.
 type Schema struct {
 	Metrics map[string]metric.Type
 	Steps   map[string]map[string]metric.Type
 	Vars    map[string]any // values fix the types
+
+	cached     types.Map
+	cachedVars map[string]any
 }
 
 // NewSchema returns an empty schema.
@@ -58,6 +66,7 @@ func (s *Schema) Clone() *Schema {
 // Add declares the metrics a step records; step is its id, or "" when the
 // step has none (its metrics are then reachable by bare name only).
 func (s *Schema) Add(step string, specs []metric.Spec) {
+	s.cached = nil
 	for _, sp := range specs {
 		s.Metrics[sp.Name] = sp.Type
 		if step != "" {
@@ -89,6 +98,18 @@ func exprType(t metric.Type) types.Type {
 }
 
 func (s *Schema) env() types.Map {
+	if s.cached != nil && sameMap(s.cachedVars, s.Vars) {
+		return s.cached
+	}
+	s.cached, s.cachedVars = s.buildEnv(), s.Vars
+	return s.cached
+}
+
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() && len(a) == len(b)
+}
+
+func (s *Schema) buildEnv() types.Map {
 	env := types.Map{}
 	for name, t := range s.Metrics {
 		env[name] = exprType(t)
@@ -322,13 +343,18 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	return res, nil
 }
 
-// ErrorPos moves pos, the position of an expression in its file, to the
-// column a compile error names, when the expression sits on one line of the
-// file (exact). Otherwise pos is returned as is.
-func ErrorPos(pos dsl.Pos, exact bool, err error) dsl.Pos {
+// PosError is a compile error of an expression whose text is located by
+// text, as a *dsl.Error: at the error's own line and column when they can be
+// known, else where the expression starts; prefix names the expression
+// ("check \"x\"", "expr"). When a YAML comment may have cut the expression
+// short, the message says so and how to quote it.
+func PosError(text dsl.TextPos, prefix string, err error) *dsl.Error {
+	pos := text.Start
 	var ce *CompileError
-	if errors.As(err, &ce) && exact && ce.Line == 1 {
-		pos.Col += ce.Column
+	if errors.As(err, &ce) {
+		if p, ok := text.At(ce.Line, ce.Column); ok {
+			pos = p
+		}
 	}
-	return pos
+	return dsl.Errorf(pos, "%s: %v%s", prefix, err, text.CommentHint())
 }

@@ -100,3 +100,24 @@ func TestEval(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaEnvFollowsChanges checks that the environment Compile reuses
+// is rebuilt after Add and after Vars is replaced.
+func TestSchemaEnvFollowsChanges(t *testing.T) {
+	t.Parallel()
+	s := NewSchema()
+	if _, err := Compile("rto_s < 60", s); err == nil {
+		t.Fatal("rto_s compiles before any step records it")
+	}
+	s.Add("wait", []metric.Spec{{Name: "rto_s", Type: metric.Number}})
+	if _, err := Compile("rto_s < 60 && wait.rto_s < 60", s); err != nil {
+		t.Fatalf("after Add: %v", err)
+	}
+	if _, err := Compile("vars.limit > 1", s); err == nil {
+		t.Fatal("vars.limit compiles before the var exists")
+	}
+	s.Vars = map[string]any{"limit": int64(3)}
+	if _, err := Compile("vars.limit > 1", s); err != nil {
+		t.Fatalf("after Vars is replaced: %v", err)
+	}
+}

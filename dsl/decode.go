@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -29,6 +30,10 @@ type DecodeContext struct {
 	CheckRef func(ref Ref) error
 	// Resolve returns a ${step.metric} value at run time; nil at load time.
 	Resolve func(ref Ref) (string, bool)
+	// SiblingKeys are keys accepted beside the struct's own at its top level
+	// (a step's common keys, StepCommonKeys): a misspelt key is compared with
+	// them first, so "timout" suggests "timeout".
+	SiblingKeys []string
 
 	// RuntimeRefs is set when a decoded text refers to a step's value: the
 	// step must be decoded again at run time.
@@ -70,8 +75,21 @@ type Field struct {
 	Enum     []string
 }
 
-// Fields lists the parameters of a struct type in declaration order.
+// fieldCache holds Fields' answer for each struct type: the decoder asks
+// for every step it decodes.
+var fieldCache sync.Map // reflect.Type -> []Field
+
+// Fields lists the parameters of a struct type in declaration order. The
+// slice is shared: do not modify it.
 func Fields(t reflect.Type) []Field {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]Field)
+	}
+	f, _ := fieldCache.LoadOrStore(t, fieldsOf(t))
+	return f.([]Field)
+}
+
+func fieldsOf(t reflect.Type) []Field {
 	var out []Field
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -106,10 +124,15 @@ func (dc *DecodeContext) decodeStruct(n *yaml.Node, v reflect.Value, top bool) {
 		k, val := n.Content[i], n.Content[i+1]
 		f, ok := byKey[k.Value]
 		if !ok {
-			if s := Suggest(k.Value, keys); s != "" {
+			candidates := keys
+			if top && len(dc.SiblingKeys) > 0 {
+				candidates = append(append([]string(nil), dc.SiblingKeys...), keys...)
+			}
+			s := Suggest(k.Value, candidates)
+			if _, own := byKey[s]; own {
 				suggested[s] = true
 			}
-			hint := DidYouMean(k.Value, keys)
+			hint := DidYouMean(k.Value, candidates)
 			if hint == "" && len(keys) > 0 {
 				hint = "; known keys: " + strings.Join(keys, ", ")
 			}

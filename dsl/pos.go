@@ -77,13 +77,22 @@ func (l *ErrorList) Add(err error) {
 	*l = append(*l, &Error{Msg: err.Error()})
 }
 
-// Err returns the list as an error, or nil when it is empty.
+// Err returns the list as an error, sorted, each error once (files shared
+// by several scenarios would repeat theirs), or nil when it is empty.
 func (l ErrorList) Err() error {
 	if len(l) == 0 {
 		return nil
 	}
 	l.Sort()
-	return l
+	seen := make(map[Error]bool, len(l))
+	out := l[:0]
+	for _, e := range l {
+		if !seen[*e] {
+			seen[*e] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Sort orders the errors by file, line and column, keeping the order of

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +56,9 @@ type Step struct {
 	Params          *yaml.Node // mapping of the kind's own keys; never nil
 }
 
+// MaxRetryAttempts is the largest retry.attempts a step may give.
+const MaxRetryAttempts = 1000
+
 // Retry says how often a failing step is tried again.
 type Retry struct {
 	Attempts int           // total tries; 0 or 1 means no retry
@@ -69,10 +71,9 @@ type Check struct {
 	Name    string
 	Expr    string
 	ExprPos Pos // where the expression's first character is
-	// Exact is true when ExprPos plus an offset in Expr is still the right
-	// column (a single-line plain or quoted scalar).
-	Exact   bool
-	Message string
+	// ExprText locates positions inside Expr in the file.
+	ExprText TextPos
+	Message  string
 }
 
 // StepCommonKeys are the keys every step accepts besides its kind's own.
@@ -83,7 +84,7 @@ var topKeys = []string{"name", "description", "tags", "vars", "cluster", "steps"
 // Parse parses one scenario file. It returns every problem it finds, as an
 // ErrorList sorted by position, and a nil Scenario when there are any.
 func Parse(file string, data []byte) (*Scenario, error) {
-	p := &parser{file: file}
+	p := &parser{file: file, src: data}
 	sc := p.parse(data)
 	if err := p.errs.Err(); err != nil {
 		return nil, err
@@ -93,14 +94,13 @@ func Parse(file string, data []byte) (*Scenario, error) {
 
 type parser struct {
 	file string
+	src  []byte
 	errs ErrorList
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, Errorf(At(p.file, n), format, args...))
 }
-
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *parser) parse(data []byte) *Scenario {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -119,6 +119,7 @@ func (p *parser) parse(data []byte) *Scenario {
 	} else if !errors.Is(err, io.EOF) {
 		p.errs = append(p.errs, yamlSyntaxError(p.file, data, err))
 	}
+	p.errs = append(p.errs, ExpandMerges(p.file, &doc)...)
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
@@ -424,8 +425,8 @@ func (p *parser) retry(n *yaml.Node) Retry {
 		switch kv.key {
 		case "attempts":
 			i, ok := p.scalar(kv.val).(int64)
-			if !ok || i < 1 || i > 1000 {
-				p.errorf(kv.val, "retry attempts must be a whole number from 1 to 1000, found %q", kv.val.Value)
+			if !ok || i < 1 || i > MaxRetryAttempts {
+				p.errorf(kv.val, "retry attempts must be a whole number from 1 to %d, found %q", MaxRetryAttempts, kv.val.Value)
 				continue
 			}
 			r.Attempts = int(i)
@@ -479,25 +480,12 @@ func (p *parser) check(n *yaml.Node) *Check {
 		return nil
 	}
 	c.Expr = exprNode.Value
-	c.ExprPos, c.Exact = ScalarStart(p.file, exprNode)
+	c.ExprText = ScalarText(p.file, p.src, exprNode)
+	c.ExprPos = c.ExprText.Start
 	if c.Name == "" {
 		c.Name = strings.Join(strings.Fields(c.Expr), " ")
 	}
 	return c
-}
-
-// ScalarStart returns the position of a scalar's first content character and
-// whether columns inside a single line of it can be computed from there.
-func ScalarStart(file string, n *yaml.Node) (Pos, bool) {
-	pos := At(file, n)
-	switch n.Style {
-	case 0, yaml.TaggedStyle:
-		return pos, !strings.Contains(n.Value, "\n")
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		pos.Col++
-		return pos, !strings.Contains(n.Value, "\n") && !strings.ContainsAny(n.Value, `\'"`)
-	}
-	return pos, false
 }
 
 func (p *parser) checkIDs(sc *Scenario) {
@@ -521,29 +509,6 @@ func (p *parser) checkIDs(sc *Scenario) {
 			}
 		}
 	}
-}
-
-func yamlSyntaxError(file string, data []byte, err error) *Error {
-	msg := err.Error()
-	line := 1
-	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	return Errorf(Pos{File: file, Line: line, Col: firstColumn(data, line)}, "YAML syntax: %s", msg)
-}
-
-// firstColumn is the column of the first non-blank character of a line, the
-// best column for a YAML syntax error (the YAML parser gives only the line).
-func firstColumn(data []byte, line int) int {
-	lines := bytes.Split(data, []byte("\n"))
-	if line < 1 || line > len(lines) {
-		return 1
-	}
-	l := lines[line-1]
-	return len(l) - len(bytes.TrimLeft(l, " ")) + 1
 }
 
 func describe(n *yaml.Node) string {

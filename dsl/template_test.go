@@ -89,7 +89,7 @@ func TestParsePositions(t *testing.T) {
 	if got := sc.Steps[0].KindPos.String(); got != "demo.yaml:4:11" {
 		t.Errorf("kind position %s", got)
 	}
-	if c := sc.Checks[0]; c.ExprPos.String() != "demo.yaml:7:6" || !c.Exact || c.Name != "rto_s < 60" {
+	if c := sc.Checks[0]; c.ExprPos.String() != "demo.yaml:7:6" || c.ExprText.lines == nil || c.Name != "rto_s < 60" {
 		t.Errorf("quoted check: %+v", c)
 	}
 	if c := sc.Checks[1]; c.ExprPos.String() != "demo.yaml:8:11" || c.Name != "lag" {

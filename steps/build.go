@@ -28,6 +28,8 @@ type Built struct {
 // BuildContext carries what building a step needs at load time.
 type BuildContext struct {
 	File string
+	// Src is the whole file, to locate lines inside block scalars; may be nil.
+	Src  []byte
 	Vars map[string]any
 	// Schema holds the metrics recorded by the steps before this one: what a
 	// check or wait_until expression may name.
@@ -73,7 +75,7 @@ func Build(spec *dsl.Step, bc BuildContext) (*Built, error) {
 
 func decodeStep(spec *dsl.Step, kind *Kind, bc *BuildContext, resolve func(dsl.Ref) (string, bool)) (Step, bool, error) {
 	step := kind.New()
-	dc := &dsl.DecodeContext{File: bc.File, Where: spec.Kind, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve}
+	dc := &dsl.DecodeContext{File: bc.File, Where: spec.Kind, Vars: bc.Vars, CheckRef: bc.CheckRef, Resolve: resolve, SiblingKeys: dsl.StepCommonKeys}
 	dc.DecodeStruct(spec.Params, step)
 	if len(dc.Errs) > 0 {
 		return nil, false, dc.Errs
@@ -147,11 +149,11 @@ func (bc *BuildContext) Compile(field, src string) (*assertions.Check, error) {
 	if err == nil {
 		return check, nil
 	}
-	pos, exact := bc.FieldPos(field), false
+	text := dsl.TextPos{Start: bc.FieldPos(field)}
 	if n, ok := bc.nodes[field]; ok {
-		pos, exact = dsl.ScalarStart(bc.File, n)
+		text = dsl.ScalarText(bc.File, bc.Src, n)
 	}
-	return nil, dsl.Errorf(assertions.ErrorPos(pos, exact, err), "%s: %v", field, err)
+	return nil, assertions.PosError(text, field, err)
 }
 
 // BuildNested builds a step written inside another step's parameters (the
@@ -171,4 +173,19 @@ func (bc *BuildContext) BuildNested(n *yaml.Node) (*Built, error) {
 		return nil, dsl.Errorf(pos, "id %q is not used: a nested step records under the id of its %s step; remove it, or give the id to the %s", spec.ID, bc.step.Kind, bc.step.Kind)
 	}
 	return Build(spec, *bc)
+}
+
+// StandIn returns, for a step that failed to build, what later steps and
+// checks may assume it records, so that one broken step does not turn every
+// use of its metrics into an "unknown metric" error: a Built without a Step,
+// with the metrics of its kind (with default parameters), or of the kind its
+// misspelt name suggests. It returns nil when no kind comes close.
+func StandIn(spec *dsl.Step) *Built {
+	kind, ok := Lookup(spec.Kind)
+	if !ok {
+		if kind, ok = Lookup(dsl.Suggest(spec.Kind, KindNames())); !ok {
+			return nil
+		}
+	}
+	return &Built{Spec: spec, Kind: kind, Key: spec.ID, Metrics: MetricsOf(kind, kind.New())}
 }

@@ -109,9 +109,14 @@ type loadFlags struct {
 	vars    []string
 	varFile string
 	cluster string
+	// color: load errors are printed in colour (stderr is a terminal and
+	// NO_COLOR is unset).
+	color bool
 }
 
-func (f *loadFlags) register(c *cobra.Command) {
+// register adds the flags to c; stderr is where load errors go.
+func (f *loadFlags) register(c *cobra.Command, stderr io.Writer) {
+	f.color = isTerminal(stderr) && os.Getenv("NO_COLOR") == ""
 	c.Flags().StringArrayVar(&f.vars, "var", nil, "set a var: `name=value` (repeatable; overrides --var-file and the scenario's default)")
 	c.Flags().StringVar(&f.varFile, "var-file", "", "YAML `file` of var values (name: value)")
 	c.Flags().StringVar(&f.cluster, "cluster", "", "use the cluster block in `file` instead of each scenario's own: the same drills on another cluster (hosts over SSH, a remote engine)")
@@ -209,7 +214,7 @@ func (f *loadFlags) load(paths []string, each func(file string, l *runner.Loaded
 		return nil, exitWith(report.ExitInvalid, fmt.Errorf("%s; nothing was run", plural(len(list), "error")))
 	}
 	list.Sort()
-	return nil, exitWith(report.ExitInvalid, fmt.Errorf("%v\n%s; nothing was run", list, plural(len(list), "error")))
+	return nil, exitWith(report.ExitInvalid, fmt.Errorf("%s\n%s; nothing was run", list.Render(readSource(), f.color), plural(len(list), "error")))
 }
 
 // errorCount is how many problems a load error holds.
@@ -219,6 +224,20 @@ func errorCount(err error) int {
 		return len(list)
 	}
 	return 1
+}
+
+// readSource returns a reader of files for error snippets, each file read
+// once; a file that cannot be read gives nil (no snippet).
+func readSource() func(file string) []byte {
+	files := map[string][]byte{}
+	return func(file string) []byte {
+		data, ok := files[file]
+		if !ok {
+			data, _ = os.ReadFile(file)
+			files[file] = data
+		}
+		return data
+	}
 }
 
 func plural(n int, word string) string {
@@ -240,11 +259,27 @@ It touches nothing: no container, no database, no network.`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			valid, invalid := 0, 0
+			shown := map[string]bool{} // an error of a shared cluster file is shown once
 			_, err := lf.load(args, func(file string, l *runner.Loaded, err error) {
 				if err != nil {
 					invalid++
 					fmt.Fprintf(stdout, "FAIL %s  (%s)\n", file, plural(errorCount(err), "error"))
-					fmt.Fprintln(stderr, err)
+					var list dsl.ErrorList
+					if errors.As(err, &list) {
+						var fresh dsl.ErrorList
+						for _, e := range list {
+							if !shown[e.Error()] {
+								shown[e.Error()] = true
+								fresh = append(fresh, e)
+							}
+						}
+						if len(fresh) > 0 {
+							fresh.Sort()
+							fmt.Fprintln(stderr, fresh.Render(readSource(), lf.color))
+						}
+					} else {
+						fmt.Fprintln(stderr, err)
+					}
 					return
 				}
 				valid++
@@ -256,7 +291,7 @@ It touches nothing: no container, no database, no network.`,
 			return err
 		},
 	}
-	lf.register(c)
+	lf.register(c, stderr)
 	return c
 }
 
@@ -327,7 +362,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 			return exitWith(run.ExitCode(), nil)
 		},
 	}
-	lf.register(c)
+	lf.register(c, stderr)
 	f := c.Flags()
 	f.StringVar(&junitPath, "junit", "", "write a JUnit XML report to `path`")
 	f.StringVar(&jsonPath, "json", "", "write the JSON journal of the run to `path`")

@@ -1,12 +1,11 @@
 package docs
 
 import (
-	"bytes"
-	_ "github.com/drill-dev/drill/steps/all" // every step kind
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	_ "github.com/drill-dev/drill/steps/all" // every step kind
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -14,22 +13,7 @@ import (
 // independent validator: it compiles, accepts a scenario using every part
 // of the language, and rejects what drill rejects.
 func TestSchemaAcceptsWhatDrillAccepts(t *testing.T) {
-	data, err := JSONSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("drill.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := c.Compile("drill.json")
-	if err != nil {
-		t.Fatalf("the schema does not compile: %v", err)
-	}
+	schema := compiledSchema(t)
 	valid := `
 name: ok
 vars: {rows: 10, token: {default: x, secret: true}}

@@ -62,6 +62,11 @@ func BenchmarkLoadDir(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	benchLoad(b, dir)
+}
+
+// benchLoad measures Load of the 100 scenarios in dir.
+func benchLoad(b *testing.B, dir string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -5,10 +5,8 @@
 package runner
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,8 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/cluster"
@@ -162,6 +158,7 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 	for _, o := range opts {
 		o(&cfg)
 	}
+	clusters := &clusterFiles{}
 	results := make([]*Loaded, len(files))
 	fileErrs := make([]error, len(files))
 	used := make([]map[string]bool, len(files))
@@ -181,7 +178,7 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 					fileErrs[i] = dsl.Errorf(dsl.Pos{File: f}, "cannot read: %v", err)
 					return
 				}
-				results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i], cfg)
+				results[i], fileErrs[i] = loadScenario(f, data, overrides, used[i], cfg, clusters)
 			}()
 		}
 	}()
@@ -215,7 +212,7 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 // LoadScenario loads one file's content. used collects the override names
 // that the scenario declares.
 func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
-	return loadScenario(file, data, Overrides(overrides), used, loadConfig{})
+	return loadScenario(file, data, Overrides(overrides), used, loadConfig{}, &clusterFiles{})
 }
 
 // LoadOption changes how LoadFiles loads.
@@ -232,7 +229,9 @@ func WithCluster(path string) LoadOption {
 	return func(c *loadConfig) { c.cluster = path }
 }
 
-func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig) (*Loaded, error) {
+// loadScenario loads one scenario, reading shared cluster files through
+// clusters.
+func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig, clusters *clusterFiles) (*Loaded, error) {
 	sc, err := dsl.Parse(file, data)
 	if err != nil {
 		return nil, err
@@ -270,12 +269,11 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 		if !filepath.IsAbs(clusterFile) {
 			clusterFile = filepath.Join(filepath.Dir(file), clusterFile)
 		}
-		clusterNode, err = readMapping(clusterFile)
-		var posErr *dsl.Error
-		switch {
-		case errors.As(err, &posErr):
-			errs = append(errs, posErr)
-		case err != nil:
+		clusterNode, err = clusters.read(clusterFile)
+		var inFile dsl.ErrorList
+		if errors.As(err, &inFile) {
+			errs = append(errs, inFile...)
+		} else if err != nil {
 			errs = append(errs, dsl.Errorf(sc.ClusterPos, "cluster: %v", err))
 		}
 	}
@@ -301,18 +299,21 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 	build := func(list []*dsl.Step, phase string) []*steps.Built {
 		var built []*steps.Built
 		for _, spec := range list {
-			bc := steps.BuildContext{File: file, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase), Targets: targets}
+			bc := steps.BuildContext{File: file, Src: data, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase), Targets: targets}
 			b, err := steps.Build(spec, bc)
 			if err != nil {
 				errs.Add(err)
-				continue
-			}
-			if driver != nil {
+				if b = steps.StandIn(spec); b == nil {
+					continue
+				}
+			} else if driver != nil {
 				if missing := driver.Can(b.Kind.Needs...); len(missing) > 0 {
 					errs = append(errs, dsl.Errorf(spec.KindPos, "%s cannot run on platform %s: it cannot %s", spec.Kind, driver.Name, capabilityWords(missing)))
 				}
 			}
-			built = append(built, b)
+			if err == nil {
+				built = append(built, b)
+			}
 			schema.Add(spec.ID, b.Metrics)
 			if spec.ID != "" {
 				ids[spec.ID] = b
@@ -331,7 +332,7 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 	for _, c := range sc.Checks {
 		check, err := assertions.Compile(c.Expr, schema)
 		if err != nil {
-			errs = append(errs, dsl.Errorf(assertions.ErrorPos(c.ExprPos, c.Exact, err), "check %q: %v", c.Name, err))
+			errs = append(errs, assertions.PosError(c.ExprText, fmt.Sprintf("check %q", c.Name), err))
 			continue
 		}
 		l.Checks = append(l.Checks, &LoadedCheck{Spec: c, Check: check})
@@ -357,30 +358,6 @@ func capabilityWords(caps []platform.Capability) string {
 		out[i] = words[c]
 	}
 	return strings.Join(out, ", ")
-}
-
-// readMapping reads a YAML file holding one mapping (a shared cluster
-// block). A problem inside the file is a *dsl.Error at its position.
-func readMapping(path string) (*yaml.Node, error) {
-	data, err := ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s must hold a mapping of cluster settings", path)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, dsl.Errorf(dsl.At(path, &extra), "a second YAML document: a cluster file holds one mapping; remove the \"---\" separator and what follows")
-	} else if !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return doc.Content[0], nil
 }
 
 // refChecker validates ${step.metric} references: the step must come
