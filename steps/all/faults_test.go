@@ -516,6 +516,25 @@ checks:
 		assertClean(t, p, dir, bedNetworks)
 	})
 
+	t.Run("heal after a partitioned container was killed", func(t *testing.T) {
+		sc, dir := b.run(t, `steps:
+  - kind: network.partition
+    groups: [[a], [b]]
+  - kind: compose.kill
+    target: b
+  - id: heal
+    kind: network.heal
+  - kind: compose.start
+    target: b
+`)
+		passed(t, sc)
+		undos(t, sc)
+		if want := "b#1 is not running: its network namespace is gone, and with it every rule drill put there; nothing to remove"; !strings.Contains(sc.Steps[2].Log, want) {
+			t.Errorf("network.heal's log:\n%s\nwant a line %q", sc.Steps[2].Log, want)
+		}
+		assertClean(t, p, dir, bedNetworks)
+	})
+
 	t.Run("one way, partly healed by a step, the rest by the run", func(t *testing.T) {
 		hook(t, "one way", func(ctx context.Context) error {
 			dockertest.Expect(t, p, ta, map[string]bool{"b:7000": false, "s:7000": true})

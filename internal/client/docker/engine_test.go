@@ -314,6 +314,9 @@ func TestEngine(t *testing.T) {
 		}
 		_, err = p.NetExec(ctx, "worker#2", []string{"iptables", "-S"}, nil)
 		wantErr(t, err, fmt.Sprintf(`service "worker#2" (container %s_worker_2) in compose project %q is not running: it has no network namespace to run iptables in`, name, name))
+		if !errors.Is(err, docker.ErrNoNamespace) {
+			t.Errorf("%v is not ErrNoNamespace", err)
+		}
 		if err := p.Start(ctx, worker2); err != nil {
 			t.Fatal(err)
 		}

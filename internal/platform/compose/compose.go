@@ -14,6 +14,7 @@ import (
 
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/netfault"
 	"github.com/drill-dev/drill/internal/platform"
 	"github.com/drill-dev/drill/internal/signal"
 )
@@ -141,9 +142,14 @@ func (p *Platform) Logs(ctx context.Context, u platform.Unit, since time.Time) (
 }
 
 // NetExec runs argv in the container's network namespace: through exec when
-// its image has the tool, else through a helper container.
+// its image has the tool, else through a helper container. A container that
+// is not running is an error matching netfault.ErrNoNamespace.
 func (p *Platform) NetExec(ctx context.Context, key string, argv []string, stdin []byte) ([]byte, error) {
-	return p.project.NetExec(ctx, key, argv, stdin)
+	out, err := p.project.NetExec(ctx, key, argv, stdin)
+	if errors.Is(err, docker.ErrNoNamespace) {
+		return out, tagged{err, netfault.ErrNoNamespace}
+	}
+	return out, err
 }
 
 // Attachment finds u's address on network; "" means the cluster block's
@@ -210,12 +216,17 @@ func (p *Platform) Connect(ctx context.Context, u platform.Unit, ep platform.End
 // keeping their text.
 func gone(err error) error {
 	if errors.Is(err, docker.ErrNotFound) {
-		return notFound{err}
+		return tagged{err, platform.ErrNotFound}
 	}
 	return err
 }
 
-type notFound struct{ error }
+// tagged is an engine error that also matches a sentinel of the layers
+// above, keeping its text.
+type tagged struct {
+	error
+	sentinel error
+}
 
-func (e notFound) Unwrap() error        { return e.error }
-func (e notFound) Is(target error) bool { return target == platform.ErrNotFound }
+func (e tagged) Unwrap() error        { return e.error }
+func (e tagged) Is(target error) bool { return target == e.sentinel }
