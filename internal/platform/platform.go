@@ -52,11 +52,13 @@ type Platform interface {
 	Units(ctx context.Context, service string) ([]Unit, error)
 
 	// Stop asks the unit to stop and waits up to grace before killing it.
-	Stop(ctx context.Context, u Unit, grace time.Duration) error
-	// Kill sends sig to the unit's processes.
-	Kill(ctx context.Context, u Unit, sig signal.Signal) error
-	// Pause freezes every process of the unit; Unpause thaws them.
-	Pause(ctx context.Context, u Unit) error
+	// The Effect dates the stop signal.
+	Stop(ctx context.Context, u Unit, grace time.Duration) (Effect, error)
+	// Kill sends sig to the unit's processes; the Effect dates the signal.
+	Kill(ctx context.Context, u Unit, sig signal.Signal) (Effect, error)
+	// Pause freezes every process of the unit; the Effect dates the freeze.
+	// Unpause thaws them.
+	Pause(ctx context.Context, u Unit) (Effect, error)
 	Unpause(ctx context.Context, u Unit) error
 	// Start starts a stopped unit; Restart stops (as Stop) and starts it.
 	Start(ctx context.Context, u Unit) error
@@ -94,6 +96,15 @@ type Detacher interface {
 	Endpoint(ctx context.Context, u Unit, network string) (Endpoint, error)
 	Disconnect(ctx context.Context, u Unit, network string) error
 	Connect(ctx context.Context, u Unit, ep Endpoint) error
+}
+
+// Effect is when a fault took effect on a unit, and how the platform knows.
+type Effect struct {
+	At time.Time
+	// Source says where At comes from, for the step log: the platform's own
+	// record of the fault ("the engine's kill event") or, when it has none,
+	// "the request".
+	Source string
 }
 
 // Unit is one thing a fault acts on: a container, a member's units on a

@@ -100,19 +100,27 @@ func target(u platform.Unit) docker.Target {
 	return docker.Target{Service: u.Service, Number: u.Number}
 }
 
-// Stop is docker stop.
-func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) error {
-	return gone(p.project.Stop(ctx, target(u), grace))
+// Stop is docker stop, dated by the engine's event for the stop signal.
+func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) (platform.Effect, error) {
+	return effect(p.project.Stop(ctx, target(u), grace))
 }
 
-// Kill is docker kill.
-func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) error {
-	return gone(p.project.Kill(ctx, target(u), sig))
+// Kill is docker kill, dated by the engine's kill event.
+func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) (platform.Effect, error) {
+	return effect(p.project.Kill(ctx, target(u), sig))
 }
 
-// Pause is docker pause.
-func (p *Platform) Pause(ctx context.Context, u platform.Unit) error {
-	return gone(p.project.Pause(ctx, target(u)))
+// Pause is docker pause, dated by the engine's pause event.
+func (p *Platform) Pause(ctx context.Context, u platform.Unit) (platform.Effect, error) {
+	return effect(p.project.Pause(ctx, target(u)))
+}
+
+// effect says where the engine's Effect comes from.
+func effect(e docker.Effect, err error) (platform.Effect, error) {
+	if e.Event == "" {
+		return platform.Effect{At: e.At, Source: fmt.Sprintf("the request (no engine event within %s)", docker.EventWait)}, gone(err)
+	}
+	return platform.Effect{At: e.At, Source: "the engine's " + e.Event + " event"}, gone(err)
 }
 
 // Unpause is docker unpause; a container that is not paused is left alone.
