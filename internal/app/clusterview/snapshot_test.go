@@ -114,6 +114,33 @@ func TestSnapshotHungMember(t *testing.T) {
 	}
 }
 
+// TestSnapshotClusterCallHangsOnOneMember: the first member answers
+// /patroni but hangs on the cluster-wide calls (as when its DCS is slow):
+// each member gets its own bound, so the calls move on to the next member
+// and the leader is known.
+func TestSnapshotClusterCallHangsOnOneMember(t *testing.T) {
+	t.Parallel()
+	fake := cvtest.Start(t, "fileshare-cluster",
+		cvtest.Member{Name: "a", Role: "leader", Timeline: 3},
+		cvtest.Member{Name: "b", Role: "replica", Timeline: 3, Lag: new(int64(0))},
+		cvtest.Member{Name: "c", Role: "replica", Timeline: 3, Lag: new(int64(0))})
+	fake.HangOn("a", "/cluster", "/config", "/history")
+	v := newViewer(t, clusterview.Config{Timeout: 400 * time.Millisecond, Members: []clusterview.Target{
+		{Name: "a", API: fake.URL("a")},
+		{Name: "b", API: fake.URL("b")},
+		{Name: "c", API: fake.URL("c")},
+	}})
+
+	s := timedSnapshot(t, v)
+
+	if !s.ClusterKnown || s.Leader != "a" || s.Listed != 3 || s.Online != 3 {
+		t.Errorf("cluster: known %v leader %q listed %d online %d; errors %v", s.ClusterKnown, s.Leader, s.Listed, s.Online, s.Errors)
+	}
+	if s.Config == nil {
+		t.Errorf("no config; errors %v", s.Errors)
+	}
+}
+
 // TestSnapshotNothingAnswers: every REST API hangs and every PostgreSQL is
 // silent: the snapshot still returns within the bound, knows nothing of the
 // cluster and says why.
