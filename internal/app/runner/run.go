@@ -112,6 +112,9 @@ type scenarioRun struct {
 	ports  *steps.Ports
 	faults *fault.Log
 	mu     sync.Mutex // guards res.Events
+	// skip is why the rest is skipped after an abort: short, pointing at
+	// the failed step, whose whole error is printed once, on its own line
+	skip string
 }
 
 func (r *scenarioRun) event(typ, step, format string, args ...any) {
@@ -165,9 +168,10 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	for i, b := range l.Steps {
 		if r.res.Aborted == "" && ctx.Err() != nil {
 			r.res.Aborted = causeText(ctx)
+			r.skip = r.res.Aborted
 		}
 		if r.res.Aborted != "" {
-			skipped := skippedStep(b, "steps", r.res.Aborted)
+			skipped := skippedStep(b, "steps", r.skip)
 			r.res.Steps = append(r.res.Steps, skipped)
 			if opts.Observer != nil {
 				opts.Observer.StepFinished(skipped)
@@ -178,8 +182,10 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		r.res.Steps = append(r.res.Steps, res)
 		if res.Status == report.Error || res.Status == report.Failed {
 			r.res.Aborted = fmt.Sprintf("step %d %q %s: %s", i+1, b.Spec.Name, res.Status, res.Message)
+			r.skip = fmt.Sprintf("step %d %q %s, see above", i+1, b.Spec.Name, failedWord(res.Status))
 			if ctx.Err() != nil {
 				r.res.Aborted = causeText(ctx)
+				r.skip = r.res.Aborted
 			}
 		}
 	}
@@ -205,6 +211,15 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		opts.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
+}
+
+// failedWord says how a step that stopped the run ended, for the skip
+// reason of what follows it.
+func failedWord(s report.Status) string {
+	if s == report.Error {
+		return "failed with an error"
+	}
+	return "failed"
 }
 
 func outcome(s *report.Scenario) string {
@@ -327,7 +342,7 @@ func (r *scenarioRun) evaluateChecks() {
 	for _, c := range r.l.Checks {
 		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
 		if r.res.Aborted != "" {
-			res.Status, res.Message = report.Skipped, r.res.Aborted
+			res.Status, res.Message = report.Skipped, r.skip
 			r.res.Checks = append(r.res.Checks, res)
 			continue
 		}
