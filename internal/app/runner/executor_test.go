@@ -586,6 +586,34 @@ steps:
 	)
 }
 
+// TestExecutorCleanupTimeoutDeclared: a cleanup step's declared timeout is
+// not cut short by the undo budget (Options.CleanupTimeout): the cleanup
+// budget is the undo budget plus the cleanup steps' own limits.
+func TestExecutorCleanupTimeoutDeclared(t *testing.T) {
+	t.Parallel()
+	NewExecutorTest(t,
+		WithName("cleanup-timeout"),
+		WithOptions(func(o *runner.Options) { o.CleanupTimeout = 50 * time.Millisecond }),
+		WithScenario(`
+name: cleanup timeout
+steps:
+  - {name: fault a, kind: test.fault, fault: a}
+cleanup:
+  - {name: long wait, kind: test.block, timeout: 300ms}
+  - {name: after, kind: test.note, text: cleanup went on}
+`),
+		WithCheck(func(t *testing.T, r *ExecutorResult) {
+			st := r.Run.Scenarios[0].Cleanup[0]
+			if st.Status != report.Error || !strings.Contains(st.Message, "timed out after 300ms") || st.Duration < 300*time.Millisecond {
+				t.Errorf("the cleanup step: %s after %s %q, want its own 300ms limit", st.Status, st.Duration, st.Message)
+			}
+			if st := r.Run.Scenarios[0].Cleanup[1]; st.Status != report.Passed {
+				t.Errorf("the next cleanup step: %s %q, want passed", st.Status, st.Message)
+			}
+		}),
+	)
+}
+
 // (e) Ctrl-C during a step, after a fault: the run is interrupted, the rest
 // is skipped, and the fault is undone and the cleanup steps run under a
 // context the interrupt did not cancel.

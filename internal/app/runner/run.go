@@ -37,8 +37,9 @@ type Options struct {
 	// NewPorts returns the outside systems of a scenario's cluster (default:
 	// steps.NewPorts); tests may give fakes.
 	NewPorts func(c *cluster.Cluster, log *slog.Logger) *steps.Ports
-	// CleanupTimeout bounds everything after the steps: stopping background
-	// tasks, the undos and the cleanup steps (default 2 minutes).
+	// CleanupTimeout bounds stopping background tasks and undoing faults
+	// after the steps (default 2 minutes). The cleanup steps get their own
+	// declared time limits on top: see cleanupBudget.
 	CleanupTimeout time.Duration
 }
 
@@ -192,7 +193,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 
 	// Whatever happened, finish under a context the interrupt does not
 	// cancel.
-	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CleanupTimeout)
+	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupBudget(l.Cleanup, r.opts.CleanupTimeout))
 	defer cancel()
 	// Faults are undone before the cleanup steps run, so that cleanup sees
 	// the cluster restored (e.g. waits until the old leader has rejoined).
@@ -220,6 +221,18 @@ func failedWord(s report.Status) string {
 		return "failed with an error"
 	}
 	return "failed"
+}
+
+// cleanupBudget bounds everything after the steps: the undo budget plus
+// what the cleanup steps may take under their declared limits, retries
+// included, so that a cleanup step's timeout: is never cut short.
+func cleanupBudget(cleanup []*steps.Built, undo time.Duration) time.Duration {
+	total := undo
+	for _, b := range cleanup {
+		n := time.Duration(max(b.Spec.Retry.Attempts, 1))
+		total += n*b.Timeout + (n-1)*b.Spec.Retry.Interval
+	}
+	return total
 }
 
 func outcome(s *report.Scenario) string {
