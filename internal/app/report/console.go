@@ -113,18 +113,21 @@ func (c *Console) StepFinished(s *Step) {
 	c.printf("%s\n", line)
 }
 
-// ScenarioFinished prints skipped steps, undos, the checks table and the
-// scenario's verdict.
+// UndoFinished prints the line of one undo, in its place among the steps.
+func (c *Console) UndoFinished(u *Undo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
+	if u.Message != "" {
+		c.printf("\n      %s", c.paint(statusColor(u.Status), u.Message))
+	}
+	c.printf("\n")
+}
+
+// ScenarioFinished prints the checks table and the scenario's verdict.
 func (c *Console) ScenarioFinished(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, u := range s.Undo {
-		c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
-		if u.Message != "" {
-			c.printf("\n      %s", c.paint(statusColor(u.Status), u.Message))
-		}
-		c.printf("\n")
-	}
 	if len(s.Checks) > 0 {
 		c.printf("  checks:\n")
 		width := 0

@@ -118,10 +118,18 @@ func TestConsoleGolden(t *testing.T) {
 	run := sampleRun()
 	s := run.Scenarios[0]
 	c.ScenarioStarted(s)
-	for _, st := range append(append([]*Step(nil), s.Steps...), s.Cleanup...) {
+	// in the runner's order: the steps, the undo of their faults, cleanup
+	for _, st := range s.Steps {
 		if st.Status != Skipped {
 			c.StepStarted(st)
 		}
+		c.StepFinished(st)
+	}
+	for _, u := range s.Undo {
+		c.UndoFinished(u)
+	}
+	for _, st := range s.Cleanup {
+		c.StepStarted(st)
 		c.StepFinished(st)
 	}
 	c.ScenarioFinished(s)

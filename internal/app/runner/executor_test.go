@@ -12,6 +12,7 @@ package runner_test
 // cleanup` (runner.Cleanup) finds the journal from the ledger alone.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -619,9 +620,11 @@ cleanup:
 // context the interrupt did not cancel.
 func TestExecutorInterrupt(t *testing.T) {
 	t.Parallel()
+	var console bytes.Buffer
 	NewExecutorTest(t,
 		WithName("interrupt"),
 		WithInterruptible(),
+		WithOptions(func(o *runner.Options) { o.Observer = &report.Console{W: &console, Mask: report.NewMasker(nil)} }),
 		WithScenario(`
 name: interrupt
 steps:
@@ -640,6 +643,12 @@ checks:
 			}
 			if got := undoStatuses(r.Run.Scenarios[0].Undo); got != "fake fault a=passed" {
 				t.Errorf("undo rows: %s", got)
+			}
+			// The console tells it in the order it happened: the undo, then cleanup.
+			out := console.String()
+			undo, tidy := strings.Index(out, "undo: fake fault a"), strings.Index(out, "cleanup: tidy")
+			if undo < 0 || tidy < 0 || undo > tidy {
+				t.Errorf("the console does not print the undo before the cleanup step:\n%s", out)
 			}
 		}),
 	)
@@ -695,6 +704,7 @@ func (o *startObserver) StepStarted(s *report.Step) {
 }
 func (o *startObserver) StepProgress(*report.Step, string)   {}
 func (o *startObserver) StepFinished(*report.Step)           {}
+func (o *startObserver) UndoFinished(*report.Undo)           {}
 func (o *startObserver) ScenarioFinished(s *report.Scenario) {}
 
 // (f) drill cleanup after drill was killed with faults in place: the Log

@@ -23,6 +23,10 @@ type Observer interface {
 	StepStarted(s *report.Step)
 	StepProgress(s *report.Step, msg string)
 	StepFinished(s *report.Step)
+	// UndoFinished reports the undo of one fault, when it happened: the
+	// run's faults are undone before the cleanup steps run, and what those
+	// injected after them.
+	UndoFinished(u *report.Undo)
 	ScenarioFinished(s *report.Scenario)
 }
 
@@ -199,11 +203,11 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	// the cluster restored (e.g. waits until the old leader has rejoined).
 	// Whatever a cleanup step itself injects is undone after it.
 	r.stopBackground(finish)
-	r.res.Undo = undoReport(r.faults.UndoAll(finish))
+	r.undoAll(finish)
 	for _, b := range l.Cleanup {
 		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
 	}
-	r.res.Undo = append(r.res.Undo, undoReport(r.faults.UndoAll(finish))...)
+	r.undoAll(finish)
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
 	r.res.Finished = time.Now()
@@ -212,6 +216,16 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		opts.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
+}
+
+// undoAll undoes every open fault, reporting each undo as it comes.
+func (r *scenarioRun) undoAll(ctx context.Context) {
+	for _, u := range undoReport(r.faults.UndoAll(ctx)) {
+		r.res.Undo = append(r.res.Undo, u)
+		if r.opts.Observer != nil {
+			r.opts.Observer.UndoFinished(u)
+		}
+	}
 }
 
 // failedWord says how a step that stopped the run ended, for the skip
