@@ -283,7 +283,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 	var err error
 	for res.Attempts = 1; ; res.Attempts++ {
 		err = r.attempt(ctx, b, env)
-		if err == nil || res.Attempts >= attempts || ctx.Err() != nil || isCheckFailure(err) {
+		if err == nil || res.Attempts >= attempts || ctx.Err() != nil || isCheckFailure(err) || steps.IsPermanent(err) {
 			break
 		}
 		env.Logf("attempt %d of %d failed: %v; retrying in %s", res.Attempts, attempts, err, b.Spec.Retry.Interval)
