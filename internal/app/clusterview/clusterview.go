@@ -278,6 +278,11 @@ type MemberView struct {
 	// state on the leader (e.g. "streaming", "async"), when seen.
 	Replication string `json:"replication,omitempty"`
 	SyncState   string `json:"sync_state,omitempty"`
+	// Diverged is set on a member other than the leader that is on a higher
+	// timeline than the leader and not streaming from it: its history
+	// forked (a former leader that went on alone); it needs a rewind or a
+	// reinit. Its processes may well answer: it stays ONLINE.
+	Diverged bool `json:"diverged,omitempty"`
 	// Connections counts client backends in pg_stat_activity (drill's own
 	// probe included); nil when SQL did not answer.
 	Connections       *int   `json:"connections,omitempty"`
