@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -53,4 +54,13 @@ func FirstLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// IsPermanent reports whether err, or an error it wraps, says that trying
+// again cannot help (a Permanent() bool method that returns true, as
+// pg.AuthError has): the runner does not retry such a step, and polls stop
+// at once.
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
 }

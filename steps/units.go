@@ -25,7 +25,7 @@ import (
 // them (rto_s from the latest fault_at, a new leader against leader_before):
 // keep the names.
 var FaultMetrics = []metric.Spec{
-	{Name: "fault_at", Type: metric.Time, Doc: "when the fault began: for compose.stop and compose.restart when the stop was requested (the service starts shutting down at once), for the other kinds right after the platform (or iptables or tc) confirmed it for the last unit", Resolution: "one platform round trip"},
+	{Name: "fault_at", Type: metric.Time, Doc: "when the fault took effect on the last unit: for compose.stop, compose.kill and compose.pause the Docker Engine's own time of its event for the stop signal, the signal or the freeze (when no event comes within 2 s of the engine's answer, the time of the request; the step log says which); for compose.restart when the restart was requested; for the network kinds right after iptables or tc confirmed it", Resolution: "the engine's event clock for container faults; one platform round trip otherwise"},
 	{Name: "service", Type: metric.String, Doc: "the service hit (several joined by commas; for a partition, the first group's)"},
 	{Name: "member", Type: metric.String, Doc: "the Patroni member it runs, when known (several joined by commas)"},
 	{Name: "containers", Type: metric.StringList, Doc: "the names of every unit (container) the fault touched"},

@@ -20,6 +20,7 @@ import (
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/app/runner"
+	"github.com/drill-dev/drill/internal/procgroup"
 	"github.com/drill-dev/drill/steps"
 	_ "github.com/drill-dev/drill/steps/all" // every step kind and platform
 )
@@ -388,7 +389,8 @@ func writeReports(run *report.Run, mask *report.Masker, junitPath, jsonPath stri
 }
 
 // interruptContext returns a context cancelled with runner.ErrInterrupted on
-// the first SIGINT or SIGTERM; a second one exits at once with 130.
+// the first SIGINT or SIGTERM; a second one kills the process groups of the
+// host commands still running and exits at once with 130.
 func interruptContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
@@ -405,6 +407,7 @@ func interruptContext(stderr io.Writer) (context.Context, func()) {
 		select {
 		case <-sigs:
 			fmt.Fprintln(stderr, "drill: interrupted again: exiting now; run 'drill cleanup' to undo open faults")
+			procgroup.KillAll()
 			os.Exit(report.ExitInterrupted)
 		case <-done:
 		}

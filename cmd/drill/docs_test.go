@@ -161,3 +161,50 @@ func TestKindExamples(t *testing.T) {
 		}
 	}
 }
+
+// machineBound are metrics whose value depends on how fast the machine is,
+// not on how the cluster behaves: a shipped drill compares them to a var
+// (its seed target as the default), never to a literal, so that CI can pass
+// a floor suited to a shared runner.
+var machineBound = []string{"insert_ops", "max_ack_gap_s"}
+
+// TestShippedScenariosCIVars: scripts/e2e's --var values load with the
+// shipped drills (each one is declared and used by a check), and no shipped
+// check compares a machine-bound metric to a literal number.
+func TestShippedScenariosCIVars(t *testing.T) {
+	t.Parallel()
+	script, err := os.ReadFile("../../scripts/e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overrides := map[string]string{}
+	for _, m := range regexp.MustCompile(`--var (\w+)="\$\{\w+:-([^}]+)\}"`).FindAllStringSubmatch(string(script), -1) {
+		overrides[m[1]] = m[2]
+	}
+	if len(overrides) < len(machineBound) {
+		t.Fatalf("scripts/e2e passes %v, want a --var name=\"${ENV:-default}\" for each machine-bound target", overrides)
+	}
+	loaded, err := runner.Load([]string{"../../scenarios"}, overrides)
+	if err != nil {
+		t.Fatalf("the shipped drills with scripts/e2e's vars %v:\n%v", overrides, err)
+	}
+	used := map[string]bool{}
+	literal := regexp.MustCompile(`\.(` + strings.Join(machineBound, "|") + `)\s*[<>]=?\s*[0-9]`)
+	for _, l := range loaded {
+		for _, c := range l.Checks {
+			for name := range overrides {
+				if strings.Contains(c.Spec.Expr, "vars."+name) {
+					used[name] = true
+				}
+			}
+			if literal.MatchString(c.Spec.Expr) {
+				t.Errorf("%s: check %q compares a machine-bound metric to a literal: use a var", c.Spec.Pos, c.Spec.Expr)
+			}
+		}
+	}
+	for name := range overrides {
+		if !used[name] {
+			t.Errorf("scripts/e2e sets --var %s, which no shipped check uses", name)
+		}
+	}
+}

@@ -287,7 +287,8 @@ func newStatusCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "status",
 		Short: "Show the cluster once: members, roles, lag, connections, Patroni settings",
 		Long: `status takes one snapshot of the Patroni cluster and prints it: each member
-ONLINE or OFFLINE (with the reason), its role, Patroni state, timeline, lag in
+ONLINE or OFFLINE (with the reason), or DIVERGED (answering, but ahead of the
+leader's timeline and not streaming), its role, Patroni state, timeline, lag in
 bytes and MB (from pg_stat_replication on the leader, else the replica's replay
 position, else Patroni; the LAG FROM column says which), its client connections
 (pg_stat_activity, drill's own included), the leader, the member count and the
@@ -396,8 +397,11 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 	staleTL := false
 	for _, m := range s.Members {
 		status := st.online.Render("● ONLINE")
-		if !m.Online {
+		switch {
+		case !m.Online:
 			status = st.offline.Render("○ OFFLINE")
+		case m.Diverged:
+			status = st.warn.Render("◐ DIVERGED")
 		}
 		name := m.Name
 		if s.ClusterKnown && m.Name == s.Leader {
@@ -426,6 +430,12 @@ func formatSnapshot(s clusterview.Snapshot, st styles, timeout time.Duration) st
 	for _, m := range s.Members {
 		if !m.Online {
 			notes = append(notes, st.offline.Render(m.Name+" OFFLINE")+": "+m.Reason)
+		}
+	}
+	for _, m := range s.Members {
+		if m.Diverged {
+			notes = append(notes, st.warn.Render(m.Name+" DIVERGED")+fmt.Sprintf(": on timeline %s, ahead of leader %s's, and not streaming (%s): its history forked; it needs pg_rewind or a reinit",
+				optInt(m.Timeline), s.Leader, cmp.Or(m.Replication, "not in the leader's pg_stat_replication")))
 		}
 	}
 	for _, key := range []string{"cluster", "config", "history"} {

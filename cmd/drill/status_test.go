@@ -257,7 +257,7 @@ func TestSnapshotGolden(t *testing.T) {
 	yes, no := true, false
 	s := clusterview.Snapshot{
 		Time: time.Date(2026, 2, 1, 16, 30, 45, 0, time.UTC), Took: 35 * time.Millisecond,
-		Scope: "fileshare-cluster", ClusterKnown: true, Leader: "postgres-standby1", Listed: 3, Online: 2, Timeline: tl(2),
+		Scope: "fileshare-cluster", ClusterKnown: true, Leader: "postgres-standby1", Listed: 4, Online: 3, Timeline: tl(2),
 		Primaries: []string{"postgres-master", "postgres-standby1"},
 		Config:    &patroni.DynamicConfig{TTL: n(30), LoopWait: n(10), RetryTimeout: n(10), SynchronousMode: &no, MaximumLagOnFailover: new(int64(1 << 20))},
 		Members: []clusterview.MemberView{
@@ -265,6 +265,8 @@ func TestSnapshotGolden(t *testing.T) {
 			{Name: "postgres-standby1", Online: true, Role: "leader", State: "running", InRecovery: &no, Timeline: tl(2), TimelineSource: "sql:wal", Connections: n(7)},
 			{Name: "postgres-standby2", Reason: "container paused; REST: no answer within 1s; SQL: no answer within 1s", Role: "sync_standby", State: "running", Timeline: tl(2), TimelineSource: "patroni_cluster",
 				Lag: &clusterview.Lag{Bytes: 3 << 20, MB: 3, Source: "patroni"}, InRecovery: &yes, Notes: []string{"not probed directly"}},
+			// a former leader that went on alone: ahead of the leader, not streaming
+			{Name: "postgres-standby3", Online: true, Role: "replica", State: "running", InRecovery: &yes, Timeline: tl(3), TimelineSource: "sql:checkpoint", Connections: n(2), Diverged: true},
 		},
 		Errors:  map[string]string{"history": "patroni: no member answered GET /history (tried ...)"},
 		Reasons: map[string]string{"history": "connection refused"},

@@ -92,7 +92,7 @@ func state(t *testing.T, p *docker.Project, target string) netfault.State {
 func heal(t *testing.T, p *docker.Project, targets ...string) {
 	t.Helper()
 	start := time.Now()
-	if err := netfault.Heal(dockertest.Context(t, 30*time.Second), p, targets...); err != nil {
+	if _, err := netfault.Heal(dockertest.Context(t, 30*time.Second), p, targets...); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Heal %v took %v", targets, time.Since(start))
@@ -129,7 +129,7 @@ func TestFaults(t *testing.T) {
 	if !dockertest.FromHost(a.Addrs[0]) {
 		t.Fatal("the host cannot reach a before any fault")
 	}
-	t.Cleanup(func() { netfault.Heal(context.Background(), p, "a", "b", "c") })
+	t.Cleanup(func() { _, _ = netfault.Heal(context.Background(), p, "a", "b", "c") })
 
 	t.Run("symmetric partition", func(t *testing.T) {
 		established := hold(p, ta, "b:7000", 20*time.Second)

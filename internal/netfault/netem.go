@@ -136,9 +136,10 @@ func ApplyNetem(ctx context.Context, ex NetExecer, n Netem) error {
 	return err
 }
 
-// HealNetem deletes drill's root qdiscs from every interface of each target. Idempotent.
-func HealNetem(ctx context.Context, ex NetExecer, targets ...string) error {
-	return each(targets, func(t string) error { return healNetem(ctx, ex, t) })
+// HealNetem deletes drill's root qdiscs from every interface of each target. Idempotent;
+// gone as for Heal.
+func HealNetem(ctx context.Context, ex NetExecer, targets ...string) (gone []string, err error) {
+	return healEach(targets, func(t string) error { return healNetem(ctx, ex, t) })
 }
 
 func healNetem(ctx context.Context, ex NetExecer, target string) error {

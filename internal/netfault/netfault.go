@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -19,16 +20,24 @@ import (
 type NetExecer interface {
 	// NetExec runs argv in target's network namespace, feeding stdin when it is not nil, and
 	// returns its stdout. A command that exits non-zero is an error that includes its stderr.
+	// A target that has no network namespace (a stopped or killed container) is an error
+	// matching ErrNoNamespace.
 	NetExec(ctx context.Context, target string, argv []string, stdin []byte) ([]byte, error)
 }
+
+// ErrNoNamespace: the target has no network namespace, because it is not running. Nothing
+// drill put in its old namespace survives: the kernel dropped the rules and qdiscs with it.
+var ErrNoNamespace = errors.New("no network namespace")
 
 // ErrUnsupported: the host's kernel lacks what the fault needs (e.g. the netem qdisc).
 var ErrUnsupported = errors.New("not supported by this kernel")
 
 // Heal removes every partition rule and netem qdisc drill put in each target's namespace.
-// Idempotent: a target with nothing to remove succeeds.
-func Heal(ctx context.Context, ex NetExecer, targets ...string) error {
-	return each(targets, func(t string) error {
+// Idempotent: a target with nothing to remove succeeds. A target with no network namespace
+// (not running) has nothing left to remove: it counts as healed and is listed in gone, sorted,
+// for the caller to say so.
+func Heal(ctx context.Context, ex NetExecer, targets ...string) (gone []string, err error) {
+	return healEach(targets, func(t string) error {
 		var netemErr error
 		done := make(chan struct{})
 		go func() {
@@ -51,6 +60,37 @@ func each(targets []string, fn func(target string) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// healEach runs the heal fn for every target at once; a target whose namespace is gone is
+// healed and listed in gone.
+func healEach(targets []string, fn func(target string) error) (gone []string, err error) {
+	var mu sync.Mutex
+	err = each(targets, func(t string) error {
+		err := fn(t)
+		if err != nil && noNamespace(err) {
+			mu.Lock()
+			gone = append(gone, t)
+			mu.Unlock()
+			return nil
+		}
+		return err
+	})
+	slices.Sort(gone)
+	return gone, err
+}
+
+// noNamespace reports whether every error err joins means the target has no namespace.
+func noNamespace(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !noNamespace(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, ErrNoNamespace)
 }
 
 // run runs argv on target and returns its stdout; errors name the tool and the target.

@@ -201,9 +201,10 @@ func ApplyPartition(ctx context.Context, ex NetExecer, p Partition) error {
 	})
 }
 
-// HealPartition removes drill's chains and the jumps to them from each target. Idempotent.
-func HealPartition(ctx context.Context, ex NetExecer, targets ...string) error {
-	return each(targets, func(t string) error { return healPartition(ctx, ex, t) })
+// HealPartition removes drill's chains and the jumps to them from each target. Idempotent;
+// gone as for Heal.
+func HealPartition(ctx context.Context, ex NetExecer, targets ...string) (gone []string, err error) {
+	return healEach(targets, func(t string) error { return healPartition(ctx, ex, t) })
 }
 
 func healPartition(ctx context.Context, ex NetExecer, target string) error {

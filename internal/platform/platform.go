@@ -52,11 +52,13 @@ type Platform interface {
 	Units(ctx context.Context, service string) ([]Unit, error)
 
 	// Stop asks the unit to stop and waits up to grace before killing it.
-	Stop(ctx context.Context, u Unit, grace time.Duration) error
-	// Kill sends sig to the unit's processes.
-	Kill(ctx context.Context, u Unit, sig signal.Signal) error
-	// Pause freezes every process of the unit; Unpause thaws them.
-	Pause(ctx context.Context, u Unit) error
+	// The Effect dates the stop signal.
+	Stop(ctx context.Context, u Unit, grace time.Duration) (Effect, error)
+	// Kill sends sig to the unit's processes; the Effect dates the signal.
+	Kill(ctx context.Context, u Unit, sig signal.Signal) (Effect, error)
+	// Pause freezes every process of the unit; the Effect dates the freeze.
+	// Unpause thaws them.
+	Pause(ctx context.Context, u Unit) (Effect, error)
 	Unpause(ctx context.Context, u Unit) error
 	// Start starts a stopped unit; Restart stops (as Stop) and starts it.
 	Start(ctx context.Context, u Unit) error
@@ -105,6 +107,15 @@ type DeadMan interface {
 	Arm(ctx context.Context, u Unit, d time.Duration) error
 	// Disarm cancels the schedule; none is fine.
 	Disarm(ctx context.Context, u Unit) error
+}
+
+// Effect is when a fault took effect on a unit, and how the platform knows.
+type Effect struct {
+	At time.Time
+	// Source says where At comes from, for the step log: the platform's own
+	// record of the fault ("the engine's kill event") or, when it has none,
+	// "the request".
+	Source string
 }
 
 // Unit is one thing a fault acts on: a container, a member's units on a

@@ -240,6 +240,15 @@ func metricOf(sc *report.Scenario, step, name string) (any, bool) {
 	return nil, false
 }
 
+// datedBy checks that a container fault step's log says it dated its fault
+// from source.
+func datedBy(t *testing.T, st *report.Step, source string) {
+	t.Helper()
+	if !strings.Contains(st.Log, ", dated by "+source+"\n") {
+		t.Errorf("step %s's log says no fault dated by %s:\n%s", st.Kind, source, st.Log)
+	}
+}
+
 // passed fails the test unless the scenario passed with every check true.
 func passed(t *testing.T, sc *report.Scenario) {
 	t.Helper()
@@ -300,6 +309,7 @@ checks:
 		if tm, ok := at.(time.Time); !ok || tm.Before(before) || tm.After(sc.Steps[1].Started) {
 			t.Errorf("fault_at = %v, want a time after the run started and before the next step (%v)", at, sc.Steps[1].Started)
 		}
+		datedBy(t, sc.Steps[0], "the engine's kill event") // the stop signal
 		assertClean(t, p, dir, bedNetworks)
 	})
 
@@ -321,6 +331,7 @@ checks:
 `)
 		passed(t, sc)
 		undos(t, sc, "kill (SIGKILL) container "+name(ta)+" (service a, member a, the leader)")
+		datedBy(t, sc.Steps[0], "the engine's kill event")
 		assertClean(t, p, dir, bedNetworks)
 	})
 
@@ -380,6 +391,7 @@ checks:
 `)
 		passed(t, sc)
 		undos(t, sc)
+		datedBy(t, sc.Steps[0], "the engine's pause event")
 		assertClean(t, p, dir, bedNetworks)
 	})
 
@@ -513,6 +525,25 @@ checks:
 `)
 		passed(t, sc)
 		undos(t, sc)
+		assertClean(t, p, dir, bedNetworks)
+	})
+
+	t.Run("heal after a partitioned container was killed", func(t *testing.T) {
+		sc, dir := b.run(t, `steps:
+  - kind: network.partition
+    groups: [[a], [b]]
+  - kind: compose.kill
+    target: b
+  - id: heal
+    kind: network.heal
+  - kind: compose.start
+    target: b
+`)
+		passed(t, sc)
+		undos(t, sc)
+		if want := "b#1 is not running: its network namespace is gone, and with it every rule drill put there; nothing to remove"; !strings.Contains(sc.Steps[2].Log, want) {
+			t.Errorf("network.heal's log:\n%s\nwant a line %q", sc.Steps[2].Log, want)
+		}
 		assertClean(t, p, dir, bedNetworks)
 	})
 

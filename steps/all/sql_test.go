@@ -178,3 +178,40 @@ checks:
 		}
 	}
 }
+
+// TestAuthFailureNotRetried: a server that refuses drill's credentials
+// (here an unknown role: SQLSTATE 28000) fails a SQL step at once, whatever
+// its retry: or a wait_until poll says, and the error names the user and
+// the DSN with the password masked.
+func TestAuthFailureNotRetried(t *testing.T) {
+	p := pgtest.Primary(t, "auth")
+	dsn := fmt.Sprintf("host=127.0.0.1 port=%d user=nobody password=hunter2 dbname=postgres sslmode=disable", p.Port)
+	res := runScenario(t, fmt.Sprintf(`
+name: auth
+cluster:
+  members:
+    pg1: {dsn: "%s"}
+steps:
+  - name: query
+    kind: sql.query
+    on: pg1
+    sql: SELECT 1 AS one
+    retry: {attempts: 50, interval: 1s}
+    continue_on_error: true
+  - name: wait
+    kind: wait_until
+    expr: one == 1
+    interval: 1s
+    timeout: 5m
+    poll: {kind: sql.query, on: pg1, sql: SELECT 1 AS one, record: {one: number}}
+`, dsn))
+	want := fmt.Sprintf(`authentication refused for user "nobody" at postgres://nobody:***@127.0.0.1:%d/postgres (SQLSTATE 28000)`, p.Port)
+	for _, st := range res.Steps {
+		if !strings.Contains(st.Message, want) || strings.Contains(st.Message, "hunter2") {
+			t.Errorf("step %s: %s %q, want an error with %q", st.Name, st.Status, st.Message, want)
+		}
+	}
+	if st := res.Steps[0]; st.Attempts != 1 {
+		t.Errorf("the refused query was tried %d times, want once", st.Attempts)
+	}
+}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -124,7 +125,9 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 		polls++
 		pollErr := ""
 		if w.poll != nil {
-			if err := w.runPoll(ctx, env); err != nil {
+			if err := w.runPoll(ctx, env); steps.IsPermanent(err) {
+				return false, "", fmt.Errorf("poll step: %w", err)
+			} else if err != nil {
 				pollErr = "; poll step: " + err.Error()
 			}
 		}

@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/procgroup"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -45,8 +45,8 @@ func init() {
 		Name:    "shell",
 		Summary: "run a command on the host",
 		Doc: "Runs command with sh -c in dir, with env added to drill's environment. Fails unless it exits with " +
-			"expect_exit (0 by default). Its output goes to the step log; stdout is recorded. A timeout or Ctrl-C " +
-			"kills the command's whole process group.",
+			"expect_exit (0 by default). Its output goes to the step log; stdout is recorded. The command runs in a " +
+			"process group of its own, killed as a whole when it exits, on a timeout and on Ctrl-C (the second one too).",
 		Example: "kind: shell\ncommand: docker-compose -p drill-testbed ps\nexpect_exit: 0",
 		New:     func() steps.Step { return &Shell{} },
 		Timeout: 5 * time.Minute,
@@ -229,7 +229,8 @@ func (s *Shell) Validate() error {
 }
 
 // Run runs the command in its own process group, killed as a whole when ctx
-// ends.
+// ends, when the command exits (children it left behind included), and by
+// procgroup.KillAll when drill exits at once on a second Ctrl-C.
 func (s *Shell) Run(ctx context.Context, env *steps.Env) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", s.Command)
 	cmd.Dir = s.Dir
@@ -237,8 +238,6 @@ func (s *Shell) Run(ctx context.Context, env *steps.Env) error {
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	var stdout bytes.Buffer
 	log := env.Log
@@ -248,7 +247,7 @@ func (s *Shell) Run(ctx context.Context, env *steps.Env) error {
 	cmd.Stdout = io.MultiWriter(&limitedBuffer{buf: &stdout}, log)
 	cmd.Stderr = log
 	start := time.Now()
-	err := cmd.Run()
+	err := procgroup.Run(cmd)
 	exit := 0
 	var exitErr *exec.ExitError
 	switch {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/drill-dev/drill/dsl"
@@ -128,8 +129,10 @@ func (s *ComposeStop) DefaultTimeout() time.Duration { return s.Grace + 30*time.
 // Run stops every container of the target; undone by starting them.
 func (s *ComposeStop) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: opStart, atRequest: true,
-		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) error { return p.Stop(ctx, u, s.Grace) },
+		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: opStart,
+		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
+			return p.Stop(ctx, u, s.Grace)
+		},
 	})
 }
 
@@ -160,7 +163,9 @@ func (s *ComposeKill) Run(ctx context.Context, env *steps.Env) error {
 	}
 	return runContainerFault(ctx, env, containerFault{
 		target: s.Target, index: s.Index, keep: s.Keep, verb: "kill (" + sig.String() + ")", undo: opStart,
-		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) error { return p.Kill(ctx, u, sig) },
+		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
+			return p.Kill(ctx, u, sig)
+		},
 	})
 }
 
@@ -178,7 +183,9 @@ func (s *ComposePause) Validate() error { return steps.ValidateUnit(s.Target, s.
 func (s *ComposePause) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
 		target: s.Target, index: s.Index, keep: s.Keep, verb: "pause", undo: opUnpause,
-		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) error { return p.Pause(ctx, u) },
+		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
+			return p.Pause(ctx, u)
+		},
 	})
 }
 
@@ -200,9 +207,12 @@ func (s *ComposeRestart) DefaultTimeout() time.Duration { return s.Grace + 30*ti
 // undone.
 func (s *ComposeRestart) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, verb: "restart", undo: opStart, resolve: true, atRequest: true,
-		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) error {
-			return p.Restart(ctx, u, s.Grace)
+		target: s.Target, index: s.Index, verb: "restart", undo: opStart, resolve: true,
+		// dated from the request: the stop starts at once, the engine
+		// confirms only once the container runs again
+		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
+			requested := time.Now()
+			return platform.Effect{At: requested, Source: "the restart request"}, p.Restart(ctx, u, s.Grace)
 		},
 	})
 }
@@ -271,15 +281,13 @@ type containerFault struct {
 	// resolve marks the fault undone once apply succeeded (a restart ends
 	// with the container running).
 	resolve bool
-	// atRequest dates the fault from the request rather than from the
-	// engine's confirmation: a stop takes the grace period to confirm, but
-	// Patroni starts shutting down (and may hand over) at once.
-	atRequest bool
-	apply     func(ctx context.Context, p platform.Platform, u platform.Unit) error
+	// apply injects the fault into one unit and says when it took effect.
+	apply func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error)
 }
 
 // runContainerFault resolves the target, records the fault metrics and
-// injects one fault per container through the ledger.
+// injects one fault per container through the ledger. fault_at is when the
+// fault had taken effect on the last unit, as the platform dates it.
 func runContainerFault(ctx context.Context, env *steps.Env, f containerFault) error {
 	p, vs, err := env.Victims(ctx, f.target, f.index)
 	if err != nil {
@@ -288,14 +296,18 @@ func runContainerFault(ctx context.Context, env *steps.Env, f containerFault) er
 	if err := env.PrepareFault(ctx, vs); err != nil {
 		return err
 	}
-	requested := time.Now()
-	err = steps.EachVictim(vs, func(_ int, v steps.Victim) error {
+	effects := make([]platform.Effect, len(vs))
+	err = steps.EachVictim(vs, func(i int, v steps.Victim) error {
 		flt := fault.Fault{Desc: f.verb + " " + v.String(), Target: v.Key(), Undo: steps.NewUndo(f.undo, p, nil, v), Keep: f.keep}
-		err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error { return f.apply(ctx, p, v.Unit) })
+		err := env.Faults.Inject(ctx, flt, func(ctx context.Context) error {
+			var err error
+			effects[i], err = f.apply(ctx, p, v.Unit)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		env.Logf("%s", flt.Desc)
+		env.Logf("%s: in effect at %s, dated by %s", flt.Desc, effects[i].At.Format("15:04:05.000"), effects[i].Source)
 		if f.resolve {
 			return env.Faults.Resolved(f.undo, v.Key())
 		}
@@ -304,10 +316,8 @@ func runContainerFault(ctx context.Context, env *steps.Env, f containerFault) er
 	if err != nil {
 		return err
 	}
-	if f.atRequest {
-		return env.Record("fault_at", requested)
-	}
-	return env.FaultApplied()
+	last := slices.MaxFunc(effects, func(a, b platform.Effect) int { return a.At.Compare(b.At) })
+	return env.Record("fault_at", last.At)
 }
 
 // Interface guards: what each kind of this family implements.

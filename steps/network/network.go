@@ -129,14 +129,14 @@ func init() {
 
 // registerHeal registers an undo that runs heal (idempotent) on every
 // container of its ledger entry at once.
-func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.NetExecer, targets ...string) error) {
+func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.NetExecer, targets ...string) ([]string, error)) {
 	fault.Register(op, func(ctx context.Context, c fault.Connector, raw json.RawMessage) error {
 		return steps.OnPlatform(ctx, c, op, raw, func(p platform.Platform, a steps.UndoArgs) error {
 			var targets, names []string
 			for _, u := range a.Units {
 				targets, names = append(targets, u.Unit().Key()), append(names, u.Name)
 			}
-			if err := heal(ctx, p, targets...); err != nil {
+			if _, err := heal(ctx, p, targets...); err != nil {
 				return fmt.Errorf("cannot %s %s: %w", verb, strings.Join(names, ", "), err)
 			}
 			return disarmDeadMan(ctx, p, targets)
@@ -458,12 +458,14 @@ func (s *NetworkHeal) Run(ctx context.Context, env *steps.Env) error {
 			}
 		}
 	}
-	if err := netfault.Heal(ctx, p, targets...); err != nil {
+	gone, err := netfault.Heal(ctx, p, targets...)
+	if err != nil {
 		return err
 	}
 	if err := disarmDeadMan(ctx, p, targets); err != nil {
 		return err
 	}
+	logGone(env, gone)
 	env.Logf("healed %s", strings.Join(targets, ", "))
 	for _, f := range mem.healed(targets) {
 		if err := env.Faults.Resolved(f.op, f.target); err != nil {
@@ -471,6 +473,14 @@ func (s *NetworkHeal) Run(ctx context.Context, env *steps.Env) error {
 		}
 	}
 	return nil
+}
+
+// logGone says which targets were not running when healed: their network
+// namespace went with them, and with it drill's rules.
+func logGone(env *steps.Env, gone []string) {
+	for _, t := range gone {
+		env.Logf("%s is not running: its network namespace is gone, and with it every rule drill put there; nothing to remove", t)
+	}
 }
 
 // NetworkDelay delays packets.
@@ -638,9 +648,11 @@ func (n netemStep) run(ctx context.Context, env *steps.Env, what string, shape n
 		return fmt.Errorf("interrupted while the fault lasted (it is undone at the end of the run): %w", ctx.Err())
 	case <-time.After(n.duration):
 	}
-	if err := netfault.HealNetem(ctx, p, victimKeys(vs)...); err != nil {
+	gone, err := netfault.HealNetem(ctx, p, victimKeys(vs)...)
+	if err != nil {
 		return fmt.Errorf("removing the %s after %s: %w", what, n.duration, err)
 	}
+	logGone(env, gone)
 	env.Logf("removed after %s", n.duration)
 	mem.close(flt.Target)
 	return env.Faults.Resolved(opHealNetem, flt.Target)

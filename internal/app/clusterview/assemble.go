@@ -42,6 +42,7 @@ func (v *Viewer) assemble(s *Snapshot, results []probeResult, cl *patroni.Cluste
 		judge(byName[name], s.ClusterKnown, slices.Contains(extraNames, name))
 	}
 	fillLag(byName, s.Leader, lag, lagFrom, lagErr)
+	markDiverged(byName, s.Leader)
 
 	slices.Sort(order)
 	s.Primaries = []string{}
@@ -56,6 +57,20 @@ func (v *Viewer) assemble(s *Snapshot, results []probeResult, cl *patroni.Cluste
 		}
 	}
 	s.Timeline = clusterTimeline(s.Members)
+}
+
+// markDiverged sets Diverged on every member ahead of the leader's
+// timeline that is not streaming (see MemberView.Diverged).
+func markDiverged(members map[string]*memberWork, leader string) {
+	l, ok := members[leader]
+	if !ok || l.Timeline == nil {
+		return
+	}
+	for name, m := range members {
+		if name != leader && m.Timeline != nil && *m.Timeline > *l.Timeline && m.Replication != "streaming" {
+			m.Diverged = true
+		}
+	}
 }
 
 // memberWork is a member being assembled, with what only assembly needs.

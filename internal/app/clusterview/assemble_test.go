@@ -66,3 +66,35 @@ func TestClusterTimeline(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkDiverged: a member ahead of the leader's timeline and not
+// streaming has diverged; one on the leader's timeline, or streaming, or
+// beside a leader whose timeline is unknown, has not.
+func TestMarkDiverged(t *testing.T) {
+	t.Parallel()
+	tl := func(v int64) *int64 { return &v }
+	tests := []struct {
+		name               string
+		leaderTL, memberTL *int64
+		replication        string
+		want               bool
+	}{
+		{"ahead, not streaming", tl(4), tl(5), "", true},
+		{"ahead, in pg_stat_replication but catching up", tl(4), tl(5), "catchup", true},
+		{"ahead but streaming (the leader's timeline is stale)", tl(4), tl(5), "streaming", false},
+		{"on the leader's timeline", tl(4), tl(4), "", false},
+		{"behind", tl(4), tl(3), "", false},
+		{"leader's timeline unknown", nil, tl(5), "", false},
+		{"member's timeline unknown", tl(4), nil, "", false},
+	}
+	for _, tt := range tests {
+		members := map[string]*memberWork{
+			"l": {MemberView: MemberView{Name: "l", Timeline: tt.leaderTL}},
+			"m": {MemberView: MemberView{Name: "m", Timeline: tt.memberTL, Replication: tt.replication}},
+		}
+		markDiverged(members, "l")
+		if got := members["m"].Diverged; got != tt.want || members["l"].Diverged {
+			t.Errorf("%s: diverged %v (leader %v), want %v", tt.name, got, members["l"].Diverged, tt.want)
+		}
+	}
+}

@@ -278,6 +278,11 @@ type MemberView struct {
 	// state on the leader (e.g. "streaming", "async"), when seen.
 	Replication string `json:"replication,omitempty"`
 	SyncState   string `json:"sync_state,omitempty"`
+	// Diverged is set on a member other than the leader that is on a higher
+	// timeline than the leader and not streaming from it: its history
+	// forked (a former leader that went on alone); it needs a rewind or a
+	// reinit. Its processes may well answer: it stays ONLINE.
+	Diverged bool `json:"diverged,omitempty"`
 	// Connections counts client backends in pg_stat_activity (drill's own
 	// probe included); nil when SQL did not answer.
 	Connections       *int   `json:"connections,omitempty"`
@@ -318,10 +323,14 @@ type probeResult struct {
 	contErr   error
 }
 
-// Snapshot observes the cluster once. It returns within about twice the
-// configured timeout (a little more when ctx is cancelled mid-call, never
-// less than what ctx allows), whatever the members do: members that do not
-// answer are reported OFFLINE with the reason.
+// Snapshot observes the cluster once. Each network call to one member is
+// bounded by the configured timeout; a cluster-wide REST call asks the
+// members in turn, each under its own bound, those that answered phase one
+// first. So it returns within about twice the timeout when the members that
+// answer /patroni also answer the cluster-wide calls, and within the timeout
+// times (1 + the number of REST URLs) whatever they do (a little more when
+// ctx is cancelled mid-call, never less than what ctx allows): members that
+// do not answer are reported OFFLINE with the reason.
 func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 	start := time.Now()
 	s := Snapshot{Time: start, Errors: map[string]string{}, Reasons: map[string]string{}}
@@ -397,11 +406,12 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 				return err
 			}},
 		}
+		// No bound over a whole call: the client bounds each member it
+		// asks, so a member that hangs costs one timeout and the call goes
+		// on to the next, which answers in time.
 		for _, call := range calls {
 			wg.Go(func() {
-				cctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
-				defer cancel()
-				if err := call.fn(cctx); err != nil {
+				if err := call.fn(ctx); err != nil {
 					mu.Lock()
 					s.Errors[call.name], s.Reasons[call.name] = err.Error(), Short(err, v.cfg.Timeout)
 					mu.Unlock()

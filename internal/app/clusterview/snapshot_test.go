@@ -63,15 +63,21 @@ func wantOffline(t *testing.T, m clusterview.MemberView, reasons ...string) {
 	}
 }
 
+// startABC fakes a cluster on timeline 3: leader a, replicas b (bLag bytes
+// behind) and c (in step).
+func startABC(t *testing.T, bLag int64) *cvtest.Patroni {
+	return cvtest.Start(t, "fileshare-cluster",
+		cvtest.Member{Name: "a", Role: "leader", Timeline: 3},
+		cvtest.Member{Name: "b", Role: "replica", Timeline: 3, Lag: &bLag},
+		cvtest.Member{Name: "c", Role: "replica", Timeline: 3, Lag: new(int64(0))})
+}
+
 // TestSnapshotHungMember: a member whose REST API accepts and never answers
 // and whose PostgreSQL port accepts and never speaks is OFFLINE, with the
 // reason, within the bound; the others are reported normally.
 func TestSnapshotHungMember(t *testing.T) {
 	t.Parallel()
-	fake := cvtest.Start(t, "fileshare-cluster",
-		cvtest.Member{Name: "a", Role: "leader", Timeline: 3},
-		cvtest.Member{Name: "b", Role: "replica", Timeline: 3, Lag: new(int64(2048))},
-		cvtest.Member{Name: "c", Role: "replica", Timeline: 3, Lag: new(int64(0))})
+	fake := startABC(t, 2048)
 	fake.Hang("b", true)
 	fake.AddPromotion(2, 50331808, "2026-02-01T16:30:45.123456+00:00", "a")
 	v := newViewer(t, clusterview.Config{Timeout: 400 * time.Millisecond, Members: []clusterview.Target{
@@ -111,6 +117,30 @@ func TestSnapshotHungMember(t *testing.T) {
 	}
 	if m := member(t, s, "a"); m.Lag != nil || m.Role != "leader" || m.State != "running" {
 		t.Errorf("leader a: %+v", m)
+	}
+}
+
+// TestSnapshotClusterCallHangsOnOneMember: the first member answers
+// /patroni but hangs on the cluster-wide calls (as when its DCS is slow):
+// each member gets its own bound, so the calls move on to the next member
+// and the leader is known.
+func TestSnapshotClusterCallHangsOnOneMember(t *testing.T) {
+	t.Parallel()
+	fake := startABC(t, 0)
+	fake.HangOn("a", "/cluster", "/config", "/history")
+	v := newViewer(t, clusterview.Config{Timeout: 400 * time.Millisecond, Members: []clusterview.Target{
+		{Name: "a", API: fake.URL("a")},
+		{Name: "b", API: fake.URL("b")},
+		{Name: "c", API: fake.URL("c")},
+	}})
+
+	s := timedSnapshot(t, v)
+
+	if !s.ClusterKnown || s.Leader != "a" || s.Listed != 3 || s.Online != 3 {
+		t.Errorf("cluster: known %v leader %q listed %d online %d; errors %v", s.ClusterKnown, s.Leader, s.Listed, s.Online, s.Errors)
+	}
+	if s.Config == nil {
+		t.Errorf("no config; errors %v", s.Errors)
 	}
 }
 

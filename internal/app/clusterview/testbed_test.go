@@ -37,6 +37,10 @@ const (
 	healthyWait  = 3 * time.Minute
 	failoverWait = 2 * time.Minute
 	callTimeout  = time.Second
+	// monitorCallTimeout bounds each of drill monitor's probes: a member is
+	// OFFLINE only when it fails, not because a shared CI runner took more
+	// than 1 s to answer a SQL probe.
+	monitorCallTimeout = 5 * time.Second
 )
 
 var drillBin string
@@ -304,7 +308,7 @@ func TestTestbedMonitorFailover(t *testing.T) {
 	old := waitHealthy(t).Leader
 	tm := newTmux(t)
 	tm.waitFor("the shell prompt", 10*time.Second, func(s string) bool { return strings.Contains(s, strings.TrimSpace(prompt)) })
-	tm.send(drillBin+" monitor --compose-project "+project+" --interval 1s", "Enter")
+	tm.send(drillBin+" monitor --compose-project "+project+" --interval 1s --call-timeout "+monitorCallTimeout.String(), "Enter")
 	tm.waitFor("3 members ONLINE", 30*time.Second, func(s string) bool {
 		return strings.Count(s, "● ONLINE") == 3 && strings.Contains(s, "Leader "+old)
 	})

@@ -100,7 +100,7 @@ func (c *Console) StepFinished(s *Step) {
 	defer c.mu.Unlock()
 	s = Masked(c.Mask, s)
 	if s.Status == Skipped {
-		c.printf("  %s %-32s %s\n", c.mark(Skipped), truncate(s.Name, 32), c.paint(dim, "skipped: "+s.Message))
+		c.printf("  %s %-32s %s\n", c.mark(Skipped), c.fit(s.Name, 32), c.paint(dim, "skipped: "+s.Message))
 		return
 	}
 	mark := c.mark(s.Status)
@@ -108,7 +108,7 @@ func (c *Console) StepFinished(s *Step) {
 	if s.Phase == "cleanup" {
 		label = "cleanup: " + label
 	}
-	line := fmt.Sprintf("  %s %-32s %-22s %8s", mark, truncate(label, 32), c.paint(dim, s.Kind), s.Duration.Round(time.Millisecond))
+	line := fmt.Sprintf("  %s %-32s %-22s %8s", mark, c.fit(label, 32), c.paint(dim, s.Kind), s.Duration.Round(time.Millisecond))
 	if s.Attempts > 1 {
 		line += fmt.Sprintf(" (%d attempts)", s.Attempts)
 	}
@@ -118,19 +118,21 @@ func (c *Console) StepFinished(s *Step) {
 	c.printf("%s\n", line)
 }
 
-// ScenarioFinished prints skipped steps, undos, the checks table and the
-// scenario's verdict.
+// UndoFinished prints the line of one undo, in its place among the steps.
+func (c *Console) UndoFinished(u *Undo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
+	if u.Message != "" {
+		c.printf("\n      %s", c.paint(statusColor(u.Status), u.Message))
+	}
+	c.printf("\n")
+}
+
+// ScenarioFinished prints the checks table and the scenario's verdict.
 func (c *Console) ScenarioFinished(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s = Masked(c.Mask, s)
-	for _, u := range s.Undo {
-		c.printf("  %s undo: %s", c.mark(u.Status), u.Fault)
-		if u.Message != "" {
-			c.printf("\n      %s", c.paint(statusColor(u.Status), u.Message))
-		}
-		c.printf("\n")
-	}
 	if len(s.Checks) > 0 {
 		c.printf("  checks:\n")
 		width := 0
@@ -138,11 +140,7 @@ func (c *Console) ScenarioFinished(s *Scenario) {
 			width = max(width, min(len(ch.Name), 48))
 		}
 		for _, ch := range s.Checks {
-			detail := seenText(ch)
-			if ch.Status == Error || ch.Status == Skipped {
-				detail = ch.Message
-			}
-			c.printf("    %s %-*s  %s\n", c.mark(ch.Status), width, truncate(ch.Name, 48), c.paint(statusColor(ch.Status), detail))
+			c.printCheck(ch, width)
 		}
 	}
 	if s.skippedWhole() {
@@ -154,6 +152,16 @@ func (c *Console) ScenarioFinished(s *Scenario) {
 		verdict = c.paint(red, "FAILED")
 	}
 	c.printf("  %s %s in %s\n\n", verdict, s.Name, s.Finished.Sub(s.Started).Round(time.Millisecond))
+}
+
+// printCheck prints one line of the checks table, the name in a column of
+// width; the caller holds c.mu.
+func (c *Console) printCheck(ch *Check, width int) {
+	detail := seenText(ch)
+	if ch.Status == Error || ch.Status == Skipped {
+		detail = ch.Message
+	}
+	c.printf("    %s %-*s  %s\n", c.mark(ch.Status), width, c.fit(ch.Name, 48), c.paint(statusColor(ch.Status), detail))
 }
 
 func seenText(ch *Check) string {
@@ -197,6 +205,15 @@ func (c *Console) Summary(run *Run) {
 		}
 	}
 	c.printf("%d of %d scenarios passed in %s (exit code %d)\n", passed, len(run.Scenarios), run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
+}
+
+// fit cuts a name to its column on a terminal; a log file or CI keeps it
+// whole (the columns after it shift).
+func (c *Console) fit(s string, n int) string {
+	if !c.TTY {
+		return strings.ReplaceAll(s, "\n", " ")
+	}
+	return truncate(s, n)
 }
 
 func truncate(s string, n int) string {

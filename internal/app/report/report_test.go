@@ -118,14 +118,44 @@ func TestConsoleGolden(t *testing.T) {
 	run := sampleRun()
 	s := run.Scenarios[0]
 	c.ScenarioStarted(s)
-	for _, st := range append(append([]*Step(nil), s.Steps...), s.Cleanup...) {
+	// in the runner's order: the steps, the undo of their faults, cleanup
+	for _, st := range s.Steps {
 		if st.Status != Skipped {
 			c.StepStarted(st)
 		}
 		c.StepFinished(st)
 	}
+	for _, u := range s.Undo {
+		c.UndoFinished(u)
+	}
+	for _, st := range s.Cleanup {
+		c.StepStarted(st)
+		c.StepFinished(st)
+	}
 	c.ScenarioFinished(s)
 	golden.Check(t, "testdata/leader-stop.console.txt", buf.Bytes())
+}
+
+// TestConsoleNames: a long step or check name is cut to its column only on
+// a terminal; a log file or CI gets it whole.
+func TestConsoleNames(t *testing.T) {
+	t.Parallel()
+	long := "wait until the old leader has rejoined as a streaming replica"
+	for _, tc := range []struct {
+		tty  bool
+		want string
+	}{
+		{false, "  ✓ " + long + " wait_until                   2s\n    ✓ " + long + " (check)  \n"},
+		{true, "  ✓ wait until the old leader has r… wait_until                   2s\n    ✓ wait until the old leader has rejoined as a str…  \n"},
+	} {
+		var buf bytes.Buffer
+		c := &Console{W: &buf, TTY: tc.tty, Mask: NewMasker(nil)}
+		c.StepFinished(&Step{Name: long, Kind: "wait_until", Status: Passed, Duration: 2 * time.Second})
+		c.printCheck(&Check{Name: long + " (check)", Status: Passed}, 48)
+		if got := buf.String(); got != tc.want {
+			t.Errorf("TTY %v:\n got %q\nwant %q", tc.tty, got, tc.want)
+		}
+	}
 }
 
 func TestMasker(t *testing.T) {

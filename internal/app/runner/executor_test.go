@@ -12,6 +12,7 @@ package runner_test
 // cleanup` (runner.Cleanup) finds the journal from the ledger alone.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -586,14 +587,44 @@ steps:
 	)
 }
 
+// TestExecutorCleanupTimeoutDeclared: a cleanup step's declared timeout is
+// not cut short by the undo budget (Options.CleanupTimeout): the cleanup
+// budget is the undo budget plus the cleanup steps' own limits.
+func TestExecutorCleanupTimeoutDeclared(t *testing.T) {
+	t.Parallel()
+	NewExecutorTest(t,
+		WithName("cleanup-timeout"),
+		WithOptions(func(o *runner.Options) { o.CleanupTimeout = 50 * time.Millisecond }),
+		WithScenario(`
+name: cleanup timeout
+steps:
+  - {name: fault a, kind: test.fault, fault: a}
+cleanup:
+  - {name: long wait, kind: test.block, timeout: 300ms}
+  - {name: after, kind: test.note, text: cleanup went on}
+`),
+		WithCheck(func(t *testing.T, r *ExecutorResult) {
+			st := r.Run.Scenarios[0].Cleanup[0]
+			if st.Status != report.Error || !strings.Contains(st.Message, "timed out after 300ms") || st.Duration < 300*time.Millisecond {
+				t.Errorf("the cleanup step: %s after %s %q, want its own 300ms limit", st.Status, st.Duration, st.Message)
+			}
+			if st := r.Run.Scenarios[0].Cleanup[1]; st.Status != report.Passed {
+				t.Errorf("the next cleanup step: %s %q, want passed", st.Status, st.Message)
+			}
+		}),
+	)
+}
+
 // (e) Ctrl-C during a step, after a fault: the run is interrupted, the rest
 // is skipped, and the fault is undone and the cleanup steps run under a
 // context the interrupt did not cancel.
 func TestExecutorInterrupt(t *testing.T) {
 	t.Parallel()
+	var console bytes.Buffer
 	NewExecutorTest(t,
 		WithName("interrupt"),
 		WithInterruptible(),
+		WithOptions(func(o *runner.Options) { o.Observer = &report.Console{W: &console, Mask: report.NewMasker(nil)} }),
 		WithScenario(`
 name: interrupt
 steps:
@@ -612,6 +643,12 @@ checks:
 			}
 			if got := undoStatuses(r.Run.Scenarios[0].Undo); got != "fake fault a=passed" {
 				t.Errorf("undo rows: %s", got)
+			}
+			// The console tells it in the order it happened: the undo, then cleanup.
+			out := console.String()
+			undo, tidy := strings.Index(out, "undo: fake fault a"), strings.Index(out, "cleanup: tidy")
+			if undo < 0 || tidy < 0 || undo > tidy {
+				t.Errorf("the console does not print the undo before the cleanup step:\n%s", out)
 			}
 		}),
 	)
@@ -667,6 +704,7 @@ func (o *startObserver) StepStarted(s *report.Step) {
 }
 func (o *startObserver) StepProgress(*report.Step, string)   {}
 func (o *startObserver) StepFinished(*report.Step)           {}
+func (o *startObserver) UndoFinished(*report.Undo)           {}
 func (o *startObserver) ScenarioFinished(s *report.Scenario) {}
 
 // (f) drill cleanup after drill was killed with faults in place: the Log

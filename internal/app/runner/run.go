@@ -23,6 +23,10 @@ type Observer interface {
 	StepStarted(s *report.Step)
 	StepProgress(s *report.Step, msg string)
 	StepFinished(s *report.Step)
+	// UndoFinished reports the undo of one fault, when it happened: the
+	// run's faults are undone before the cleanup steps run, and what those
+	// injected after them.
+	UndoFinished(u *report.Undo)
 	ScenarioFinished(s *report.Scenario)
 }
 
@@ -37,8 +41,9 @@ type Options struct {
 	// NewPorts returns the outside systems of a scenario's cluster (default:
 	// steps.NewPorts); tests may give fakes.
 	NewPorts func(c *cluster.Cluster, log *slog.Logger) *steps.Ports
-	// CleanupTimeout bounds everything after the steps: stopping background
-	// tasks, the undos and the cleanup steps (default 2 minutes).
+	// CleanupTimeout bounds stopping background tasks and undoing faults
+	// after the steps (default 2 minutes). The cleanup steps get their own
+	// declared time limits on top: see cleanupBudget.
 	CleanupTimeout time.Duration
 }
 
@@ -115,6 +120,9 @@ type scenarioRun struct {
 	deadline time.Time
 	faults   *fault.Log
 	mu       sync.Mutex // guards res.Events
+	// skip is why the rest is skipped after an abort: short, pointing at
+	// the failed step, whose whole error is printed once, on its own line
+	skip string
 }
 
 func (r *scenarioRun) event(typ, step, format string, args ...any) {
@@ -183,9 +191,10 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	for i, b := range l.Steps {
 		if r.res.Aborted == "" && ctx.Err() != nil {
 			r.res.Aborted = causeText(ctx)
+			r.skip = r.res.Aborted
 		}
 		if r.res.Aborted != "" {
-			skipped := skippedStep(b, "steps", r.res.Aborted)
+			skipped := skippedStep(b, "steps", r.skip)
 			r.res.Steps = append(r.res.Steps, skipped)
 			if opts.Observer != nil {
 				opts.Observer.StepFinished(skipped)
@@ -196,25 +205,27 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		r.res.Steps = append(r.res.Steps, res)
 		if res.Status == report.Error || res.Status == report.Failed {
 			r.res.Aborted = fmt.Sprintf("step %d %q %s: %s", i+1, b.Spec.Name, res.Status, res.Message)
+			r.skip = fmt.Sprintf("step %d %q %s, see above", i+1, b.Spec.Name, failedWord(res.Status))
 			if ctx.Err() != nil {
 				r.res.Aborted = causeText(ctx)
+				r.skip = r.res.Aborted
 			}
 		}
 	}
 
 	// Whatever happened, finish under a context the interrupt does not
 	// cancel.
-	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CleanupTimeout)
+	finish, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupBudget(l.Cleanup, r.opts.CleanupTimeout))
 	defer cancel()
 	// Faults are undone before the cleanup steps run, so that cleanup sees
 	// the cluster restored (e.g. waits until the old leader has rejoined).
 	// Whatever a cleanup step itself injects is undone after it.
 	r.stopBackground(finish)
-	r.res.Undo = undoReport(r.faults.UndoAll(finish))
+	r.undoAll(finish)
 	for _, b := range l.Cleanup {
 		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
 	}
-	r.res.Undo = append(r.res.Undo, undoReport(r.faults.UndoAll(finish))...)
+	r.undoAll(finish)
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
 	r.res.Finished = time.Now()
@@ -224,6 +235,37 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		opts.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
+}
+
+// undoAll undoes every open fault, reporting each undo as it comes.
+func (r *scenarioRun) undoAll(ctx context.Context) {
+	for _, u := range undoReport(r.faults.UndoAll(ctx)) {
+		r.res.Undo = append(r.res.Undo, u)
+		if r.opts.Observer != nil {
+			r.opts.Observer.UndoFinished(u)
+		}
+	}
+}
+
+// failedWord says how a step that stopped the run ended, for the skip
+// reason of what follows it.
+func failedWord(s report.Status) string {
+	if s == report.Error {
+		return "failed with an error"
+	}
+	return "failed"
+}
+
+// cleanupBudget bounds everything after the steps: the undo budget plus
+// what the cleanup steps may take under their declared limits, retries
+// included, so that a cleanup step's timeout: is never cut short.
+func cleanupBudget(cleanup []*steps.Built, undo time.Duration) time.Duration {
+	total := undo
+	for _, b := range cleanup {
+		n := time.Duration(max(b.Spec.Retry.Attempts, 1))
+		total += n*b.Timeout + (n-1)*b.Spec.Retry.Interval
+	}
+	return total
 }
 
 func outcome(s *report.Scenario) string {
@@ -263,7 +305,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 	var err error
 	for res.Attempts = 1; ; res.Attempts++ {
 		err = r.attempt(ctx, b, env)
-		if err == nil || res.Attempts >= attempts || ctx.Err() != nil || isCheckFailure(err) {
+		if err == nil || res.Attempts >= attempts || ctx.Err() != nil || isCheckFailure(err) || steps.IsPermanent(err) {
 			break
 		}
 		env.Logf("attempt %d of %d failed: %v; retrying in %s", res.Attempts, attempts, err, b.Spec.Retry.Interval)
@@ -350,7 +392,7 @@ func (r *scenarioRun) evaluateChecks() {
 	for _, c := range r.l.Checks {
 		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
 		if r.res.Aborted != "" {
-			res.Status, res.Message = report.Skipped, r.res.Aborted
+			res.Status, res.Message = report.Skipped, r.skip
 			r.res.Checks = append(r.res.Checks, res)
 			continue
 		}

@@ -172,9 +172,12 @@ func TestEngine(t *testing.T) {
 	})
 
 	t.Run("pause and unpause", func(t *testing.T) {
-		if err := p.Pause(ctx, worker1); err != nil {
+		before := time.Now()
+		eff, err := p.Pause(ctx, worker1)
+		if err != nil {
 			t.Fatal(err)
 		}
+		wantEffect(t, "Pause", eff, "pause", before, time.Now())
 		if s := mustInspect(t, p, worker1); !s.Paused || s.Status != "paused" {
 			t.Fatalf("after Pause: %+v", s)
 		}
@@ -182,7 +185,8 @@ func TestEngine(t *testing.T) {
 		if dockertest.Reach(t, p, tools, addr)[addr].OK {
 			t.Errorf("a paused worker answered")
 		}
-		wantErrContains(t, p.Pause(ctx, worker1), "is already paused")
+		_, err = p.Pause(ctx, worker1)
+		wantErrContains(t, err, "is already paused")
 		for range 2 { // the second one is an undo replayed on a running container
 			if err := p.Unpause(ctx, worker1); err != nil {
 				t.Fatal(err)
@@ -197,13 +201,18 @@ func TestEngine(t *testing.T) {
 	})
 
 	t.Run("kill, start, stop, restart", func(t *testing.T) {
-		if err := p.Kill(ctx, worker1, 0); err != nil {
+		before := time.Now()
+		eff, err := p.Kill(ctx, worker1, 0)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if s := mustInspect(t, p, worker1); s.Running || s.ExitCode != 137 || s.Status != "exited" {
+		wantEffect(t, "Kill", eff, "kill", before, time.Now())
+		s := mustInspect(t, p, worker1)
+		if s.Running || s.ExitCode != 137 || s.Status != "exited" {
 			t.Fatalf("after SIGKILL: %+v, want exited with 137", s)
 		}
-		wantErrContains(t, p.Kill(ctx, worker1, 0), "is not running")
+		_, err = p.Kill(ctx, worker1, 0)
+		wantErrContains(t, err, "is not running")
 		if err := p.Unpause(ctx, worker1); err != nil { // undo on a stopped container: nothing to do
 			t.Fatal(err)
 		}
@@ -215,11 +224,12 @@ func TestEngine(t *testing.T) {
 		if s := mustInspect(t, p, worker1); !s.Running {
 			t.Fatalf("after Start: %+v", s)
 		}
+		waitServing(t, p, worker1) // its SIGTERM handler is in place: as PID 1 it ignored SIGTERM before
 		term, err := signal.Parse("term")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Kill(ctx, worker1, term); err != nil {
+		if _, err := p.Kill(ctx, worker1, term); err != nil {
 			t.Fatal(err)
 		}
 		waitExited(t, p, worker1, 0) // the probe exits 0 on SIGTERM: the chosen signal arrived
@@ -227,23 +237,34 @@ func TestEngine(t *testing.T) {
 		if err := p.Start(ctx, worker1); err != nil {
 			t.Fatal(err)
 		}
-		before := mustInspect(t, p, worker1)
+		running := mustInspect(t, p, worker1)
 		if err := p.Restart(ctx, worker1, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if s := mustInspect(t, p, worker1); !s.Running || !s.StartedAt.After(before.StartedAt) {
-			t.Fatalf("after Restart: started %v, before %v", s.StartedAt, before.StartedAt)
+		if s := mustInspect(t, p, worker1); !s.Running || !s.StartedAt.After(running.StartedAt) {
+			t.Fatalf("after Restart: started %v, before %v", s.StartedAt, running.StartedAt)
 		}
 		start := time.Now()
-		for range 2 {
-			if err := p.Stop(ctx, worker1, 5*time.Second); err != nil {
-				t.Fatal(err)
-			}
+		eff, err = p.Stop(ctx, worker1, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if s := mustInspect(t, p, worker1); s.Running || s.ExitCode != 0 {
+		wantEffect(t, "Stop", eff, "kill", start, time.Now())
+		s = mustInspect(t, p, worker1)
+		if s.Running || s.ExitCode != 0 {
 			t.Fatalf("after Stop: %+v, want exited with 0 (graceful)", s)
 		}
 		t.Logf("graceful stop took %v", time.Since(start))
+		// Stopping a stopped container succeeds; no event comes, so the
+		// fault is dated from the request.
+		again := time.Now()
+		eff, err = p.Stop(ctx, worker1, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eff.Event != "" || eff.At.Before(again) || eff.At.After(time.Now().Add(-docker.EventWait)) {
+			t.Errorf("Stop of a stopped container: %+v, want no event and the request's time (%v)", eff, again)
+		}
 		if err := p.Start(ctx, worker1); err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +355,7 @@ func TestEngine(t *testing.T) {
 		wantErrContains(t, err, `iptables -S NO-SUCH-CHAIN exited 1 in service "bare" (helper image): iptables v1.8`)
 
 		// A paused container has a network namespace but cannot exec: helper.
-		if err := p.Pause(ctx, tools); err != nil {
+		if _, err := p.Pause(ctx, tools); err != nil {
 			t.Fatal(err)
 		}
 		res, err := p.NetRun(ctx, tools, []string{"iptables", "-S", "OUTPUT"}, nil)
@@ -344,11 +365,14 @@ func TestEngine(t *testing.T) {
 		if err != nil || res.Via != "own image" || res.ExitCode != 0 {
 			t.Fatalf("NetRun on a paused container: %+v, %v", res, err)
 		}
-		if err := p.Stop(ctx, worker2, 0); err != nil {
+		if _, err := p.Stop(ctx, worker2, 0); err != nil {
 			t.Fatal(err)
 		}
 		_, err = p.NetExec(ctx, "worker#2", []string{"iptables", "-S"}, nil)
 		wantErr(t, err, fmt.Sprintf(`service "worker#2" (container %s_worker_2) in compose project %q is not running: it has no network namespace to run iptables in`, name, name))
+		if !errors.Is(err, docker.ErrNoNamespace) {
+			t.Errorf("%v is not ErrNoNamespace", err)
+		}
 		if err := p.Start(ctx, worker2); err != nil {
 			t.Fatal(err)
 		}
@@ -385,6 +409,18 @@ func TestEngine(t *testing.T) {
 }
 
 // waitExited waits until tg's container has exited with code.
+// waitServing waits until tg's probe answers on port 7000.
+func waitServing(t *testing.T, p *docker.Project, tg docker.Target) {
+	t.Helper()
+	var s docker.State
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); {
+		if s = mustInspect(t, p, tg); len(s.Networks) > 0 && dockertest.FromHost(s.Networks[0].IP) {
+			return
+		}
+	}
+	t.Fatalf("%s: %+v does not answer on port 7000", tg, s)
+}
+
 func waitExited(t *testing.T, p *docker.Project, tg docker.Target, code int) {
 	t.Helper()
 	var s docker.State
@@ -409,4 +445,13 @@ func runLoose(t *testing.T, args ...string) string {
 	}
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
 	return name
+}
+
+// wantEffect checks that a fault was dated by the engine's event named
+// event, at a time between from and to.
+func wantEffect(t *testing.T, op string, eff docker.Effect, event string, from, to time.Time) {
+	t.Helper()
+	if eff.Event != event || eff.At.Before(from) || eff.At.After(to) {
+		t.Errorf("%s took effect %+v, want the engine's %q event between %v and %v", op, eff, event, from, to)
+	}
 }

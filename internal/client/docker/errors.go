@@ -17,7 +17,19 @@ var (
 	ErrOutsideProject = errors.New("outside the compose project")
 	// ErrUnreachable: the Docker Engine cannot be reached.
 	ErrUnreachable = errors.New("docker engine unreachable")
+	// ErrNoNamespace: the container is not running (stopped, killed, exited), so it has no
+	// network namespace to run a command in.
+	ErrNoNamespace = errors.New("no network namespace")
 )
+
+// sentinelError is a message of its own that matches a sentinel with errors.Is.
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string        { return e.msg }
+func (e *sentinelError) Is(target error) bool { return target == e.sentinel }
 
 // NotFoundError says which project, service, container number or network is missing and which
 // ones exist.

@@ -73,7 +73,8 @@ func (p *Project) NetExec(ctx context.Context, target string, argv []string, std
 //     network namespace, with NET_ADMIN;
 //   - "helper image": the same with the Engine's helper image.
 //
-// A step is skipped once the target's image is known to lack argv[0]. Helper containers are
+// A container that is not running has no namespace: the error matches ErrNoNamespace. A step
+// is skipped once the target's image is known to lack argv[0]. Helper containers are
 // removed afterwards, also when ctx ends. A non-zero exit is not an error.
 func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []byte) (ExecResult, error) {
 	if len(argv) == 0 {
@@ -88,7 +89,7 @@ func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []b
 		return ExecResult{}, p.fail("inspect", r, err)
 	}
 	if c.State == nil || !c.State.Running {
-		return ExecResult{}, fmt.Errorf("%s in compose project %q is not running: it has no network namespace to run %s in", r, p.name, argv[0])
+		return ExecResult{}, &sentinelError{fmt.Sprintf("%s in compose project %q is not running: it has no network namespace to run %s in", r, p.name, argv[0]), ErrNoNamespace}
 	}
 	privileged := !hasNetAdmin(c.HostConfig)
 	if p.e.tryExec(c.Image, argv[0], privileged) && !c.State.Paused {

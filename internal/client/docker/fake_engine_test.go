@@ -144,7 +144,8 @@ func TestEngineRefuses(t *testing.T) {
 	}
 	db := docker.Target{Service: "db"}
 
-	wantErr(t, p.Pause(ctx, db), `pause service "db" (container p_db_1) in compose project "p": Error response from daemon: cgroup freezer: device or resource busy`)
+	_, err = p.Pause(ctx, db)
+	wantErr(t, err, `pause service "db" (container p_db_1) in compose project "p": Error response from daemon: cgroup freezer: device or resource busy`)
 
 	// An undo that the engine refuses fails while the container is still paused...
 	f.paused = true

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/drill-dev/drill/internal/signal"
 )
@@ -86,8 +88,11 @@ func (p *Project) Inspect(ctx context.Context, t Target) (State, error) {
 // Stop sends SIGTERM (or the image's stop signal), waits up to grace, then SIGKILLs. grace is
 // rounded up to whole seconds; a negative grace uses the container's own stop timeout (engine
 // default 10 s). ctx must outlive grace. Stopping a stopped container succeeds.
-func (p *Project) Stop(ctx context.Context, t Target, grace time.Duration) error {
-	return p.do(ctx, "stop", t, func(id string) error {
+//
+// The Effect is the engine's first event for the container: "kill" when it sent the stop
+// signal, the moment the service starts shutting down.
+func (p *Project) Stop(ctx context.Context, t Target, grace time.Duration) (Effect, error) {
+	return p.fault(ctx, "stop", t, func(id string) error {
 		return p.e.api.ContainerStop(ctx, id, container.StopOptions{Timeout: seconds(grace)})
 	})
 }
@@ -108,20 +113,70 @@ func seconds(d time.Duration) *int {
 }
 
 // Kill sends sig (SIGKILL when zero) to the container's main process. Killing a container
-// that is not running is an error: the drill's assumption about the world was wrong.
-func (p *Project) Kill(ctx context.Context, t Target, sig signal.Signal) error {
+// that is not running is an error: the drill's assumption about the world was wrong. The
+// Effect is the engine's "kill" event.
+func (p *Project) Kill(ctx context.Context, t Target, sig signal.Signal) (Effect, error) {
 	if sig == 0 {
 		sig = signal.SIGKILL
 	}
-	return p.do(ctx, "kill ("+sig.String()+")", t, func(id string) error {
+	return p.fault(ctx, "kill ("+sig.String()+")", t, func(id string) error {
 		return p.e.api.ContainerKill(ctx, id, strconv.Itoa(int(sig)))
 	})
 }
 
 // Pause freezes every process of t's container (cgroup freezer). Pausing a paused or stopped
-// container is an error.
-func (p *Project) Pause(ctx context.Context, t Target) error {
-	return p.do(ctx, "pause", t, func(id string) error { return p.e.api.ContainerPause(ctx, id) })
+// container is an error. The Effect is the engine's "pause" event.
+func (p *Project) Pause(ctx context.Context, t Target) (Effect, error) {
+	return p.fault(ctx, "pause", t, func(id string) error { return p.e.api.ContainerPause(ctx, id) })
+}
+
+// Effect says when a container fault took effect, and how drill knows.
+type Effect struct {
+	// At is the engine's own time (timeNano) of its first kill, pause, die or stop event for
+	// the container at or after the request; the time the request was sent when no such event
+	// arrived within EventWait of the engine's answer.
+	At time.Time
+	// Event is that event's action ("kill", "pause", ...); "" when At is the request's time.
+	Event string
+}
+
+// EventWait bounds how long a fault waits for the engine's event once the engine answered.
+const EventWait = 2 * time.Second
+
+// faultEvents are the container events that mark a fault taking effect.
+var faultEvents = []string{"kill", "pause", "die", "stop"}
+
+// fault is do for a fault: it subscribes to the container's events from the moment of the
+// request (the engine replays events since then, so none is missed however late the
+// subscription gets through) and dates the fault by the first one.
+func (p *Project) fault(ctx context.Context, op string, t Target, fn func(id string) error) (Effect, error) {
+	var eff Effect
+	err := p.do(ctx, op, t, func(id string) error {
+		evCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		requested := time.Now()
+		args := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", id))
+		for _, a := range faultEvents {
+			args.Add("event", a)
+		}
+		msgs, errs := p.e.api.Events(evCtx, events.ListOptions{Since: requested.UTC().Format(time.RFC3339Nano), Filters: args})
+		if err := fn(id); err != nil {
+			return err
+		}
+		eff = Effect{At: requested}
+		timer := time.NewTimer(EventWait)
+		defer timer.Stop()
+		select {
+		case m := <-msgs:
+			eff = Effect{At: time.Unix(0, m.TimeNano), Event: string(m.Action)}
+		case err := <-errs:
+			p.e.log.WarnContext(ctx, "docker "+op+": no engine event, dating the fault from the request", "container", id, "error", err)
+		case <-timer.C:
+			p.e.log.WarnContext(ctx, "docker "+op+": no engine event in time, dating the fault from the request", "container", id, "waited", EventWait)
+		}
+		return nil
+	})
+	return eff, err
 }
 
 // Unpause thaws t's container. Undo-safe: a container that is not paused (running, stopped)

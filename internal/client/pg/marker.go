@@ -94,7 +94,8 @@ func Replicated(ctx context.Context, leader Node, replicas []Node, timeout time.
 }
 
 // awaitMarker polls one replica until it returns the marker or ctx ends.
-// Connection errors are retried: a replica may be restarting.
+// Connection errors are retried (a replica may be restarting), except a
+// refused authentication.
 func awaitMarker(ctx context.Context, n Node, marker string, committed time.Time) Delivery {
 	d := Delivery{Node: n.Name}
 	var conn *pgx.Conn
@@ -131,6 +132,9 @@ func awaitMarker(ctx context.Context, n Node, marker string, committed time.Time
 		}
 		if err != nil && ctx.Err() == nil {
 			d.Error = err.Error()
+		}
+		if errors.As(err, new(*AuthError)) { // retrying cannot help
+			return d
 		}
 		select {
 		case <-ctx.Done():

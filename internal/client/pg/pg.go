@@ -119,9 +119,40 @@ func connect(ctx context.Context, dsn string, o ConnOptions) (*pgx.Conn, error) 
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
+		if code := sqlState(err); code == "28P01" || code == "28000" {
+			return nil, &AuthError{User: cfg.User, DSN: maskedDSN(cfg), Code: code, Err: err}
+		}
 		return nil, err
 	}
 	return conn, nil
+}
+
+// AuthError is a server refusing drill's credentials: SQLSTATE 28P01 (wrong
+// password) or 28000 (no pg_hba entry, unknown role). Retrying cannot fix
+// it: every caller that retries or polls fails at once on it.
+type AuthError struct {
+	User string // the user refused
+	DSN  string // where, with the password masked
+	Code string // the SQLSTATE
+	Err  error
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("authentication refused for user %q at %s (SQLSTATE %s): %v; not retried: check the DSN's user and password and the server's pg_hba", e.User, e.DSN, e.Code, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// Permanent says a retry cannot help (see steps.IsPermanent).
+func (e *AuthError) Permanent() bool { return true }
+
+// maskedDSN names a connection's target as a URL without its password.
+func maskedDSN(cfg *pgx.ConnConfig) string {
+	user := cfg.User
+	if cfg.Password != "" {
+		user += ":***"
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s", user, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), cfg.Database)
 }
 
 // nodeConnOptions are the options for short checks against one node.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/internal/client/docker"
+	"github.com/drill-dev/drill/internal/netfault"
 	"github.com/drill-dev/drill/internal/platform"
 	"github.com/drill-dev/drill/internal/platform/remote"
 	"github.com/drill-dev/drill/internal/signal"
@@ -153,19 +154,27 @@ func target(u platform.Unit) docker.Target {
 	return docker.Target{Service: u.Service, Number: u.Number}
 }
 
-// Stop is docker stop.
-func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) error {
-	return gone(p.project.Stop(ctx, target(u), grace))
+// Stop is docker stop, dated by the engine's event for the stop signal.
+func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) (platform.Effect, error) {
+	return effect(p.project.Stop(ctx, target(u), grace))
 }
 
-// Kill is docker kill.
-func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) error {
-	return gone(p.project.Kill(ctx, target(u), sig))
+// Kill is docker kill, dated by the engine's kill event.
+func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) (platform.Effect, error) {
+	return effect(p.project.Kill(ctx, target(u), sig))
 }
 
-// Pause is docker pause.
-func (p *Platform) Pause(ctx context.Context, u platform.Unit) error {
-	return gone(p.project.Pause(ctx, target(u)))
+// Pause is docker pause, dated by the engine's pause event.
+func (p *Platform) Pause(ctx context.Context, u platform.Unit) (platform.Effect, error) {
+	return effect(p.project.Pause(ctx, target(u)))
+}
+
+// effect says where the engine's Effect comes from.
+func effect(e docker.Effect, err error) (platform.Effect, error) {
+	if e.Event == "" {
+		return platform.Effect{At: e.At, Source: fmt.Sprintf("the request (no engine event within %s)", docker.EventWait)}, gone(err)
+	}
+	return platform.Effect{At: e.At, Source: "the engine's " + e.Event + " event"}, gone(err)
 }
 
 // Unpause is docker unpause; a container that is not paused is left alone.
@@ -195,9 +204,14 @@ func (p *Platform) Logs(ctx context.Context, u platform.Unit, since time.Time) (
 }
 
 // NetExec runs argv in the container's network namespace: through exec when
-// its image has the tool, else through a helper container.
+// its image has the tool, else through a helper container. A container that
+// is not running is an error matching netfault.ErrNoNamespace.
 func (p *Platform) NetExec(ctx context.Context, key string, argv []string, stdin []byte) ([]byte, error) {
-	return p.project.NetExec(ctx, key, argv, stdin)
+	out, err := p.project.NetExec(ctx, key, argv, stdin)
+	if errors.Is(err, docker.ErrNoNamespace) {
+		return out, tagged{err, netfault.ErrNoNamespace}
+	}
+	return out, err
 }
 
 // Attachment finds u's address on network; "" means the cluster block's
@@ -264,12 +278,17 @@ func (p *Platform) Connect(ctx context.Context, u platform.Unit, ep platform.End
 // keeping their text.
 func gone(err error) error {
 	if errors.Is(err, docker.ErrNotFound) {
-		return notFound{err}
+		return tagged{err, platform.ErrNotFound}
 	}
 	return err
 }
 
-type notFound struct{ error }
+// tagged is an engine error that also matches a sentinel of the layers
+// above, keeping its text.
+type tagged struct {
+	error
+	sentinel error
+}
 
-func (e notFound) Unwrap() error        { return e.error }
-func (e notFound) Is(target error) bool { return target == platform.ErrNotFound }
+func (e tagged) Unwrap() error        { return e.error }
+func (e tagged) Is(target error) bool { return target == e.sentinel }

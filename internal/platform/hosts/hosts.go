@@ -153,15 +153,35 @@ func (p *Platform) units(u platform.Unit) string {
 
 // Stop stops the units as docker stop does: SIGTERM (systemctl stop), and
 // after grace every process still there is killed.
-func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) error {
+// The fault is dated by the host's clock when the stop was asked for: the
+// units start shutting down at once.
+func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) (platform.Effect, error) {
 	units := p.units(u)
 	kill := "systemctl kill --kill-whom=all --signal=SIGKILL " + units + "; systemctl stop " + units
 	script := kill
 	if secs := int(grace.Seconds()); secs > 0 {
 		script = fmt.Sprintf("timeout %d systemctl stop %s || { %s; }", secs, units, kill)
 	}
-	_, err := p.script(ctx, u.Service, "stop", script)
-	return err
+	return p.timed(ctx, u.Service, "stop", "date +%s.%N; "+script, "the host's clock when systemctl stop was asked")
+}
+
+// timed runs a script whose first or last line of output is the host's
+// `date +%s.%N`, and returns that time as the fault's effect.
+func (p *Platform) timed(ctx context.Context, host, what, script, source string) (platform.Effect, error) {
+	out, err := p.script(ctx, host, what, script)
+	if err != nil {
+		return platform.Effect{}, err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if sec, frac, ok := strings.Cut(strings.TrimSpace(line), "."); ok {
+			s, err1 := strconv.ParseInt(sec, 10, 64)
+			ns, err2 := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+			if err1 == nil && err2 == nil {
+				return platform.Effect{At: time.Unix(s, ns), Source: source}, nil
+			}
+		}
+	}
+	return platform.Effect{At: time.Now(), Source: "drill's clock after " + what + " (the host printed no time)"}, nil
 }
 
 // Kill sends sig to every process of the units. As a killed container stays
@@ -169,28 +189,27 @@ func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duratio
 // Restart= does not bring them straight back (Debian's patroni.service
 // restarts on failure, and a Patroni restarted at once still holds the
 // leader key: no failover would follow). Start unmasks them.
-func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) error {
+func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal) (platform.Effect, error) {
 	if sig == 0 {
 		sig = signal.SIGKILL
 	}
 	units := p.units(u)
-	_, err := p.script(ctx, u.Service, "kill", "systemctl mask --runtime --quiet "+units+" && systemctl kill --kill-whom=all --signal="+sig.String()+" "+units)
-	return err
+	return p.timed(ctx, u.Service, "kill", "systemctl mask --runtime --quiet "+units+" && systemctl kill --kill-whom=all --signal="+sig.String()+" "+units+" && date +%s.%N",
+		"the host's clock right after systemctl kill")
 }
 
 // Pause freezes the units: the cgroup v2 freezer (systemctl freeze) where
 // the host has it, else SIGSTOP of every process of the units.
-func (p *Platform) Pause(ctx context.Context, u platform.Unit) error {
+func (p *Platform) Pause(ctx context.Context, u platform.Unit) (platform.Effect, error) {
 	v2, err := p.cgroupV2(ctx, u.Service)
 	if err != nil {
-		return err
+		return platform.Effect{}, err
 	}
 	if v2 {
-		_, err = p.script(ctx, u.Service, "freeze", "systemctl freeze "+p.units(u))
-	} else {
-		_, err = p.script(ctx, u.Service, "freeze (SIGSTOP: the host has no cgroup v2 freezer)", "systemctl kill --kill-whom=all --signal=SIGSTOP "+p.units(u))
+		return p.timed(ctx, u.Service, "freeze", "systemctl freeze "+p.units(u)+" && date +%s.%N", "the host's clock right after systemctl freeze")
 	}
-	return err
+	return p.timed(ctx, u.Service, "freeze (SIGSTOP: the host has no cgroup v2 freezer)", "systemctl kill --kill-whom=all --signal=SIGSTOP "+p.units(u)+" && date +%s.%N",
+		"the host's clock right after SIGSTOP of every process of the units (no cgroup v2 freezer)")
 }
 
 // Unpause thaws the units (SIGCONT without cgroup v2); units that are not
@@ -244,7 +263,7 @@ func (p *Platform) Start(ctx context.Context, u platform.Unit) error {
 
 // Restart stops (as Stop) and starts the units.
 func (p *Platform) Restart(ctx context.Context, u platform.Unit, grace time.Duration) error {
-	if err := p.Stop(ctx, u, grace); err != nil {
+	if _, err := p.Stop(ctx, u, grace); err != nil {
 		return err
 	}
 	return p.Start(ctx, u)

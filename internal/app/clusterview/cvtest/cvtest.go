@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -31,10 +32,12 @@ type Patroni struct {
 	mu      sync.Mutex
 	members []Member
 	hung    map[string]bool
-	config  map[string]any
-	history []any
-	servers map[string]*httptest.Server
-	quit    chan struct{}
+	// hungPaths holds "member path" for the paths a member hangs on
+	hungPaths map[string]bool
+	config    map[string]any
+	history   []any
+	servers   map[string]*httptest.Server
+	quit      chan struct{}
 }
 
 // Start serves one REST API per member until the test ends. The dynamic
@@ -42,7 +45,7 @@ type Patroni struct {
 // retry_timeout 10, synchronous_mode false) and the history empty.
 func Start(t testing.TB, scope string, members ...Member) *Patroni {
 	t.Helper()
-	p := &Patroni{Scope: scope, hung: map[string]bool{}, servers: map[string]*httptest.Server{}, quit: make(chan struct{}),
+	p := &Patroni{Scope: scope, hung: map[string]bool{}, hungPaths: map[string]bool{}, servers: map[string]*httptest.Server{}, quit: make(chan struct{}),
 		config:  map[string]any{"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "maximum_lag_on_failover": 1048576, "synchronous_mode": false},
 		history: []any{}}
 	for _, m := range members {
@@ -70,6 +73,22 @@ func (p *Patroni) Hang(name string, hang bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hung[name] = hang
+}
+
+// HangOn makes member name's API hang on the given paths only (e.g.
+// "/cluster", which Patroni answers from the DCS, while /patroni still
+// answers); no paths: answer them all again.
+func (p *Patroni) HangOn(name string, paths ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.hungPaths {
+		if strings.HasPrefix(k, name+" ") {
+			delete(p.hungPaths, k)
+		}
+	}
+	for _, path := range paths {
+		p.hungPaths[name+" "+path] = true
+	}
 }
 
 // Update changes member name as fn says.
@@ -103,7 +122,7 @@ func (p *Patroni) AddPromotion(timeline int64, lsn uint64, at, leader string) {
 func (p *Patroni) handler(self string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
-		hung := p.hung[self]
+		hung := p.hung[self] || p.hungPaths[self+" "+r.URL.Path]
 		p.mu.Unlock()
 		if hung {
 			select {

@@ -7,6 +7,9 @@
 //   - Tools: Probe plus the host's iptables (the backend the host uses: xtables-nft-multi or
 //     xtables-legacy-multi, as the engine does), tc and ip, with their shared libraries (found
 //     with ldd) and the xtables extensions. Also the helper image for NetExec.
+//
+// The images are this test binary's own (tagged and labelled with its run ID): a package that
+// builds them removes them at its end with Main as its TestMain.
 package dockertest
 
 import (
@@ -32,6 +35,8 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 )
 
@@ -39,6 +44,56 @@ import (
 type Images struct {
 	Probe string
 	Tools string
+}
+
+// Labels of the test images: every image this package builds carries
+// LabelTest, and LabelRun with the building test binary's run ID, so that
+// RemoveImages removes exactly its own, whatever other test binaries on the
+// same engine are doing.
+const (
+	LabelTest = "drill.test"
+	LabelRun  = "drill.test.run"
+)
+
+// runID names this test binary's run in its images' tags and labels.
+var runID = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+
+// Main runs a package's tests and then removes the images they built; use
+// it as TestMain in every package that calls BuildImages or Start:
+//
+//	func TestMain(m *testing.M) { dockertest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := RemoveImages(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "dockertest: removing the test images:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// RemoveImages removes every image this test binary built (by LabelRun),
+// dangling ones included.
+func RemoveImages(ctx context.Context) error {
+	api, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	list, err := api.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelRun+"="+runID))})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, img := range list {
+		if _, err := api.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var (
@@ -165,8 +220,8 @@ func netTools() ([]file, error) {
 	return files, nil
 }
 
-// buildImage builds FROM scratch an image of files, tagged name:<content hash>, unless the
-// engine already has it.
+// buildImage builds FROM scratch an image of files, tagged name:<content hash>-<run ID> and
+// labelled with the run ID (see RemoveImages), unless the engine already has it.
 func buildImage(ctx context.Context, api *client.Client, name string, files []file) (string, error) {
 	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.path, b.path) })
 	files = slices.CompactFunc(files, func(a, b file) bool { return a.path == b.path })
@@ -175,7 +230,7 @@ func buildImage(ctx context.Context, api *client.Client, name string, files []fi
 		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", f.path, f.link, f.mode)
 		h.Write(f.data)
 	}
-	tag := name + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	tag := name + ":" + hex.EncodeToString(h.Sum(nil))[:12] + "-" + runID
 	if _, err := api.ImageInspect(ctx, tag); err == nil {
 		return tag, nil
 	} else if !cerrdefs.IsNotFound(err) {
@@ -214,7 +269,8 @@ func buildImage(ctx context.Context, api *client.Client, name string, files []fi
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	resp, err := api.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
+	resp, err := api.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true,
+		Labels: map[string]string{LabelTest: "1", LabelRun: runID}})
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", tag, err)
 	}
