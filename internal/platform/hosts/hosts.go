@@ -310,35 +310,36 @@ func (p *Platform) NetExec(ctx context.Context, key string, argv []string, stdin
 // Attachment is the host's IPv4 address on the interface of its default
 // route, or on the interface network names.
 func (p *Platform) Attachment(ctx context.Context, u platform.Unit, network string) (platform.Attachment, error) {
-	addr, _, err := p.address(ctx, u.Service, network)
-	return platform.Attachment{Network: network, IP: addr.Addr()}, err
+	addr, _, dev, err := p.address(ctx, u.Service, network)
+	return platform.Attachment{Network: dev, IP: addr.Addr()}, err
 }
 
-// address returns the host's address with its prefix and the address drill
-// connects from, as the host sees it.
-func (p *Platform) address(ctx context.Context, host, dev string) (netip.Prefix, netip.Addr, error) {
+// address returns the host's address with its prefix, the address drill
+// connects from as the host sees it, and the interface.
+func (p *Platform) address(ctx context.Context, host, dev string) (netip.Prefix, netip.Addr, string, error) {
 	script := `dev=` + ssh.Quote(dev) + `
 [ -n "$dev" ] || dev=$(ip -4 -o route show default | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n1)
 ip -4 -o addr show dev "$dev" scope global | sed -n 's/.* inet \([^ ]*\).*/\1/p' | head -n1
-echo "${SSH_CONNECTION%% *}"`
+echo "${SSH_CONNECTION%% *}"
+echo "$dev"`
 	// As the login user: sudo would drop SSH_CONNECTION, and ip needs no root.
 	res, err := p.run(ctx, host, []string{"sh", "-c", script}, nil, false)
 	if err != nil {
-		return netip.Prefix{}, netip.Addr{}, err
+		return netip.Prefix{}, netip.Addr{}, "", err
 	}
 	if res.ExitCode != 0 {
-		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("find the address on host %s: exit %d: %s", host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		return netip.Prefix{}, netip.Addr{}, "", fmt.Errorf("find the address on host %s: exit %d: %s", host, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
-	if len(lines) < 2 {
-		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("host %s: no IPv4 address on the interface of its default route: name the interface in the step's network parameter", host)
+	if len(lines) < 3 {
+		return netip.Prefix{}, netip.Addr{}, "", fmt.Errorf("host %s: no IPv4 address on the interface of its default route: name the interface in the step's network parameter", host)
 	}
 	pfx, err := netip.ParsePrefix(strings.TrimSpace(lines[0]))
 	if err != nil {
-		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("host %s: reading its address %q: %w", host, lines[0], err)
+		return netip.Prefix{}, netip.Addr{}, "", fmt.Errorf("host %s: reading its address %q: %w", host, lines[0], err)
 	}
-	from, _ := netip.ParseAddr(strings.TrimSpace(lines[len(lines)-1]))
-	return pfx, from, nil
+	from, _ := netip.ParseAddr(strings.TrimSpace(lines[1]))
+	return pfx, from, strings.TrimSpace(lines[2]), nil
 }
 
 // Network describes the hosts' network as the first host sees it: its
@@ -346,11 +347,11 @@ echo "${SSH_CONNECTION%% *}"`
 // allows the host keeps drill's SSH sessions.
 func (p *Platform) Network(ctx context.Context, name string) (platform.Network, error) {
 	names := slices.Sorted(maps.Keys(p.hosts))
-	pfx, from, err := p.address(ctx, names[0], name)
+	pfx, from, dev, err := p.address(ctx, names[0], name)
 	if err != nil {
 		return platform.Network{}, err
 	}
-	n := platform.Network{Name: name, Subnets: []netip.Prefix{pfx.Masked()}}
+	n := platform.Network{Name: dev, Subnets: []netip.Prefix{pfx.Masked()}}
 	if from.IsValid() {
 		n.Gateways = []netip.Addr{from}
 	}
@@ -359,11 +360,13 @@ func (p *Platform) Network(ctx context.Context, name string) (platform.Network, 
 
 // Arm schedules the heal of every drill network rule on u's host after d,
 // as the transient systemd timer drill-heal: the host heals itself even
-// when a partition cut drill off. A timer armed before is replaced.
+// when a partition cut drill off. A timer armed before is replaced. The
+// timer's accuracy is 100 ms (systemd's default of a minute would let it
+// fire up to a minute late).
 func (p *Platform) Arm(ctx context.Context, u platform.Unit, d time.Duration) error {
 	secs := max(int(d.Seconds()), 1)
 	_, err := p.script(ctx, u.Service, "schedule the dead-man undo", fmt.Sprintf(
-		"systemctl stop %[1]s.timer %[1]s.service 2>/dev/null; systemctl reset-failed %[1]s.timer %[1]s.service 2>/dev/null; systemd-run --quiet --collect --on-active=%[2]ds --unit=%[1]s /bin/sh -c %[3]s",
+		"systemctl stop %[1]s.timer %[1]s.service 2>/dev/null; systemctl reset-failed %[1]s.timer %[1]s.service 2>/dev/null; systemd-run --quiet --collect --on-active=%[2]ds --timer-property=AccuracySec=100ms --unit=%[1]s /bin/sh -c %[3]s",
 		deadMan, secs, ssh.Quote(netfault.HealScript())))
 	return err
 }
