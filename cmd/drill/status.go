@@ -29,6 +29,8 @@ import (
 	"github.com/drill-dev/drill/internal/app/clusterview"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/client/patroni"
+	"github.com/drill-dev/drill/internal/platform"
+	"github.com/drill-dev/drill/internal/platform/hosts"
 )
 
 // This file holds `drill status` and what `drill monitor` shares with it:
@@ -92,13 +94,24 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 	}
 	w := &watched{close: func() {}}
 	cfg := clusterview.Config{Timeout: f.timeout, Logger: logger, Patroni: cl.Patroni}
-	pubs, containers, err := f.discoverCompose(ctx, cl, logger)
-	if err != nil {
-		return nil, err
-	}
-	if containers != nil {
-		cfg.Containers = containers
-		w.close = func() { _ = containers.Close() }
+	var pubs []clusterview.Published
+	if cl.Platform == hosts.Name {
+		hp, err := openHosts(ctx, cl, logger)
+		if err != nil {
+			return nil, exitWith(report.ExitInvalid, err)
+		}
+		cfg.Containers = hostStates{hp}
+		w.close = func() { _ = hp.Close() }
+	} else {
+		var containers *clusterview.Compose
+		pubs, containers, err = f.discoverCompose(ctx, cl, logger)
+		if err != nil {
+			return nil, err
+		}
+		if containers != nil {
+			cfg.Containers = containers
+			w.close = func() { _ = containers.Close() }
+		}
 	}
 	cfg.Members, err = targets(cl, pubs, f.dsnTemplate)
 	if err != nil {
@@ -246,7 +259,7 @@ func targets(cl *cluster.Cluster, pubs []clusterview.Published, dsnTemplate stri
 	}
 	for name, m := range cl.Members {
 		t := add(name)
-		t.Service = cmp.Or(m.Service, name)
+		t.Service = cmp.Or(m.Where(), name)
 		t.API, t.DSN = m.API, m.DSN
 	}
 	for _, p := range pubs {
@@ -510,3 +523,31 @@ func known(ok bool, s string) string {
 	}
 	return s
 }
+
+// openHosts opens the hosts of a cluster block (platform: hosts), whose
+// units' states say why a member is OFFLINE.
+func openHosts(ctx context.Context, cl *cluster.Cluster, logger *slog.Logger) (*hosts.Platform, error) {
+	d, err := platform.Lookup(hosts.Name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := d.Open(ctx, cl, logger)
+	if err != nil {
+		return nil, err
+	}
+	return p.(*hosts.Platform), nil
+}
+
+// hostStates reports a host's units as a member's container state.
+type hostStates struct{ p *hosts.Platform }
+
+func (h hostStates) ContainerState(ctx context.Context, host string) (string, error) {
+	return h.p.State(ctx, host)
+}
+
+func (hostStates) Noun() string { return "host" }
+
+var (
+	_ clusterview.ContainerStater = hostStates{}
+	_ clusterview.Nouner          = hostStates{}
+)

@@ -129,7 +129,7 @@ func (v *Viewer) fillProbes(m *memberWork, t Target, r probeResult) {
 func reasons(timeout time.Duration, r probeResult) []string {
 	var out []string
 	if r.container != "" && r.container != "running" {
-		out = append(out, "container "+r.container)
+		out = append(out, cmp.Or(r.noun, "container")+" "+r.container)
 	}
 	if r.restErr != nil {
 		out = append(out, "REST: "+Short(r.restErr, timeout))

@@ -71,10 +71,26 @@ type Target struct {
 	DSN     string // PostgreSQL DSN reaching this member directly; never shown
 }
 
-// ContainerStater reports the state of a compose service's container, e.g.
-// "running", "paused" or "exited (137)".
+// ContainerStater reports the state of what runs a member: a compose
+// service's container ("running", "paused", "exited (137)"), or a host's
+// units ("running", "frozen", "stopped (inactive)", "unreachable: ...").
+// "running" means nothing to report.
 type ContainerStater interface {
 	ContainerState(ctx context.Context, service string) (string, error)
+}
+
+// Nouner is a ContainerStater that names what it reports on, for the
+// OFFLINE reasons ("host frozen"); without it the noun is "container".
+type Nouner interface {
+	Noun() string
+}
+
+// nounOf is what c reports on.
+func nounOf(c ContainerStater) string {
+	if n, ok := c.(Nouner); ok {
+		return n.Noun()
+	}
+	return "container"
 }
 
 // Config says what to watch and how patiently.
@@ -320,6 +336,7 @@ type probeResult struct {
 	pos       *pg.Position
 	sqlErr    error
 	container string
+	noun      string // what container's state is of: "container", "host"
 	contErr   error
 }
 
@@ -428,6 +445,7 @@ func (v *Viewer) Snapshot(ctx context.Context) Snapshot {
 			cctx, cancel := context.WithTimeout(ctx, v.cfg.Timeout)
 			defer cancel()
 			results[i].container, results[i].contErr = v.cfg.Containers.ContainerState(cctx, t.Service)
+			results[i].noun = nounOf(v.cfg.Containers)
 			if results[i].contErr != nil {
 				v.cfg.Logger.DebugContext(ctx, "container state unknown", "member", t.Name, "err", results[i].contErr)
 			}

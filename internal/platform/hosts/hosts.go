@@ -381,16 +381,28 @@ func (p *Platform) Disarm(ctx context.Context, u platform.Unit) error {
 const deadMan = "drill-heal"
 
 // State describes a host's units in a word or two, for drill status:
-// "running", "stopped (inactive)", "frozen", "failed", or why the host
-// cannot be reached.
+// "running", "stopped (inactive)", "frozen", "failed", or "unreachable: "
+// and why.
 func (p *Platform) State(ctx context.Context, host string) (string, error) {
 	h, ok := p.hosts[host]
 	if !ok {
 		return "", fmt.Errorf("no host %q in the cluster block: %w", host, platform.ErrNotFound)
 	}
-	out, err := p.script(ctx, host, "read the units' state", "systemctl show -p ActiveState -p FreezerState "+ssh.Join(h.UnitsOf()))
+	units := ssh.Join(h.UnitsOf())
+	// Without the cgroup v2 freezer, Pause stops the processes with SIGSTOP,
+	// which systemd does not see: look for a stopped process in the units.
+	out, err := p.script(ctx, host, "read the units' state", "systemctl show -p ActiveState -p FreezerState "+units+`
+for u in `+units+`; do
+  cg=$(systemctl show -p ControlGroup --value "$u")
+  for f in /sys/fs/cgroup/systemd$cg/cgroup.procs /sys/fs/cgroup$cg/cgroup.procs; do
+    [ -r "$f" ] || continue
+    for pid in $(cat "$f"); do
+      case "$(ps -o stat= -p "$pid" 2>/dev/null)" in T*) echo; echo STOPPED=1; exit 0;; esac
+    done
+  done
+done`)
 	if err != nil {
-		return "host unreachable: " + err.Error(), nil
+		return "unreachable: " + err.Error(), nil
 	}
 	return unitsState(out), nil
 }
@@ -400,6 +412,9 @@ func (p *Platform) State(ctx context.Context, host string) (string, error) {
 // one word: the worst state wins.
 func unitsState(out string) string {
 	state := "running"
+	if strings.Contains(out, "STOPPED=1") {
+		state = "frozen (SIGSTOP)"
+	}
 	for _, unit := range strings.Split(strings.TrimSpace(out), "\n\n") {
 		props := map[string]string{}
 		for _, line := range strings.Split(unit, "\n") {
@@ -408,6 +423,9 @@ func unitsState(out string) string {
 			}
 		}
 		active, freezer := props["ActiveState"], props["FreezerState"]
+		if active == "" {
+			continue // the STOPPED line
+		}
 		switch {
 		case active == "failed":
 			return "failed"
