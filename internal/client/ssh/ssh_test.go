@@ -83,6 +83,34 @@ func TestDialErrors(t *testing.T) {
 	})
 }
 
+// TestJumpHost reaches a host through another, as ssh -J does: the second
+// server accepts the key, the first only forwards.
+func TestJumpHost(t *testing.T) {
+	t.Parallel()
+	keyFile, pub := sshtest.ClientKey(t)
+	jump := sshtest.NewServer(t, pub, "")
+	target := sshtest.NewServer(t, pub, "")
+	cfg := Config{Address: target.Addr, User: "drill", IdentityFile: keyFile, KnownHosts: []string{sshtest.KnownHosts(t, target.Addr, target.HostKey.PublicKey())},
+		Jump: &Config{Address: jump.Addr, User: "drill", IdentityFile: keyFile, KnownHosts: []string{sshtest.KnownHosts(t, jump.Addr, jump.HostKey.PublicKey())}}}
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Run(context.Background(), "echo through", nil)
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "through" {
+		t.Fatalf("got %q, %v", res.Stdout, err)
+	}
+	if jump.Conns() != 1 || target.Conns() != 1 {
+		t.Errorf("connections: jump %d, target %d; want one each", jump.Conns(), target.Conns())
+	}
+	// The jump host's own key is checked too.
+	cfg.Jump.KnownHosts = []string{sshtest.KnownHosts(t, jump.Addr, target.HostKey.PublicKey())}
+	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "jump host "+jump.Addr+": the host key of "+jump.Addr+" does not match") {
+		t.Errorf("a jump host with a wrong key: %v", err)
+	}
+}
+
 // A host that stops answering mid-step: the command is bounded by ctx.
 func TestRunBoundedByContext(t *testing.T) {
 	t.Parallel()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -97,6 +98,10 @@ func (s *Server) serve(c net.Conn, cfg *gossh.ServerConfig) {
 	for nc := range chans {
 		if nc.ChannelType() == "direct-streamlocal@openssh.com" {
 			go streamLocal(nc)
+			continue
+		}
+		if nc.ChannelType() == "direct-tcpip" {
+			go directTCP(nc)
 			continue
 		}
 		if nc.ChannelType() != "session" {
@@ -186,19 +191,25 @@ func KnownHosts(t *testing.T, addr string, key gossh.PublicKey) string {
 	return path
 }
 
-// streamLocal forwards a direct-streamlocal channel to the Unix socket it
-// names, as OpenSSH's sshd does.
-func streamLocal(nc gossh.NewChannel) {
+// directTCP forwards a direct-tcpip channel (what a jump host does for ssh
+// -J) to the address it names.
+func directTCP(nc gossh.NewChannel) {
 	var req struct {
-		SocketPath string
-		Reserved0  string
-		Reserved1  uint32
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
 	}
 	if err := gossh.Unmarshal(nc.ExtraData(), &req); err != nil {
 		nc.Reject(gossh.ConnectionFailed, "bad request")
 		return
 	}
-	conn, err := net.Dial("unix", req.SocketPath)
+	pipe(nc, "tcp", net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port))))
+}
+
+// pipe dials network/addr and copies between it and the channel.
+func pipe(nc gossh.NewChannel, network, addr string) {
+	conn, err := net.Dial(network, addr)
 	if err != nil {
 		nc.Reject(gossh.ConnectionFailed, err.Error())
 		return
@@ -213,6 +224,21 @@ func streamLocal(nc gossh.NewChannel) {
 	io.Copy(conn, ch)
 	conn.Close()
 	ch.Close()
+}
+
+// streamLocal forwards a direct-streamlocal channel to the Unix socket it
+// names, as OpenSSH's sshd does.
+func streamLocal(nc gossh.NewChannel) {
+	var req struct {
+		SocketPath string
+		Reserved0  string
+		Reserved1  uint32
+	}
+	if err := gossh.Unmarshal(nc.ExtraData(), &req); err != nil {
+		nc.Reject(gossh.ConnectionFailed, "bad request")
+		return
+	}
+	pipe(nc, "unix", req.SocketPath)
 }
 
 // Conns is how many connections the server has accepted and not dropped.
