@@ -15,13 +15,7 @@ import (
 
 func TestRunAndExitStatus(t *testing.T) {
 	t.Parallel()
-	keyFile, pub := sshtest.ClientKey(t)
-	srv := sshtest.NewServer(t, pub, "")
-	c, err := Dial(context.Background(), Config{Address: srv.Addr, User: "drill", IdentityFile: keyFile, KnownHosts: []string{sshtest.KnownHosts(t, srv.Addr, srv.HostKey.PublicKey())}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := connected(t)
 	res, err := c.Run(context.Background(), "cat; echo oops >&2; exit 3", []byte("hello"))
 	if err != nil {
 		t.Fatal(err)
@@ -111,19 +105,26 @@ func TestJumpHost(t *testing.T) {
 	}
 }
 
-// A host that stops answering mid-step: the command is bounded by ctx.
-func TestRunBoundedByContext(t *testing.T) {
-	t.Parallel()
+// connected returns a client logged in to a new in-process server.
+func connected(t *testing.T) (*Client, *sshtest.Server) {
+	t.Helper()
 	keyFile, pub := sshtest.ClientKey(t)
 	srv := sshtest.NewServer(t, pub, "")
 	c, err := Dial(context.Background(), Config{Address: srv.Addr, User: "drill", IdentityFile: keyFile, KnownHosts: []string{sshtest.KnownHosts(t, srv.Addr, srv.HostKey.PublicKey())}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c, srv
+}
+
+// A host that stops answering mid-step: the command is bounded by ctx.
+func TestRunBoundedByContext(t *testing.T) {
+	t.Parallel()
+	c, _ := connected(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = c.Run(ctx, "sleep 60", nil)
+	_, err := c.Run(ctx, "sleep 60", nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want the context's deadline", err)
 	}
@@ -133,13 +134,7 @@ func TestRunBoundedByContext(t *testing.T) {
 // hang.
 func TestRunConnectionDropped(t *testing.T) {
 	t.Parallel()
-	keyFile, pub := sshtest.ClientKey(t)
-	srv := sshtest.NewServer(t, pub, "")
-	c, err := Dial(context.Background(), Config{Address: srv.Addr, User: "drill", IdentityFile: keyFile, KnownHosts: []string{sshtest.KnownHosts(t, srv.Addr, srv.HostKey.PublicKey())}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, srv := connected(t)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Run(context.Background(), "echo started; sleep 60", nil)
