@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type Step struct {
 	KindPos         Pos
 	Timeout         time.Duration // 0: the kind's default
 	ContinueOnError bool
+	// ExpectError, when set, makes the step one that must fail with an
+	// error matching it (ExpectErrorText is the pattern as written).
+	ExpectError     *regexp.Regexp
+	ExpectErrorText string
 	Retry           Retry
 	Params          *yaml.Node // mapping of the kind's own keys; never nil
 }
@@ -77,7 +82,7 @@ type Check struct {
 }
 
 // StepCommonKeys are the keys every step accepts besides its kind's own.
-var StepCommonKeys = []string{"id", "name", "kind", "timeout", "continue_on_error", "retry"}
+var StepCommonKeys = []string{"id", "name", "kind", "timeout", "continue_on_error", "expect_error", "retry"}
 
 var topKeys = []string{"name", "description", "tags", "vars", "cluster", "steps", "checks", "cleanup"}
 
@@ -396,6 +401,17 @@ func (p *parser) step(n *yaml.Node) *Step {
 			}
 		case "continue_on_error":
 			s.ContinueOnError = p.boolean(kv.val)
+		case "expect_error":
+			s.ExpectErrorText = p.str(kv.val)
+			re, err := regexp.Compile(s.ExpectErrorText)
+			switch {
+			case err != nil:
+				p.errorf(kv.val, "expect_error: not a regular expression: %v", err)
+			case s.ExpectErrorText == "":
+				p.errorf(kv.val, "expect_error needs a pattern the step's error must match, e.g. \"refused\" (\".\" for any error)")
+			default:
+				s.ExpectError = re
+			}
 		case "retry":
 			s.Retry = p.retry(kv.val)
 		}

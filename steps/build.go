@@ -172,6 +172,9 @@ func (bc *BuildContext) BuildNested(n *yaml.Node) (*Built, error) {
 		}
 		return nil, dsl.Errorf(pos, "id %q is not used: a nested step records under the id of its %s step; remove it, or give the id to the %s", spec.ID, bc.step.Kind, bc.step.Kind)
 	}
+	if spec.ExpectError != nil {
+		return nil, dsl.Errorf(spec.Pos, "expect_error has no effect on a nested step: give it to the %s", bc.step.Kind)
+	}
 	return Build(spec, *bc)
 }
 

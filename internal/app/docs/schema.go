@@ -91,6 +91,7 @@ func commonProperties() obj {
 		"name":              obj{"type": "string", "description": "the step's name in reports (default: the id or the kind)"},
 		"timeout":           obj{"$ref": "#/definitions/duration", "description": "time limit of the step (default: the kind's)"},
 		"continue_on_error": obj{"type": "boolean", "description": "go on with the next step when this one fails"},
+		"expect_error":      obj{"type": "string", "minLength": 1, "description": "the step must fail with an error matching this regular expression (a negative case); it passes then, and fails if the step succeeds"},
 		"retry": obj{"type": "object", "additionalProperties": false, "description": "try a failing step again", "properties": obj{
 			"attempts": obj{"type": "integer", "minimum": 1, "maximum": dsl.MaxRetryAttempts, "description": fmt.Sprintf("total tries, from 1 to %d", dsl.MaxRetryAttempts)},
 			"interval": obj{"$ref": "#/definitions/duration", "description": "pause between tries"},

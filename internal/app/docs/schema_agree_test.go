@@ -110,6 +110,8 @@ var schemaBlind = map[string]string{
 	"75-var-cycle.yaml":                 "vars that refer to each other in a cycle: a cross-reference",
 	"76-cluster-device.yaml":            "the kind of file the cluster path names: outside the document",
 	"77-cluster-absolute-missing.yaml":  "a cluster path that does not exist: outside the document",
+	"78-expect-error-bad.yaml":          "a regular expression's syntax: checked in Go",
+	"79-expect-error-nested.yaml":       "expect_error on a nested step: the schema of a nested step is a step's",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file

@@ -302,6 +302,9 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		},
 	}
 	attempts := max(b.Spec.Retry.Attempts, 1)
+	if b.Spec.ExpectError != nil {
+		attempts = 1 // the failure is the point: trying again would hide it
+	}
 	var err error
 	for res.Attempts = 1; ; res.Attempts++ {
 		err = r.attempt(ctx, b, env)
@@ -313,6 +316,9 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		case <-time.After(b.Spec.Retry.Interval):
 		case <-ctx.Done():
 		}
+	}
+	if b.Spec.ExpectError != nil && ctx.Err() == nil {
+		err = expected(b.Spec, err, env)
 	}
 	res.Duration = time.Since(res.Started)
 	res.Log = log.String()
@@ -332,6 +338,20 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		r.opts.Observer.StepFinished(res)
 	}
 	return res
+}
+
+// expected turns the outcome of a step that must fail (expect_error) into
+// its verdict: an error matching the pattern passes, success is a failed
+// expectation (exit 1, like a check), another error stays an error.
+func expected(spec *dsl.Step, err error, env *steps.Env) error {
+	switch {
+	case err == nil:
+		return &steps.CheckFailedError{Expr: fmt.Sprintf("expect_error %q", spec.ExpectErrorText), Seen: "the step succeeded"}
+	case spec.ExpectError.MatchString(err.Error()):
+		env.Logf("failed as expected (expect_error %q): %v", spec.ExpectErrorText, err)
+		return nil
+	}
+	return fmt.Errorf("failed, but not as expect_error %q says: %w", spec.ExpectErrorText, err)
 }
 
 func suffix(msg string) string {
