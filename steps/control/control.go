@@ -28,14 +28,17 @@ func init() {
 		Summary: "poll a condition until it is true",
 		Doc: "Evaluates expr every interval until it is true, or fails when the step's timeout runs out. " +
 			"With poll, the given step runs before each evaluation and expr can use what it records " +
-			"(e.g. an http step reading an endpoint). Records how long the wait took.",
+			"(e.g. an http step reading an endpoint). With hold, expr must stay true on every evaluation for " +
+			"that long (no leader for 20s, lag under 1 MB for 30s); a false one starts the hold again. " +
+			"Records how long the wait took.",
 		Example: "kind: wait_until\nexpr: status_code == 200\ninterval: 500ms\ntimeout: 60s\npoll:\n  kind: http\n  url: http://127.0.0.1:18009/primary\n  expect_status: [200, 503]",
 		New:     func() steps.Step { return &WaitUntil{Interval: time.Second} },
 		Timeout: 5 * time.Minute,
 		Metrics: []metric.Spec{
 			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until expr was first true", Resolution: "the interval"},
 			{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"},
-			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true", Resolution: "the interval"},
+			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true (with hold: when the streak that lasted began)", Resolution: "the interval"},
+			{Name: "held_s", Type: metric.Number, Doc: "with hold: how long expr had stayed true when the wait ended (at least hold)", Resolution: "the interval"},
 		},
 	})
 	steps.Register(steps.Kind{
@@ -73,6 +76,7 @@ func (s *Sleep) Run(ctx context.Context, env *steps.Env) error {
 type WaitUntil struct {
 	Expr     string        `yaml:"expr" required:"true" doc:"condition to wait for, e.g. status_code == 200"`
 	Interval time.Duration `yaml:"interval" doc:"time between evaluations"`
+	Hold     time.Duration `yaml:"hold" doc:"expr must stay true this long, on every evaluation (default: once is enough)"`
 	Poll     *yaml.Node    `yaml:"poll" doc:"a step to run before each evaluation; expr can use its metrics"`
 
 	check *assertions.Check
@@ -84,8 +88,14 @@ func (w *WaitUntil) Validate() error {
 	if w.Interval <= 0 {
 		return steps.FieldErrorf("interval", "must be more than 0")
 	}
+	if w.Hold < 0 {
+		return steps.FieldErrorf("hold", "must not be negative")
+	}
 	return nil
 }
+
+// DefaultTimeout leaves room for the hold.
+func (w *WaitUntil) DefaultTimeout() time.Duration { return w.Hold + 5*time.Minute }
 
 // Build builds the poll step and compiles expr against the metrics before
 // this step plus the poll step's.
@@ -121,6 +131,7 @@ func (w *WaitUntil) DeclaredMetrics() []metric.Spec {
 // Run polls until expr is true or ctx ends.
 func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 	start, polls := time.Now(), 0
+	var since time.Time // when expr became true and stayed so; zero while false
 	return steps.Poll(ctx, env, w.Interval, w.Expr, func() (bool, string, error) {
 		polls++
 		pollErr := ""
@@ -134,11 +145,28 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 		res, err := w.check.Eval(env.Store, env.Vars)
 		switch {
 		case err == nil && res.OK:
+			now := time.Now()
+			if since.IsZero() {
+				since = now
+			}
+			if held := now.Sub(since); held < w.Hold {
+				return false, fmt.Sprintf("true for %.1f s of %s: %s", held.Seconds(), w.Hold, res.SeenString()), nil
+			}
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
-			return true, "", env.RecordAll(map[string]any{"waited_s": time.Since(start).Seconds(), "polls": polls, "until_at": time.Now()})
+			values := map[string]any{"waited_s": now.Sub(start).Seconds(), "polls": polls, "until_at": since}
+			if w.Hold > 0 {
+				values["held_s"] = now.Sub(since).Seconds()
+				env.Logf("held for %.3f s (hold %s)", now.Sub(since).Seconds(), w.Hold)
+			}
+			return true, "", env.RecordAll(values)
 		case err == nil:
+			if !since.IsZero() {
+				env.Logf("%s false again after %.3f s true: the hold starts over", w.Expr, time.Since(since).Seconds())
+			}
+			since = time.Time{}
 			return false, res.SeenString() + pollErr, nil
 		case errors.As(err, new(*assertions.MissingError)):
+			since = time.Time{}
 			return false, err.Error() + pollErr, nil
 		}
 		return false, "", err
@@ -197,6 +225,7 @@ var (
 	_ steps.Timeouter      = (*Sleep)(nil)
 	_ steps.Step           = (*WaitUntil)(nil)
 	_ steps.Validator      = (*WaitUntil)(nil)
+	_ steps.Timeouter      = (*WaitUntil)(nil)
 	_ steps.MetricDeclarer = (*WaitUntil)(nil)
 	_ steps.Builder        = (*WaitUntil)(nil)
 )
