@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/drill-dev/drill/internal/fault"
+	"github.com/drill-dev/drill/internal/fault/faulttest"
 	"github.com/drill-dev/drill/internal/platform"
 )
 
@@ -30,84 +31,10 @@ func init() {
 	fault.Register(opUndoAlt, testUndo)
 }
 
-type undoArgs struct {
-	Journal string `json:"journal"`
-	Name    string `json:"name"`
-	// Fail makes the undo fail that many times before it succeeds (-1:
-	// always).
-	Fail int `json:"fail,omitempty"`
-}
-
 func testUndo(ctx context.Context, c fault.Connector, raw json.RawMessage) error {
-	var a undoArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return err
-	}
 	// The connector may fail to connect: these undos act on nothing.
 	_, _ = c.PlatformAt(ctx, platform.Ref{})
-	j := journalOf(a.Journal)
-	if a.Fail != 0 && (a.Fail < 0 || j.count("undo "+a.Name+" failed") < a.Fail) {
-		j.add("undo " + a.Name + " failed")
-		return fmt.Errorf("undo %s refused", a.Name)
-	}
-	j.add("undo " + a.Name)
-	return nil
-}
-
-// journal is what a test's faults did, in order.
-type journal struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (j *journal) add(s string) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.lines = append(j.lines, s)
-}
-
-func (j *journal) get() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string{}, j.lines...)
-}
-
-func (j *journal) count(s string) int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	n := 0
-	for _, l := range j.lines {
-		if l == s {
-			n++
-		}
-	}
-	return n
-}
-
-var (
-	journalsMu sync.Mutex
-	journals   = map[string]*journal{}
-)
-
-// newJournal starts an empty journal under key (a test run again with
-// -count starts afresh).
-func newJournal(key string) *journal {
-	journalsMu.Lock()
-	defer journalsMu.Unlock()
-	j := &journal{}
-	journals[key] = j
-	return j
-}
-
-func journalOf(key string) *journal {
-	journalsMu.Lock()
-	defer journalsMu.Unlock()
-	j, ok := journals[key]
-	if !ok {
-		j = &journal{}
-		journals[key] = j
-	}
-	return j
+	return faulttest.Undo(raw)
 }
 
 // fakeConn is a Connector that reaches no platform.
@@ -122,7 +49,7 @@ type logTest struct {
 	t    *testing.T
 	dir  string
 	key  string
-	j    *journal
+	j    *faulttest.Journal
 	log  *fault.Log
 	evMu sync.Mutex
 	evs  []string
@@ -131,7 +58,7 @@ type logTest struct {
 func newLogTest(t *testing.T) *logTest {
 	t.Helper()
 	lt := &logTest{t: t, dir: filepath.Join(t.TempDir(), "state"), key: t.Name()}
-	lt.j = newJournal(lt.key)
+	lt.j = faulttest.New(lt.key)
 	lt.log = fault.NewLog(lt.dir, "drill", fakeConn{}, func(e fault.Event) {
 		lt.evMu.Lock()
 		defer lt.evMu.Unlock()
@@ -151,14 +78,14 @@ func (lt *logTest) fault(op, name string, fail int) fault.Fault {
 	return fault.Fault{
 		Desc:   "pause " + name,
 		Target: name,
-		Undo:   fault.NewAction(op, undoArgs{Journal: lt.key, Name: name, Fail: fail}),
+		Undo:   fault.NewAction(op, faulttest.UndoArgs{Journal: lt.key, Name: name, Fail: fail}),
 	}
 }
 
 // inject injects f from step and journals "apply NAME".
 func (lt *logTest) inject(step string, f fault.Fault) error {
 	return lt.log.For(step, "drill.yaml:1:1").Inject(context.Background(), f, func(context.Context) error {
-		lt.j.add("apply " + f.Target)
+		lt.j.Add("apply %s", f.Target)
 		return nil
 	})
 }
@@ -213,7 +140,7 @@ func TestUndoAllNewestFirst(t *testing.T) {
 			t.Errorf("outcome %+v: want no message and a time", o)
 		}
 	}
-	wantStrings(t, "journal", lt.j.get(), []string{"apply a", "apply b", "apply c", "undo c", "undo b", "undo a"})
+	wantStrings(t, "journal", lt.j.Lines(), []string{"apply a", "apply b", "apply c", "undo c", "undo b", "undo a"})
 	wantStrings(t, "events", lt.events(), []string{
 		"fault [one] pause a", "fault [two] pause b", "fault [two] pause c",
 		"undo [two] pause c: undone", "undo [two] pause b: undone", "undo [one] pause a: undone",
@@ -266,7 +193,7 @@ func TestKeep(t *testing.T) {
 			t.Errorf("the kept fault's message %q does not say %q", out[1].Message, want)
 		}
 	}
-	wantStrings(t, "journal", lt.j.get(), []string{"apply a", "apply b", "undo b"})
+	wantStrings(t, "journal", lt.j.Lines(), []string{"apply a", "apply b", "undo b"})
 	wantStrings(t, "Pending", pendingDescs(t, lt.dir), []string{"pause a kept"})
 	if files := ledgerFiles(t, lt.dir); len(files) != 1 {
 		t.Errorf("ledger files %q, want the one holding the kept fault", files)
@@ -278,7 +205,7 @@ func TestKeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStrings(t, "Replay", outcomes(out), []string{"pause a: done [one]"})
-	wantStrings(t, "journal after Replay", lt.j.get(), []string{"apply a", "apply b", "undo b", "undo a"})
+	wantStrings(t, "journal after Replay", lt.j.Lines(), []string{"apply a", "apply b", "undo b", "undo a"})
 	wantStrings(t, "Pending after Replay", pendingDescs(t, lt.dir), []string{})
 	wantStrings(t, "ledger files after Replay", ledgerFiles(t, lt.dir), []string{})
 }
@@ -337,7 +264,7 @@ func TestResolved(t *testing.T) {
 			}
 			wantStrings(t, "events of Resolved", evs, tt.wantEvents)
 			lt.log.UndoAll(context.Background())
-			wantStrings(t, "undos", lt.j.get()[3:], tt.wantJournalEnd)
+			wantStrings(t, "undos", lt.j.Lines()[3:], tt.wantJournalEnd)
 			wantStrings(t, "Pending after UndoAll", pendingDescs(t, lt.dir), []string{})
 		})
 	}
@@ -429,7 +356,7 @@ func TestApplyFails(t *testing.T) {
 	boom := errors.New("docker said no")
 	f := lt.fault(opUndo, "a", 0)
 	err := lt.log.For("one", "drill.yaml:1:1").Inject(context.Background(), f, func(context.Context) error {
-		lt.j.add("apply a failed")
+		lt.j.Add("apply a failed")
 		return boom
 	})
 	if !errors.Is(err, boom) {
@@ -439,7 +366,7 @@ func TestApplyFails(t *testing.T) {
 	wantStrings(t, "Pending", pendingDescs(t, lt.dir), []string{"pause a open"})
 	out := lt.log.UndoAll(context.Background())
 	wantStrings(t, "outcomes", outcomes(out), []string{"pause a: done [one]"})
-	wantStrings(t, "journal", lt.j.get(), []string{"apply a failed", "undo a"})
+	wantStrings(t, "journal", lt.j.Lines(), []string{"apply a failed", "undo a"})
 }
 
 // TestInjectUnwritable: when the ledger cannot be written, the fault is not
@@ -455,7 +382,7 @@ func TestInjectUnwritable(t *testing.T) {
 	log := fault.NewLog(filepath.Join(file, "state"), "drill", fakeConn{}, func(e fault.Event) { events = append(events, e) })
 	applied := false
 	err := log.For("one", "drill.yaml:1:1").Inject(context.Background(), fault.Fault{
-		Desc: "pause a", Target: "a", Undo: fault.NewAction(opUndo, undoArgs{Journal: t.Name(), Name: "a"}),
+		Desc: "pause a", Target: "a", Undo: fault.NewAction(opUndo, faulttest.UndoArgs{Journal: t.Name(), Name: "a"}),
 	}, func(context.Context) error {
 		applied = true
 		return nil
@@ -472,7 +399,7 @@ func TestInjectUnwritable(t *testing.T) {
 	if out := log.UndoAll(context.Background()); len(out) != 0 {
 		t.Errorf("UndoAll: %q, want nothing", outcomes(out))
 	}
-	wantStrings(t, "journal", journalOf(t.Name()).get(), []string{})
+	wantStrings(t, "journal", faulttest.Of(t.Name()).Lines(), []string{})
 }
 
 // TestReplayAfterCrash: drill was killed with faults in place (UndoAll never
@@ -495,7 +422,7 @@ func TestReplayAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStrings(t, "Replay", outcomes(out), []string{"pause c: done [two]", "pause b: done [two]", "pause a: done [one]", "old: open [step old]"})
-	wantStrings(t, "journal", lt.j.get(), []string{"apply a", "apply b", "apply c", "undo c", "undo b", "undo a"})
+	wantStrings(t, "journal", lt.j.Lines(), []string{"apply a", "apply b", "apply c", "undo c", "undo b", "undo a"})
 	wantStrings(t, "Pending", pendingDescs(t, lt.dir), []string{"old open"})
 	wantStrings(t, "ledger files", ledgerFiles(t, lt.dir), []string{"ledger-00000000T000000.000-1.jsonl"})
 
@@ -504,7 +431,7 @@ func TestReplayAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStrings(t, "second Replay", outcomes(out), []string{"old: open [step old]"})
-	wantStrings(t, "journal after the second Replay", lt.j.get()[6:], []string{})
+	wantStrings(t, "journal after the second Replay", lt.j.Lines()[6:], []string{})
 
 	if err := os.Remove(filepath.Join(lt.dir, "ledger-00000000T000000.000-1.jsonl")); err != nil {
 		t.Fatal(err)
@@ -550,7 +477,7 @@ func TestConcurrentInject(t *testing.T) {
 	}
 	wantStrings(t, "outcomes", got, newestFirst)
 	var undone []string
-	for _, l := range lt.j.get() {
+	for _, l := range lt.j.Lines() {
 		if name, ok := strings.CutPrefix(l, "undo "); ok {
 			undone = append(undone, "pause "+name)
 		}

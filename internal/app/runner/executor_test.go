@@ -27,6 +27,7 @@ import (
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/internal/fault"
+	"github.com/drill-dev/drill/internal/fault/faulttest"
 	"github.com/drill-dev/drill/internal/golden"
 	"github.com/drill-dev/drill/steps"
 )
@@ -43,68 +44,14 @@ func init() {
 	fault.Register(fakeUndoOp, fakeUndo)
 }
 
-// journal is what one scenario's fake steps and undos did, in order, and
-// the cancel function of its run's root context (for test.interrupt).
-type journal struct {
-	mu     sync.Mutex
-	lines  []string
-	cancel context.CancelCauseFunc
-}
-
-func (j *journal) add(format string, args ...any) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.lines = append(j.lines, fmt.Sprintf(format, args...))
-}
-
-func (j *journal) get() []string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]string(nil), j.lines...)
-}
-
-func (j *journal) count(line string) int {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	n := 0
-	for _, l := range j.lines {
-		if l == line {
-			n++
-		}
-	}
-	return n
-}
-
-var (
-	journalsMu sync.Mutex
-	journals   = map[string]*journal{}
-)
-
-// newJournal starts an empty journal under key (a test run again with
-// -count starts afresh).
-func newJournal(key string) *journal {
-	journalsMu.Lock()
-	defer journalsMu.Unlock()
-	j := &journal{}
-	journals[key] = j
-	return j
-}
-
-func journalOf(key string) *journal {
-	journalsMu.Lock()
-	defer journalsMu.Unlock()
-	j, ok := journals[key]
-	if !ok {
-		j = &journal{}
-		journals[key] = j
-	}
-	return j
-}
+// cancels holds, by journal key, the cancel function of a run's root
+// context (for test.interrupt).
+var cancels sync.Map
 
 // stepJournal is the journal of the scenario a running step belongs to.
-func stepJournal(env *steps.Env) (string, *journal) {
+func stepJournal(env *steps.Env) (string, *faulttest.Journal) {
 	key := env.Step.Spec.Pos.File
-	return key, journalOf(key)
+	return key, faulttest.Of(key)
 }
 
 // fakeFault injects a fault through the ledger and journals its apply.
@@ -115,42 +62,26 @@ type fakeFault struct {
 	FailUndo  int    `yaml:"fail_undo"` // the undo fails this many times first
 }
 
-type fakeUndoArgs struct {
-	Journal string `json:"journal"`
-	Name    string `json:"name"`
-	Fail    int    `json:"fail,omitempty"`
-}
-
 func (f *fakeFault) Run(ctx context.Context, env *steps.Env) error {
 	key, j := stepJournal(env)
 	return env.Faults.Inject(ctx, fault.Fault{
 		Desc:   "fake fault " + f.Name,
 		Target: f.Name,
-		Undo:   fault.NewAction(fakeUndoOp, fakeUndoArgs{Journal: key, Name: f.Name, Fail: f.FailUndo}),
+		Undo:   fault.NewAction(fakeUndoOp, faulttest.UndoArgs{Journal: key, Name: f.Name, Fail: f.FailUndo}),
 		Keep:   f.Keep,
 	}, func(context.Context) error {
 		if f.FailApply {
-			j.add("apply %s failed", f.Name)
+			j.Add("apply %s failed", f.Name)
 			return fmt.Errorf("applying %s failed", f.Name)
 		}
-		j.add("apply %s", f.Name)
+		j.Add("apply %s", f.Name)
 		return nil
 	})
 }
 
 // fakeUndo ignores the connector: the fake faults touch nothing.
 func fakeUndo(_ context.Context, _ fault.Connector, raw json.RawMessage) error {
-	var a fakeUndoArgs
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return err
-	}
-	j := journalOf(a.Journal)
-	if j.count("undo "+a.Name+" failed") < a.Fail {
-		j.add("undo %s failed", a.Name)
-		return fmt.Errorf("undo %s refused", a.Name)
-	}
-	j.add("undo %s", a.Name)
-	return nil
+	return faulttest.Undo(raw)
 }
 
 type failStep struct {
@@ -159,7 +90,7 @@ type failStep struct {
 
 func (s *failStep) Run(_ context.Context, env *steps.Env) error {
 	_, j := stepJournal(env)
-	j.add("fail")
+	j.Add("fail")
 	if s.Message == "" {
 		s.Message = "boom"
 	}
@@ -170,9 +101,9 @@ type blockStep struct{}
 
 func (s *blockStep) Run(ctx context.Context, env *steps.Env) error {
 	_, j := stepJournal(env)
-	j.add("block")
+	j.Add("block")
 	<-ctx.Done()
-	j.add("unblocked: %v", ctx.Err())
+	j.Add("unblocked: %v", ctx.Err())
 	return ctx.Err()
 }
 
@@ -182,7 +113,7 @@ type noteStep struct {
 
 func (s *noteStep) Run(_ context.Context, env *steps.Env) error {
 	_, j := stepJournal(env)
-	j.add("note %s", s.Text)
+	j.Add("note %s", s.Text)
 	return nil
 }
 
@@ -191,14 +122,13 @@ func (s *noteStep) Run(_ context.Context, env *steps.Env) error {
 type interruptStep struct{}
 
 func (s *interruptStep) Run(ctx context.Context, env *steps.Env) error {
-	_, j := stepJournal(env)
-	j.mu.Lock()
-	cancel := j.cancel
-	j.mu.Unlock()
-	if cancel == nil {
+	key, j := stepJournal(env)
+	c, ok := cancels.Load(key)
+	if !ok {
 		return errors.New("test.interrupt: the test gave no cancel function (WithInterruptible)")
 	}
-	j.add("ctrl-c")
+	cancel := c.(context.CancelCauseFunc)
+	j.Add("ctrl-c")
 	cancel(runner.ErrInterrupted)
 	<-ctx.Done()
 	return ctx.Err()
@@ -220,7 +150,7 @@ type ExecutorTest struct {
 type ExecutorResult struct {
 	Run      *report.Run
 	StateDir string
-	Journal  *journal
+	Journal  *faulttest.Journal
 	Cleanups [][]*report.Undo
 }
 
@@ -282,7 +212,7 @@ func NewExecutorTest(t *testing.T, opts ...ExecutorTestOption) {
 func (e *ExecutorTest) run(t *testing.T) {
 	t.Helper()
 	key := e.name + ".yaml"
-	j := newJournal(key)
+	j := faulttest.New(key)
 	dir := t.TempDir()
 	// A generous bound so that a broken runner fails instead of hanging; no
 	// case comes near it.
@@ -306,10 +236,9 @@ func (e *ExecutorTest) run(t *testing.T) {
 		}
 		runCtx, cancel := context.WithCancelCause(ctx)
 		defer cancel(nil)
+		cancels.Delete(key)
 		if e.interruptible {
-			j.mu.Lock()
-			j.cancel = cancel
-			j.mu.Unlock()
+			cancels.Store(key, cancel)
 		}
 		if e.runContext != nil {
 			runCtx = e.runContext(runCtx)
@@ -320,19 +249,19 @@ func (e *ExecutorTest) run(t *testing.T) {
 		}
 		res.Run = runner.Run(runCtx, []*runner.Loaded{l}, opts)
 		sum.WriteString(summarizeRun(res.Run))
-		fmt.Fprintf(&sum, "journal:\n%s", indent(j.get()))
+		fmt.Fprintf(&sum, "journal:\n%s", indent(j.Lines()))
 		fmt.Fprintf(&sum, "pending after the run:\n%s", indent(pending(t, dir)))
 	}
 
 	for i := range e.cleanups {
-		before := len(j.get())
+		before := len(j.Lines())
 		undos, err := runner.Cleanup(ctx, dir, steps.NewPorts(nil, nil))
 		if err != nil {
 			t.Fatalf("Cleanup #%d: %v", i+1, err)
 		}
 		res.Cleanups = append(res.Cleanups, undos)
 		fmt.Fprintf(&sum, "drill cleanup #%d:\n%s", i+1, indent(undoLines(undos)))
-		fmt.Fprintf(&sum, "  journal:\n%s", indent(indentLines(j.get()[before:])))
+		fmt.Fprintf(&sum, "  journal:\n%s", indent(indentLines(j.Lines()[before:])))
 		fmt.Fprintf(&sum, "  pending:\n%s", indent(indentLines(pending(t, dir))))
 	}
 
@@ -435,7 +364,7 @@ func indentLines(lines []string) []string {
 // journalWant fails unless the journal is exactly want.
 func journalWant(t *testing.T, r *ExecutorResult, want ...string) {
 	t.Helper()
-	if got := r.Journal.get(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := r.Journal.Lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("journal:\ngot  %q\nwant %q", got, want)
 	}
 }
@@ -715,15 +644,15 @@ func TestExecutorCleanupAfterCrash(t *testing.T) {
 	NewExecutorTest(t,
 		WithName("cleanup-after-crash"),
 		WithBefore(func(t *testing.T, dir, key string) string {
-			j := journalOf(key)
+			j := faulttest.Of(key)
 			log := fault.NewLog(dir, "crashed", steps.NewPorts(nil, nil), nil)
 			for i, name := range []string{"a", "b", "c"} {
 				rec := log.For("fault "+name, fmt.Sprintf("%s:%d:5", key, i+3))
 				err := rec.Inject(context.Background(), fault.Fault{
 					Desc: "fake fault " + name, Target: name,
-					Undo: fault.NewAction(fakeUndoOp, fakeUndoArgs{Journal: key, Name: name}),
+					Undo: fault.NewAction(fakeUndoOp, faulttest.UndoArgs{Journal: key, Name: name}),
 				}, func(context.Context) error {
-					j.add("apply %s", name)
+					j.Add("apply %s", name)
 					return nil
 				})
 				if err != nil {
