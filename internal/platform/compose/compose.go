@@ -118,10 +118,6 @@ func open(ctx context.Context, ref platform.Ref, settings cluster.SSH, network s
 	return &Platform{ref: ref, pool: pool, engine: e, project: p, network: network}, nil
 }
 
-// Project is the compose project, for callers that need compose itself
-// (drill status discovers published ports through it).
-func (p *Platform) Project() *docker.Project { return p.project }
-
 // Ref names the project and helper image.
 func (p *Platform) Ref() platform.Ref { return p.ref }
 

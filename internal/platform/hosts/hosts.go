@@ -227,14 +227,6 @@ func (p *Platform) Unpause(ctx context.Context, u platform.Unit) error {
 	return err
 }
 
-// FreezeMethod says how Pause freezes on host: for the step log.
-func (p *Platform) FreezeMethod(ctx context.Context, host string) string {
-	if v2, err := p.cgroupV2(ctx, host); err == nil && v2 {
-		return "cgroup v2 freezer (systemctl freeze)"
-	}
-	return "SIGSTOP of every process of the units (the host has no cgroup v2 freezer)"
-}
-
 func (p *Platform) cgroupV2(ctx context.Context, host string) (bool, error) {
 	p.mu.Lock()
 	v2, known := p.cgroup[host]

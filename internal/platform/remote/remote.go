@@ -48,17 +48,26 @@ func (p *Pool) Get(ctx context.Context, address, user string) (*ssh.Client, erro
 	}
 	key := user + "@" + address
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[key]; ok {
+	c, ok := p.conns[key]
+	p.mu.Unlock()
+	if ok {
 		return c, nil
 	}
+	// Dial without the lock, so that a fault on several hosts connects to
+	// them at once; the first connection stored wins.
 	cfg, err := p.config(address, user)
 	if err != nil {
 		return nil, err
 	}
-	c, err := ssh.Dial(ctx, cfg)
+	c, err = ssh.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if have, ok := p.conns[key]; ok {
+		c.Close()
+		return have, nil
 	}
 	p.conns[key] = c
 	return c, nil
