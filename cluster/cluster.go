@@ -24,6 +24,7 @@ type Cluster struct {
 	DockerHost     string                  `yaml:"docker_host" doc:"compose: the Docker engine to use: ssh://user@host[:port] (reached over SSH with the ssh: settings, no docker CLI needed), tcp://host:port (TLS from DOCKER_CERT_PATH), unix:///path; default DOCKER_HOST, else the local engine"`
 	SSH            SSH                     `yaml:"ssh" doc:"how drill logs in to hosts (platform: hosts) and to an ssh:// docker_host"`
 	Hosts          map[string]Host         `yaml:"hosts" doc:"platform hosts: each host by name, with its address and the systemd units it runs for the cluster"`
+	Processes      map[string]Process      `yaml:"processes" doc:"processes inside a member that the process.* steps act on, by name: overrides of the built-in postmaster, patroni, walreceiver and pgbouncer, or new names"`
 }
 
 // SSH is how drill logs in over SSH.

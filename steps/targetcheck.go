@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 //	target:"sql"     the same, or pooled
 //	target:"all"     the same, or all
 //	target:"member"  a Patroni member name
+//	target:"process" a process name: built-in or in cluster.processes
 //
 // The tag may sit on a string, a list of strings or a list of lists.
 
@@ -56,14 +58,17 @@ type TargetNames struct {
 	// strict: only roles and the block's names are targets (platform
 	// hosts: drill acts on nothing the block does not name).
 	strict bool
+	// processes are the process names: built-in and the block's.
+	processes []string
 }
 
 // NewTargetNames collects the names of a cluster block (nil: none).
 func NewTargetNames(c *cluster.Cluster) *TargetNames {
 	n := &TargetNames{isMember: map[string]bool{}, isKnown: map[string]bool{}}
 	if c == nil {
-		return n
+		c = &cluster.Cluster{}
 	}
+	n.processes = c.ProcessNames()
 	add := func(name string) {
 		if name != "" && !n.isKnown[name] {
 			n.isKnown[name] = true
@@ -127,8 +132,14 @@ func (n *TargetNames) check(mode, s string) string {
 	if s == "" || strings.Contains(s, "${") {
 		return "" // empty: the kind's own check; a reference: known at run time
 	}
-	if mode == "member" {
+	switch mode {
+	case "member":
 		return n.checkMember(s)
+	case "process":
+		if slices.Contains(n.processes, s) {
+			return ""
+		}
+		return fmt.Sprintf("no process %q: use %s, or define it in the cluster block's processes (a match pattern or a pid_file)%s", s, dsl.OneOf(n.processes), dsl.DidYouMean(s, n.processes))
 	}
 	if (mode == "sql" && s == OnPooled) || (mode == "all" && s == "all") {
 		return ""

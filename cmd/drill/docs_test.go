@@ -148,6 +148,8 @@ func TestKindExamples(t *testing.T) {
 		"  - id: pause\n    kind: compose.pause\n    target: a\n" +
 		"  - id: cut\n    kind: network.disconnect\n    target: a\n" +
 		"  - id: stop\n    kind: compose.stop\n    target: a\n" +
+		"  - id: kill\n    kind: process.kill\n    target: a\n    process: postmaster\n" +
+		"  - id: freeze\n    kind: process.freeze\n    target: a\n    process: patroni\n" +
 		"  - kind: patroni.status\n  - kind: pg.lag\n" +
 		"  - kind: writer.start\n  - kind: watch.split_brain\n"
 	for _, k := range steps.Kinds() {

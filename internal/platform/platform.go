@@ -67,6 +67,11 @@ type Platform interface {
 	// Exec runs argv in the unit and waits for its end; a non-zero exit is
 	// not an error.
 	Exec(ctx context.Context, u Unit, argv []string, stdin []byte) (ExecResult, error)
+	// ExecAdmin is Exec with the rights the platform's own faults have, to
+	// signal and start any process of the unit: root through sudo on hosts
+	// when the block says sudo, docker exec's user in a container. The Exec
+	// capability offers both.
+	ExecAdmin(ctx context.Context, u Unit, argv []string, stdin []byte) (ExecResult, error)
 	// Logs returns what the unit logged since the given time (zero: all).
 	Logs(ctx context.Context, u Unit, since time.Time) ([]byte, error)
 
@@ -212,7 +217,7 @@ type Capability string
 const (
 	Lifecycle Capability = "lifecycle" // Stop, Kill, Start, Restart
 	Freeze    Capability = "freeze"    // Pause, Unpause
-	Exec      Capability = "exec"      // Exec
+	Exec      Capability = "exec"      // Exec, ExecAdmin
 	Logs      Capability = "logs"      // Logs
 	NetRules  Capability = "netrules"  // NetExec, Attachment, Network: partitions, delay, loss
 	Detach    Capability = "detach"    // Detacher: off a network and back

@@ -12,6 +12,7 @@ import (
 	_ "github.com/drill-dev/drill/steps/member"              // compose.stop, kill, pause, ..., member.exec
 	_ "github.com/drill-dev/drill/steps/network"             // network.partition, delay, ...
 	_ "github.com/drill-dev/drill/steps/patroni"             // patroni.*
+	_ "github.com/drill-dev/drill/steps/process"             // process.kill, freeze, thaw, start
 	_ "github.com/drill-dev/drill/steps/sql"                 // sql.*, pg.*
 	_ "github.com/drill-dev/drill/steps/workload"            // writer.*, watch.*, sql.insert_loop
 )

@@ -20,10 +20,10 @@ import (
 )
 
 // Undo operations of the compose faults, also the ops their reversing steps
-// resolve.
+// resolve. Exported for the process faults that fall back on a whole unit.
 const (
-	opStart   = "compose.start"
-	opUnpause = "compose.unpause"
+	OpStart   = "compose.start"
+	OpUnpause = "compose.unpause"
 )
 
 func init() {
@@ -99,8 +99,8 @@ func init() {
 		Metrics: steps.FaultMetrics,
 		Fault:   true,
 	})
-	fault.Register(opStart, resumeStart.undo)
-	fault.Register(opUnpause, resumeUnpause.undo)
+	fault.Register(OpStart, resumeStart.undo)
+	fault.Register(OpUnpause, resumeUnpause.undo)
 }
 
 // ComposeStop stops containers.
@@ -129,7 +129,7 @@ func (s *ComposeStop) DefaultTimeout() time.Duration { return s.Grace + 30*time.
 // Run stops every container of the target; undone by starting them.
 func (s *ComposeStop) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: opStart,
+		target: s.Target, index: s.Index, keep: s.Keep, verb: "stop", undo: OpStart,
 		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
 			return p.Stop(ctx, u, s.Grace)
 		},
@@ -162,7 +162,7 @@ func (s *ComposeKill) Run(ctx context.Context, env *steps.Env) error {
 		return fmt.Errorf("signal: %w", err)
 	}
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, keep: s.Keep, verb: "kill (" + sig.String() + ")", undo: opStart,
+		target: s.Target, index: s.Index, keep: s.Keep, verb: "kill (" + sig.String() + ")", undo: OpStart,
 		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
 			return p.Kill(ctx, u, sig)
 		},
@@ -182,7 +182,7 @@ func (s *ComposePause) Validate() error { return steps.ValidateUnit(s.Target, s.
 // Run pauses every container of the target; undone by unpausing them.
 func (s *ComposePause) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, keep: s.Keep, verb: "pause", undo: opUnpause,
+		target: s.Target, index: s.Index, keep: s.Keep, verb: "pause", undo: OpUnpause,
 		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
 			return p.Pause(ctx, u)
 		},
@@ -207,7 +207,7 @@ func (s *ComposeRestart) DefaultTimeout() time.Duration { return s.Grace + 30*ti
 // undone.
 func (s *ComposeRestart) Run(ctx context.Context, env *steps.Env) error {
 	return runContainerFault(ctx, env, containerFault{
-		target: s.Target, index: s.Index, verb: "restart", undo: opStart, resolve: true,
+		target: s.Target, index: s.Index, verb: "restart", undo: OpStart, resolve: true,
 		// dated from the request: the stop starts at once, the engine
 		// confirms only once the container runs again
 		apply: func(ctx context.Context, p platform.Platform, u platform.Unit) (platform.Effect, error) {
@@ -253,8 +253,8 @@ type resume struct {
 }
 
 var (
-	resumeStart   = resume{op: opStart, verb: "start", do: platform.Platform.Start}
-	resumeUnpause = resume{op: opUnpause, verb: "unpause", do: platform.Platform.Unpause}
+	resumeStart   = resume{op: OpStart, verb: "start", do: platform.Platform.Start}
+	resumeUnpause = resume{op: OpUnpause, verb: "unpause", do: platform.Platform.Unpause}
 )
 
 // undo puts back every container of a ledger entry. A container that is

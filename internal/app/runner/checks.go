@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -176,6 +177,52 @@ func checkClusterURLs(file string, c *cluster.Cluster, nodes map[string]*yaml.No
 			if api := valueOf(m, "api"); api != nil {
 				check("cluster.members."+name+".api", c.Members[name].API, api)
 			}
+		}
+	}
+	return errs
+}
+
+// checkClusterProcesses checks the block's processes entries: one finder
+// (match, a regular expression, or pid_file, an absolute path), and a start
+// command and user that can run.
+func checkClusterProcesses(file string, c *cluster.Cluster, nodes map[string]*yaml.Node) dsl.ErrorList {
+	n := nodes["processes"]
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var errs dsl.ErrorList
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name, entry := n.Content[i].Value, n.Content[i+1]
+		p, where := c.Processes[name], "cluster.processes."+name
+		at := func(key string) dsl.Pos {
+			if v := valueOf(entry, key); v != nil {
+				return dsl.At(file, v)
+			}
+			return dsl.At(file, entry)
+		}
+		_, builtin := cluster.BuiltinProcesses[name]
+		switch {
+		case p.Match != "" && p.PIDFile != "":
+			errs = append(errs, dsl.Errorf(at("pid_file"), "%s: give match or pid_file, not both", where))
+		case p.Match == "" && p.PIDFile == "" && !builtin:
+			errs = append(errs, dsl.Errorf(dsl.At(file, n.Content[i]), "%s: drill does not know this process: give match (a regular expression for its command line, as pgrep -f takes) or pid_file (built-in: %s)", where, strings.Join(slices.Sorted(maps.Keys(cluster.BuiltinProcesses)), ", ")))
+		}
+		if p.Match != "" {
+			if _, err := regexp.CompilePOSIX(p.Match); err != nil {
+				errs = append(errs, dsl.Errorf(at("match"), "%s.match: not an extended regular expression: %v", where, err))
+			}
+		}
+		if p.PIDFile != "" && !strings.HasPrefix(p.PIDFile, "/") {
+			errs = append(errs, dsl.Errorf(at("pid_file"), "%s.pid_file: must be an absolute path in the member, found %q", where, p.PIDFile))
+		}
+		if v := valueOf(entry, "start"); v != nil && (len(p.Start) == 0 || p.Start[0] == "") {
+			errs = append(errs, dsl.Errorf(dsl.At(file, v), "%s.start: needs the program to run and its arguments, e.g. [testbed-patroni, start]", where))
+		}
+		switch {
+		case p.User != "" && len(p.Start) == 0:
+			errs = append(errs, dsl.Errorf(at("user"), "%s.user: is the user start runs as: give start too, or remove user", where))
+		case p.User != "" && (strings.ContainsAny(p.User, " \t:/") || strings.HasPrefix(p.User, "-")):
+			errs = append(errs, dsl.Errorf(at("user"), "%s.user: %q is not a user name", where, p.User))
 		}
 	}
 	return errs

@@ -283,6 +283,7 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 		dc.DecodeStruct(clusterNode, l.Cluster)
 		errs = append(errs, dc.Errs...)
 		errs = append(errs, checkClusterURLs(clusterFile, l.Cluster, dc.FieldNodes)...)
+		errs = append(errs, checkClusterProcesses(clusterFile, l.Cluster, dc.FieldNodes)...)
 		l.Cluster.ResolvePaths(filepath.Dir(clusterFile))
 		if n, ok := dc.FieldNodes["platform"]; ok {
 			platformPos = dsl.At(clusterFile, n)

@@ -194,6 +194,12 @@ func (p *Platform) Exec(ctx context.Context, u platform.Unit, argv []string, std
 	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
+// ExecAdmin is Exec: docker exec already has the rights of the container's
+// user, which runs its processes (root in the test bed's image).
+func (p *Platform) ExecAdmin(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
+	return p.Exec(ctx, u, argv, stdin)
+}
+
 // Logs is docker logs --timestamps.
 func (p *Platform) Logs(ctx context.Context, u platform.Unit, since time.Time) ([]byte, error) {
 	return p.project.Logs(ctx, target(u), since)

@@ -263,7 +263,17 @@ func (p *Platform) Restart(ctx context.Context, u platform.Unit, grace time.Dura
 
 // Exec runs argv on the host as the login user.
 func (p *Platform) Exec(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
-	res, err := p.run(ctx, u.Service, argv, stdin, false)
+	return p.exec(ctx, u, argv, stdin, false)
+}
+
+// ExecAdmin runs argv on the host as root (through sudo -n when the block
+// says sudo), as systemctl and iptables run.
+func (p *Platform) ExecAdmin(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
+	return p.exec(ctx, u, argv, stdin, true)
+}
+
+func (p *Platform) exec(ctx context.Context, u platform.Unit, argv []string, stdin []byte, root bool) (platform.ExecResult, error) {
+	res, err := p.run(ctx, u.Service, argv, stdin, root)
 	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
