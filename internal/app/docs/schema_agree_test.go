@@ -110,6 +110,12 @@ var schemaBlind = map[string]string{
 	"75-var-cycle.yaml":                 "vars that refer to each other in a cycle: a cross-reference",
 	"76-cluster-device.yaml":            "the kind of file the cluster path names: outside the document",
 	"77-cluster-absolute-missing.yaml":  "a cluster path that does not exist: outside the document",
+	"80-process-unknown.yaml":           "a process name the cluster block does not define: a cross-reference to the cluster block",
+	"81-process-two-finders.yaml":       "match and pid_file together: checked in Go",
+	"82-process-no-finder.yaml":         "a new process without a finder: depends on the built-in names, checked in Go",
+	"83-process-bad-match.yaml":         "a regular expression's syntax: checked in Go",
+	"84-process-relative-pid-file.yaml": "an absolute path: a value checked in Go",
+	"85-process-start-user.yaml":        "an empty start and a user without start or not a user name: checked in Go",
 	"78-expect-error-bad.yaml":          "a regular expression's syntax: checked in Go",
 	"79-expect-error-nested.yaml":       "expect_error on a nested step: the schema of a nested step is a step's",
 }
