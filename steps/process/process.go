@@ -537,8 +537,12 @@ func killPlan(p platform.Platform, l located, sig signal.Signal) (string, error)
 	case r.Start != nil || r.Unit:
 		return "the end of the run starts it with " + r.how() + " unless it runs", nil
 	case ends(sig, l.name):
-		return "", fmt.Errorf("refusing to kill %s (pid %d) in %s with %s: nothing would start it again at the end of the run; set the cluster block's processes.%s.start to the command that starts it in the member (e.g. processes: {%s: {start: [testbed-patroni, start]}})",
-			l.name, l.proc.PID, l.v, sig, l.name, l.name)
+		eg := ""
+		if l.name == cluster.Patroni {
+			eg = " (the test bed's: processes: {patroni: {start: [testbed-patroni, start]}})"
+		}
+		return "", fmt.Errorf("refusing to kill %s (pid %d) in %s with %s: nothing would start it again at the end of the run; set the cluster block's processes.%s.start to the command that starts it in the member%s",
+			l.name, l.proc.PID, l.v, sig, l.name, eg)
 	}
 	return "nothing to undo: " + sig.String() + " does not end it", nil
 }
