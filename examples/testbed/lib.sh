@@ -4,14 +4,33 @@
 
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TESTBED_PROJECT=drill-testbed
-TESTBED_IMAGE=drill-testbed:latest
 TESTBED_HASH_LABEL=org.drill.inputs-hash
+TESTBED_FLAVOUR_LABEL=org.drill.flavour
+TESTBED_VERSIONS_LABEL=org.drill.versions
 TESTBED_SERVICES=(etcd postgres-master postgres-standby1 postgres-standby2 haproxy pgbouncer)
 export COMPOSE_PROJECT_NAME=$TESTBED_PROJECT
 
 _t0=$SECONDS
 log()  { printf '[testbed %3ds] %s\n' "$((SECONDS - _t0))" "$*" >&2; }
 die()  { log "ERROR: $*"; exit 1; }
+
+# The compose bed's flavours: the Debian release its image is built from. One at a time on a
+# machine (same project, names and ports). DRILL_TESTBED_FLAVOUR selects one (up --flavour sets it).
+#   bookworm  drill-testbed:latest  Patroni 3.0, PostgreSQL 15, etcd 3.4 (the default)
+#   trixie    drill-testbed:trixie  Patroni 4.0, PostgreSQL 17, etcd 3.5
+TESTBED_FLAVOURS=(bookworm trixie)
+# flavour_image FLAVOUR: the image of that flavour.
+flavour_image() {
+  case "$1" in
+    bookworm) echo drill-testbed:latest ;;
+    trixie)   echo drill-testbed:trixie ;;
+    *) die "the flavour must be one of ${TESTBED_FLAVOURS[*]}, not '$1'" ;;
+  esac
+}
+TESTBED_FLAVOUR=${DRILL_TESTBED_FLAVOUR:-bookworm}
+TESTBED_IMAGE=$(flavour_image "$TESTBED_FLAVOUR") || exit 1
+# docker-compose.yml reads the image of every service from here.
+export DRILL_TESTBED_IMAGE=$TESTBED_IMAGE
 
 # compose runs Compose v2 (`docker compose`) when it works, else Compose v1 (`docker-compose`),
 # always on this project and this file, from any working directory.
@@ -41,7 +60,8 @@ cname() { printf 'drill-testbed-%s' "$1"; }
 testbed_profile() {
   case "${DRILL_TESTBED_PROFILE:-default}" in
     default) echo "30 10 10" ;;
-    fast)    echo "10 2 4" ;;
+    # Patroni 4 (trixie) raises a ttl below 20 to 20; testbed-entrypoint does the same.
+    fast)    if [ "$TESTBED_FLAVOUR" = bookworm ]; then echo "10 2 4"; else echo "20 2 4"; fi ;;
     *) die "DRILL_TESTBED_PROFILE must be default or fast, not '${DRILL_TESTBED_PROFILE}'" ;;
   esac
 }
@@ -54,9 +74,12 @@ testbed_sync() {
 }
 
 # hash_dir DIR: one hash of the paths (relative to image/), exec bits and contents of DIR's files.
-hash_dir() {
+hash_dir() { find "$1" -type f | LC_ALL=C sort | hash_files; }
+
+# hash_files: the same over the files named on stdin, one a line, in that order.
+hash_files() {
   local f
-  find "$1" -type f | LC_ALL=C sort | while read -r f; do
+  while read -r f; do
     printf '%s %s\0' "${f#"$TESTBED_DIR/image/"}" "$(if [ -x "$f" ]; then echo x; else echo -; fi)"
     sha256sum <"$f"
   done | sha256sum | cut -c1-64
