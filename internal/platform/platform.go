@@ -85,6 +85,22 @@ type Platform interface {
 	Close() error
 }
 
+// RootExecer is a platform that can run a command in a unit as root, for
+// steps that change a member's files (patroni.tags); Exec runs as the unit's
+// own user (the image's, the login user).
+type RootExecer interface {
+	ExecRoot(ctx context.Context, u Unit, argv []string, stdin []byte) (ExecResult, error)
+}
+
+// ExecRoot runs argv in u as root: through RootExecer when p is one, else
+// with Exec.
+func ExecRoot(ctx context.Context, p Platform, u Unit, argv []string, stdin []byte) (ExecResult, error) {
+	if r, ok := p.(RootExecer); ok {
+		return r.ExecRoot(ctx, u, argv, stdin)
+	}
+	return p.Exec(ctx, u, argv, stdin)
+}
+
 // Detacher is a platform that can take a unit off a network and put it back
 // with the same addresses and names (docker network disconnect/connect).
 type Detacher interface {

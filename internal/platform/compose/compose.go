@@ -70,8 +70,9 @@ type Platform struct {
 }
 
 var (
-	_ platform.Platform = (*Platform)(nil)
-	_ platform.Detacher = (*Platform)(nil)
+	_ platform.Platform   = (*Platform)(nil)
+	_ platform.Detacher   = (*Platform)(nil)
+	_ platform.RootExecer = (*Platform)(nil)
 )
 
 // open connects to the engine and finds the project ("" : the only one
@@ -191,6 +192,12 @@ func (p *Platform) Restart(ctx context.Context, u platform.Unit, grace time.Dura
 // Exec is docker exec.
 func (p *Platform) Exec(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
 	res, err := p.project.Exec(ctx, target(u), argv, stdin)
+	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
+}
+
+// ExecRoot is docker exec as user 0.
+func (p *Platform) ExecRoot(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
+	res, err := p.project.ExecAsRoot(ctx, target(u), argv, stdin)
 	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 

@@ -70,8 +70,9 @@ type Platform struct {
 }
 
 var (
-	_ platform.Platform = (*Platform)(nil)
-	_ platform.DeadMan  = (*Platform)(nil)
+	_ platform.Platform   = (*Platform)(nil)
+	_ platform.DeadMan    = (*Platform)(nil)
+	_ platform.RootExecer = (*Platform)(nil)
 )
 
 func open(s cluster.SSH, hosts map[string]cluster.Host, log *slog.Logger) (*Platform, error) {
@@ -264,6 +265,13 @@ func (p *Platform) Restart(ctx context.Context, u platform.Unit, grace time.Dura
 // Exec runs argv on the host as the login user.
 func (p *Platform) Exec(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
 	res, err := p.run(ctx, u.Service, argv, stdin, false)
+	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
+}
+
+// ExecRoot runs argv on the host as root: through sudo -n when the block
+// says sudo, else as the login user (root).
+func (p *Platform) ExecRoot(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
+	res, err := p.run(ctx, u.Service, argv, stdin, true)
 	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
