@@ -293,7 +293,7 @@ func (p *parser) requires(n *yaml.Node) []*Requirement {
 		}
 		c, err := semver.NewConstraint(kv.val.Value)
 		if err != nil {
-			p.errorf(kv.val, "requires.%s: %q is not a version constraint (write e.g. \">= 3.2\", \"^4\" or \">= 3.0, < 4\"): %v", kv.key, kv.val.Value, err)
+			p.errorf(kv.val, "requires.%s: %q is not a version constraint: write e.g. \">= 3.2\", \"^4\" or \">= 3.0, < 4\"", kv.key, kv.val.Value)
 			continue
 		}
 		out = append(out, &Requirement{Pos: At(p.file, kv.val), Component: kv.key, Text: kv.val.Value, Constraint: c})
