@@ -616,11 +616,7 @@ func parseSchedule(schedule string, now time.Time) (*time.Time, error) {
 
 // Run asks each member's Patroni to restart.
 func (r *Restart) Run(ctx context.Context, env *steps.Env) error {
-	client, err := env.Ports.Patroni()
-	if err != nil {
-		return err
-	}
-	members, err := patroniMembers(ctx, env, r.Target)
+	client, members, err := patroniMembers(ctx, env, r.Target)
 	if err != nil {
 		return err
 	}
@@ -681,11 +677,7 @@ func (r *Reinit) Validate() error { return steps.ValidateTarget("target", r.Targ
 
 // Run asks each member's Patroni to reinitialise.
 func (r *Reinit) Run(ctx context.Context, env *steps.Env) error {
-	client, err := env.Ports.Patroni()
-	if err != nil {
-		return err
-	}
-	members, err := patroniMembers(ctx, env, r.Target)
+	client, members, err := patroniMembers(ctx, env, r.Target)
 	if err != nil {
 		return err
 	}
@@ -700,20 +692,25 @@ func (r *Reinit) Run(ctx context.Context, env *steps.Env) error {
 	return env.Record("fault_at", at)
 }
 
-// patroniMembers resolves target to the names of Patroni members.
-func patroniMembers(ctx context.Context, env *steps.Env, target string) ([]string, error) {
+// patroniMembers returns the Patroni client and the names of the members
+// target stands for.
+func patroniMembers(ctx context.Context, env *steps.Env, target string) (steps.Patroni, []string, error) {
+	client, err := env.Ports.Patroni()
+	if err != nil {
+		return nil, nil, err
+	}
 	members, err := env.Members(ctx, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names := make([]string, 0, len(members))
 	for _, m := range members {
 		if m.Name == "" {
-			return nil, fmt.Errorf("service %q runs no known Patroni member: map it in cluster.members", m.Service)
+			return nil, nil, fmt.Errorf("service %q runs no known Patroni member: map it in cluster.members", m.Service)
 		}
 		names = append(names, m.Name)
 	}
-	return names, nil
+	return client, names, nil
 }
 
 // PauseCluster enters or leaves maintenance mode.

@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -97,12 +97,7 @@ func (s *Tags) Build(bc *steps.BuildContext) error {
 		return steps.FieldErrorf("interval", "must be more than 0")
 	}
 	var errs dsl.ErrorList
-	keys := make([]string, 0, len(s.Set))
-	for k := range s.Set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.Set)) {
 		if msg := checkTag(k, s.Set[k]); msg != "" {
 			errs.Add(dsl.Errorf(bc.KeyPos("set", k), "set.%s %s", k, msg))
 		}
@@ -251,11 +246,7 @@ func (s *Tags) describe() string {
 
 // formatTags writes tags sorted by name: "nofailover=true, zone=b".
 func formatTags(tags map[string]any) string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(tags))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%v", k, tags[k])
@@ -270,12 +261,7 @@ func formatTags(tags map[string]any) string {
 // when they show it: each set tag with its value (a predefined boolean set
 // to false may be absent, as Patroni omits it), each cleared tag absent.
 func tagsDiffer(reported, set map[string]any, clear []string) string {
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		want := set[k]
 		got, ok := reported[k]
 		if !ok && want == false && slices.Contains(boolTags, k) {
@@ -407,12 +393,7 @@ func editTags(src []byte, set map[string]any, clear []string) ([]byte, error) {
 	case tags.Kind != yaml.MappingNode:
 		return nil, fmt.Errorf("its tags (line %d) are not a mapping", tags.Line)
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		var val yaml.Node
 		if err := val.Encode(set[k]); err != nil {
 			return nil, fmt.Errorf("tag %s: %w", k, err)
