@@ -64,6 +64,10 @@ type MemberConfig struct {
 	Host    string `yaml:"host" doc:"platform hosts: the host (a key of hosts) running the member"`
 	DSN     string `yaml:"dsn" doc:"PostgreSQL DSN reaching this member directly"`
 	API     string `yaml:"api" doc:"Patroni REST API base URL of this member"`
+	// PatroniConfig is the member's local Patroni configuration file, for
+	// patroni.tags; by default the last argument of the running Patroni's
+	// command line.
+	PatroniConfig string `yaml:"patroni_config" doc:"path of the member's Patroni configuration file, for patroni.tags (default: the last argument of the running patroni process)"`
 }
 
 // RESTURLs lists the Patroni REST URLs of the block: the patroni list, then

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,6 +34,32 @@ type Scenario struct {
 	Steps       []*Step
 	Checks      []*Check
 	Cleanup     []*Step
+	// Requires are the versions the cluster must run for the scenario to
+	// run at all; unmet, it is skipped. In the order written.
+	Requires []*Requirement
+}
+
+// Requirement is one entry of requires: a component and a version
+// constraint, parsed at load time.
+type Requirement struct {
+	Pos        Pos
+	Component  string // a key of Components: patroni, postgres
+	Text       string // the constraint as written: ">= 3.2"
+	Constraint *semver.Constraints
+}
+
+// Components are what requires may name, with the name people know them by.
+var Components = map[string]string{"patroni": "Patroni", "postgres": "PostgreSQL"}
+
+// Check reports whether version meets the requirement, and when not why:
+// "needs Patroni >= 3.2, the cluster runs 3.0.2". A version that does not
+// parse does not meet it.
+func (r *Requirement) Check(version string) (bool, string) {
+	v, err := semver.NewVersion(version)
+	if err == nil && r.Constraint.Check(v) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("needs %s %s, the cluster runs %s", Components[r.Component], r.Text, version)
 }
 
 // Var is a named value a scenario declares, with a default that the command
@@ -84,7 +112,7 @@ type Check struct {
 // StepCommonKeys are the keys every step accepts besides its kind's own.
 var StepCommonKeys = []string{"id", "name", "kind", "timeout", "continue_on_error", "expect_error", "retry"}
 
-var topKeys = []string{"name", "description", "tags", "vars", "cluster", "steps", "checks", "cleanup"}
+var topKeys = []string{"name", "description", "tags", "requires", "vars", "cluster", "steps", "checks", "cleanup"}
 
 // Parse parses one scenario file. It returns every problem it finds, as an
 // ErrorList sorted by position, and a nil Scenario when there are any.
@@ -146,6 +174,8 @@ func (p *parser) parse(data []byte) *Scenario {
 			sc.Description = p.str(kv.val)
 		case "tags":
 			sc.Tags = p.strList(kv.val)
+		case "requires":
+			sc.Requires = p.requires(kv.val)
 		case "vars":
 			sc.Vars = p.vars(kv.val)
 		case "cluster":
@@ -241,6 +271,32 @@ func (p *parser) strList(n *yaml.Node) []string {
 	var out []string
 	for _, item := range n.Content {
 		out = append(out, p.str(item))
+	}
+	return out
+}
+
+// requires parses {patroni: ">= 3.2", postgres: ">= 16"}.
+func (p *parser) requires(n *yaml.Node) []*Requirement {
+	if !p.expect(n, yaml.MappingNode, "requires") {
+		return nil
+	}
+	names := make([]string, 0, len(Components))
+	for k := range Components {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []*Requirement
+	for _, kv := range p.pairs(n, names, "requires") {
+		if kv.val.Kind != yaml.ScalarNode || kv.val.ShortTag() == "!!null" {
+			p.errorf(kv.val, "requires.%s must be a version constraint such as \">= 3.2\", found %s", kv.key, describe(kv.val))
+			continue
+		}
+		c, err := semver.NewConstraint(kv.val.Value)
+		if err != nil {
+			p.errorf(kv.val, "requires.%s: %q is not a version constraint: write e.g. \">= 3.2\", \"^4\" or \">= 3.0, < 4\"", kv.key, kv.val.Value)
+			continue
+		}
+		out = append(out, &Requirement{Pos: At(p.file, kv.val), Component: kv.key, Text: kv.val.Value, Constraint: c})
 	}
 	return out
 }

@@ -141,6 +141,19 @@ func (bc *BuildContext) FieldPos(field string) dsl.Pos {
 	return bc.step.Pos
 }
 
+// KeyPos is the position of the value of key inside the mapping given as
+// parameter field (set: {nofailover: true} -> the true), else of the field.
+func (bc *BuildContext) KeyPos(field, key string) dsl.Pos {
+	if n, ok := bc.nodes[field]; ok && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return dsl.At(bc.File, n.Content[i+1])
+			}
+		}
+	}
+	return bc.FieldPos(field)
+}
+
 // Compile compiles the expression given in parameter field against the
 // metrics recorded before this step. A compile error points at the exact
 // column inside the expression when it can be known.

@@ -24,8 +24,11 @@ type Patroni interface {
 	Probe(ctx context.Context, memberURL string, check patroni.Check) (int, error)
 	Switchover(ctx context.Context, leader, candidate string, scheduledAt *time.Time) (patroni.ActionResult, error)
 	Failover(ctx context.Context, candidate string) (patroni.ActionResult, error)
-	Restart(ctx context.Context, member string) (patroni.ActionResult, error)
-	Reinit(ctx context.Context, member string, force bool) (patroni.ActionResult, error)
+	Restart(ctx context.Context, member string, opts patroni.RestartOptions) (patroni.ActionResult, error)
+	Reinit(ctx context.Context, member string, opts patroni.ReinitOptions) (patroni.ActionResult, error)
+	Reload(ctx context.Context, member string) (patroni.ActionResult, error)
+	MemberURL(ctx context.Context, member string) (string, error)
+	Member(ctx context.Context, memberURL string) (patroni.Status, error)
 	Config(ctx context.Context) (patroni.DynamicConfig, error)
 	PatchConfig(ctx context.Context, patch map[string]any) (patroni.DynamicConfig, error)
 	Pause(ctx context.Context) error

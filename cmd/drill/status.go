@@ -481,14 +481,14 @@ func formatSettings(c *patroni.DynamicConfig) string {
 		}
 		return strconv.Itoa(*v) + " s"
 	}
-	onOff := func(v *bool) string {
-		switch {
-		case v == nil:
+	onOff := func(v *patroni.SyncMode) string {
+		if v == nil {
 			return "off (unset)"
-		case *v:
-			return "on"
 		}
-		return "off"
+		if *v == patroni.SyncQuorum && c.SynchronousNodeCount != nil {
+			return fmt.Sprintf("quorum (synchronous_node_count %d)", *c.SynchronousNodeCount)
+		}
+		return string(*v)
 	}
 	line := fmt.Sprintf("ttl %s   loop_wait %s   retry_timeout %s   synchronous_mode %s", sec(c.TTL), sec(c.LoopWait), sec(c.RetryTimeout), onOff(c.SynchronousMode))
 	if c.SynchronousModeStrict != nil && *c.SynchronousModeStrict {

@@ -259,7 +259,7 @@ func TestSnapshotGolden(t *testing.T) {
 		Time: time.Date(2026, 2, 1, 16, 30, 45, 0, time.UTC), Took: 35 * time.Millisecond,
 		Scope: "fileshare-cluster", ClusterKnown: true, Leader: "postgres-standby1", Listed: 4, Online: 3, Timeline: tl(2),
 		Primaries: []string{"postgres-master", "postgres-standby1"},
-		Config:    &patroni.DynamicConfig{TTL: n(30), LoopWait: n(10), RetryTimeout: n(10), SynchronousMode: &no, MaximumLagOnFailover: new(int64(1 << 20))},
+		Config:    &patroni.DynamicConfig{TTL: n(30), LoopWait: n(10), RetryTimeout: n(10), SynchronousMode: new(patroni.SyncOff), MaximumLagOnFailover: new(int64(1 << 20))},
 		Members: []clusterview.MemberView{
 			{Name: "postgres-master", Online: true, Role: "replica", State: "running", InRecovery: &no, Timeline: tl(1), TimelineSource: "sql:wal", Connections: n(5)},
 			{Name: "postgres-standby1", Online: true, Role: "leader", State: "running", InRecovery: &no, Timeline: tl(2), TimelineSource: "sql:wal", Connections: n(7)},

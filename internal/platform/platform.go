@@ -67,10 +67,10 @@ type Platform interface {
 	// Exec runs argv in the unit and waits for its end; a non-zero exit is
 	// not an error.
 	Exec(ctx context.Context, u Unit, argv []string, stdin []byte) (ExecResult, error)
-	// ExecAdmin is Exec with the rights the platform's own faults have, to
-	// signal and start any process of the unit: root through sudo on hosts
-	// when the block says sudo, docker exec's user in a container. The Exec
-	// capability offers both.
+	// ExecAdmin is Exec as root, with the rights the platform's own faults
+	// have, to signal and start any process of the unit and change its files:
+	// through sudo on hosts when the block says sudo, docker exec as user 0
+	// in a container. The Exec capability offers both.
 	ExecAdmin(ctx context.Context, u Unit, argv []string, stdin []byte) (ExecResult, error)
 	// Logs returns what the unit logged since the given time (zero: all).
 	Logs(ctx context.Context, u Unit, since time.Time) ([]byte, error)

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/client/patroni"
 	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/fault"
@@ -96,13 +100,28 @@ func init() {
 		})
 	}
 	steps.Register(steps.Kind{
-		Name: "patroni.restart", Summary: "restart PostgreSQL on a member through Patroni",
-		Example: "kind: patroni.restart\ntarget: replica", New: func() steps.Step { return &MemberAction{action: "restart"} },
-		Timeout: 2 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
+		Name: "patroni.restart", Summary: "restart PostgreSQL on a member through Patroni, at once or scheduled, with Patroni's filters",
+		Doc: "POST /restart on each member. The filters are Patroni's own: restart_pending restarts only a member " +
+			"whose PostgreSQL has a pending restart (a changed setting that needs one), role only a member of that role, " +
+			"postgres_version only a member running an older PostgreSQL. A member a filter leaves out is not an error: " +
+			"Patroni answers \"restart conditions are not satisfied\", and restarted counts only the members restarted. " +
+			"schedule makes Patroni restart later (a time, or a duration from when the step runs); the step returns " +
+			"once Patroni has accepted it. restart_timeout bounds the restart on Patroni's side (on a primary it then fails over).",
+		Example: "kind: patroni.restart\ntarget: replica\nrestart_pending: true",
+		New:     func() steps.Step { return &Restart{} },
+		Timeout: 2 * time.Minute,
+		Metrics: []metric.Spec{faultAtMetric,
+			{Name: "restarted", Type: metric.Number, Doc: "members Patroni restarted (or scheduled a restart of)"},
+			{Name: "not_restarted", Type: metric.StringList, Doc: "members a filter (restart_pending, role, postgres_version) left out"},
+		},
 	})
 	steps.Register(steps.Kind{
 		Name: "patroni.reinit", Summary: "rebuild a replica from the leader through Patroni",
-		Example: "kind: patroni.reinit\ntarget: member:postgres-standby2", New: func() steps.Step { return &MemberAction{action: "reinit"} },
+		Doc: "POST /reinitialize on each member: Patroni wipes the replica's data directory and clones it again. " +
+			"force cancels a task Patroni is running (a restart loop); from_leader takes the base backup from the " +
+			"leader even when the member's tags say to clone from a replica (Patroni 4; earlier versions ignore it).",
+		Example: "kind: patroni.reinit\ntarget: member:postgres-standby2\nfrom_leader: true",
+		New:     func() steps.Step { return &Reinit{} },
 		Timeout: 5 * time.Minute, Metrics: []metric.Spec{faultAtMetric},
 	})
 	steps.Register(steps.Kind{
@@ -120,7 +139,10 @@ func init() {
 		Name:    "patroni.config",
 		Summary: "read, or patch, the dynamic configuration (ttl, loop_wait, synchronous_mode...)",
 		Doc: "GET /config, or PATCH /config with set. The values become metrics, so a check can say " +
-			"rto_s <= ttl + loop_wait + 5. A patch is a fault: the previous values are restored when the run ends.",
+			"rto_s <= ttl + loop_wait + 5. set takes any setting Patroni has, nested ones as mappings " +
+			"(postgresql: {parameters: {...}}), and non-boolean ones such as synchronous_mode: quorum, " +
+			"synchronous_node_count, failsafe_mode or member_slots_ttl of Patroni 4; a null removes a setting. " +
+			"A patch is a fault: the previous values are restored when the run ends (a key the patch added is removed).",
 		Example: "kind: patroni.config\nset:\n  synchronous_mode: true",
 		New:     func() steps.Step { return &PatroniConfig{} },
 		Timeout: 15 * time.Second, Fault: true,
@@ -128,7 +150,9 @@ func init() {
 			{Name: "ttl", Type: metric.Number, Doc: "leader key time to live, seconds"},
 			{Name: "loop_wait", Type: metric.Number, Doc: "seconds between Patroni's loops"},
 			{Name: "retry_timeout", Type: metric.Number, Doc: "seconds Patroni retries the DCS and PostgreSQL"},
-			{Name: "synchronous_mode", Type: metric.Bool, Doc: "whether synchronous replication is on"},
+			{Name: "synchronous_mode", Type: metric.Bool, Doc: "whether synchronous replication is on (true for on and for quorum)"},
+			{Name: "sync_mode", Type: metric.String, Doc: "synchronous_mode as a word: off, on or quorum (Patroni 4's quorum commit)"},
+			{Name: "synchronous_node_count", Type: metric.Number, Doc: "synchronous standbys Patroni keeps (quorum: the quorum size); recorded when set"},
 			{Name: "maximum_lag_on_failover", Type: metric.Number, Doc: "bytes a replica may lag and still be promoted"},
 		},
 	})
@@ -546,44 +570,147 @@ func (s *Switchover) Run(ctx context.Context, env *steps.Env) error {
 	return env.RecordAll(values)
 }
 
-// MemberAction restarts or reinitialises members.
-type MemberAction struct {
-	Target string `yaml:"target" target:"unit" required:"true" doc:"member(s) to act on: a service, or leader, replica, any_replica, sync_standby, member:NAME"`
-	Force  bool   `yaml:"force" doc:"reinit only: even when the member is running"`
-
-	action string
+// Restart restarts PostgreSQL on members through Patroni.
+type Restart struct {
+	Target          string        `yaml:"target" target:"unit" required:"true" doc:"member(s) to restart: a service, or leader, replica, any_replica, sync_standby, member:NAME"`
+	Schedule        string        `yaml:"schedule" doc:"restart later: an RFC 3339 time (2026-11-27T12:00:00Z) or a duration from when the step runs (30s)"`
+	RestartPending  bool          `yaml:"restart_pending" doc:"restart only a member whose PostgreSQL has a pending restart"`
+	Role            string        `yaml:"role" enum:"primary|master|replica|standby_leader" doc:"restart only a member of this role (primary and master are the same: drill sends the word the member's Patroni knows)"`
+	PostgresVersion string        `yaml:"postgres_version" doc:"restart only a member whose PostgreSQL is older than this version, e.g. \"17.2\""`
+	RestartTimeout  time.Duration `yaml:"restart_timeout" doc:"Patroni's own bound on the restart, whole seconds; past it Patroni gives up (a primary fails over)"`
 }
 
-// Validate checks the target.
-func (m *MemberAction) Validate() error { return steps.ValidateTarget("target", m.Target) }
-
-// Run acts on every resolved member.
-func (m *MemberAction) Run(ctx context.Context, env *steps.Env) error {
-	client, err := env.Ports.Patroni()
-	if err != nil {
+// Validate checks the target, the schedule and the filters.
+func (r *Restart) Validate() error {
+	if _, err := parseSchedule(r.Schedule, time.Now()); err != nil {
 		return err
 	}
-	members, err := env.Members(ctx, m.Target)
+	if r.PostgresVersion != "" && !dsl.HasRefs(r.PostgresVersion) && !pgVersionRE.MatchString(r.PostgresVersion) {
+		return steps.FieldErrorf("postgres_version", "must be a PostgreSQL version such as 17.2 or 9.6.24, found %q", r.PostgresVersion)
+	}
+	if r.RestartTimeout%time.Second != 0 {
+		return steps.FieldErrorf("restart_timeout", "must be whole seconds, found %s", r.RestartTimeout)
+	}
+	return steps.ValidateTarget("target", r.Target)
+}
+
+// pgVersionRE is a version Patroni's postgres_version_to_int accepts.
+var pgVersionRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,2}$`)
+
+// parseSchedule reads schedule: "" (now), an RFC 3339 time, or a duration
+// from now.
+func parseSchedule(schedule string, now time.Time) (*time.Time, error) {
+	if schedule == "" || dsl.HasRefs(schedule) {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.RFC3339, schedule); err == nil {
+		return &t, nil
+	}
+	d, err := time.ParseDuration(schedule)
+	if err != nil || d <= 0 {
+		return nil, steps.FieldErrorf("schedule", "must be an RFC 3339 time such as 2026-11-27T12:00:00Z or a duration from now such as 30s, found %q", schedule)
+	}
+	t := now.Add(d).Truncate(time.Second).Add(time.Second) // Patroni reads whole seconds: never in the past
+	return &t, nil
+}
+
+// Run asks each member's Patroni to restart.
+func (r *Restart) Run(ctx context.Context, env *steps.Env) error {
+	client, members, err := patroniMembers(ctx, env, r.Target)
 	if err != nil {
 		return err
 	}
 	at := time.Now()
-	for _, mem := range members {
-		if mem.Name == "" {
-			return fmt.Errorf("service %q runs no known Patroni member: map it in cluster.members", mem.Service)
+	when, err := parseSchedule(r.Schedule, at)
+	if err != nil {
+		return err
+	}
+	restarted, notRestarted := 0, []string{}
+	for _, name := range members {
+		opts := patroni.RestartOptions{Schedule: when, RestartPending: r.RestartPending, Role: r.Role, PostgresVersion: r.PostgresVersion, Timeout: r.RestartTimeout}
+		if r.Role == "primary" || r.Role == "master" {
+			if opts.Role, err = primaryWord(ctx, client, name); err != nil {
+				return err
+			}
 		}
-		var res patroni.ActionResult
-		if m.action == "restart" {
-			res, err = client.Restart(ctx, mem.Name)
-		} else {
-			res, err = client.Reinit(ctx, mem.Name, m.Force)
+		res, err := client.Restart(ctx, name, opts)
+		if patroni.NotMatched(err) {
+			env.Logf("restart %s: not restarted, a filter does not match (Patroni: %s)", name, patroni.RestartNotMatched)
+			notRestarted = append(notRestarted, name)
+			continue
 		}
 		if err != nil {
 			return err
 		}
-		env.Logf("%s %s: %d %s", m.action, mem.Name, res.Status, res.Message)
+		env.Logf("restart %s: %d %s", name, res.Status, res.Message)
+		restarted++
+	}
+	return env.RecordAll(map[string]any{"fault_at": at, "restarted": restarted, "not_restarted": notRestarted})
+}
+
+// primaryWord is how the member's Patroni spells the primary role in a
+// restart filter: master before Patroni 3.1, primary since.
+func primaryWord(ctx context.Context, client steps.Patroni, member string) (string, error) {
+	url, err := client.MemberURL(ctx, member)
+	if err != nil {
+		return "", err
+	}
+	st, err := client.Member(ctx, url)
+	if err != nil {
+		return "", fmt.Errorf("role: reading the Patroni version of %s: %w", member, err)
+	}
+	if v, err := semver.NewVersion(st.Patroni.Version); err == nil && v.LessThan(semver.MustParse("3.1.0")) {
+		return "master", nil
+	}
+	return "primary", nil
+}
+
+// Reinit rebuilds replicas through Patroni.
+type Reinit struct {
+	Target     string `yaml:"target" target:"unit" required:"true" doc:"member(s) to rebuild: a service, or replica, any_replica, sync_standby, member:NAME"`
+	Force      bool   `yaml:"force" doc:"cancel a task Patroni is running (a restart loop) to reinit"`
+	FromLeader bool   `yaml:"from_leader" doc:"take the base backup from the leader, not a replica the tags name (Patroni 4)"`
+}
+
+// Validate checks the target.
+func (r *Reinit) Validate() error { return steps.ValidateTarget("target", r.Target) }
+
+// Run asks each member's Patroni to reinitialise.
+func (r *Reinit) Run(ctx context.Context, env *steps.Env) error {
+	client, members, err := patroniMembers(ctx, env, r.Target)
+	if err != nil {
+		return err
+	}
+	at := time.Now()
+	for _, name := range members {
+		res, err := client.Reinit(ctx, name, patroni.ReinitOptions{Force: r.Force, FromLeader: r.FromLeader})
+		if err != nil {
+			return err
+		}
+		env.Logf("reinit %s: %d %s", name, res.Status, res.Message)
 	}
 	return env.Record("fault_at", at)
+}
+
+// patroniMembers returns the Patroni client and the names of the members
+// target stands for.
+func patroniMembers(ctx context.Context, env *steps.Env, target string) (steps.Patroni, []string, error) {
+	client, err := env.Ports.Patroni()
+	if err != nil {
+		return nil, nil, err
+	}
+	members, err := env.Members(ctx, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(members))
+	for _, m := range members {
+		if m.Name == "" {
+			return nil, nil, fmt.Errorf("service %q runs no known Patroni member: map it in cluster.members", m.Service)
+		}
+		names = append(names, m.Name)
+	}
+	return client, names, nil
 }
 
 // PauseCluster enters or leaves maintenance mode.
@@ -617,6 +744,34 @@ type PatroniConfig struct {
 	Set map[string]any `yaml:"set" doc:"keys to change, e.g. {synchronous_mode: true, ttl: 10}; the old values come back at the end of the run"`
 }
 
+// Build checks the values of settings whose shape drill knows (Patroni
+// checks the rest): synchronous_mode must be true, false or quorum.
+func (p *PatroniConfig) Build(bc *steps.BuildContext) error {
+	if v, ok := p.Set["synchronous_mode"]; ok {
+		if str, isStr := v.(string); !isStr || !dsl.HasRefs(str) {
+			if _, err := patroni.ParseSyncMode(v); err != nil {
+				return dsl.Errorf(bc.KeyPos("set", "synchronous_mode"), "set.synchronous_mode must be true, false or quorum (Patroni 4), found %s", describeValue(v))
+			}
+		}
+	}
+	return nil
+}
+
+// describeValue names a decoded YAML value and its type for messages.
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case nil:
+		return "null"
+	case map[string]any:
+		return "a mapping"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
 // Run patches (as a fault) and records the configuration.
 func (p *PatroniConfig) Run(ctx context.Context, env *steps.Env) error {
 	client, err := env.Ports.Patroni()
@@ -628,14 +783,12 @@ func (p *PatroniConfig) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	if len(p.Set) > 0 {
-		old := map[string]any{}
 		var keys []string
 		for k := range p.Set {
-			old[k] = cfg.Raw[k] // nil (absent) is restored as null: Patroni's default
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		undo := configUndo(client, old)
+		undo := configUndo(client, undoPatch(cfg.Raw, p.Set))
 		err = env.Faults.Inject(ctx, fault.Fault{Desc: "patch the Patroni configuration: " + strings.Join(keys, ", "), Target: "cluster:config", Undo: undo},
 			func(ctx context.Context) error {
 				cfg, err = client.PatchConfig(ctx, p.Set)
@@ -655,15 +808,39 @@ func (p *PatroniConfig) Run(ctx context.Context, env *steps.Env) error {
 	putInt("ttl", cfg.TTL)
 	putInt("loop_wait", cfg.LoopWait)
 	putInt("retry_timeout", cfg.RetryTimeout)
+	putInt("synchronous_node_count", cfg.SynchronousNodeCount)
 	if cfg.MaximumLagOnFailover != nil {
 		values["maximum_lag_on_failover"] = float64(*cfg.MaximumLagOnFailover)
 	}
+	mode := patroni.SyncOff // Patroni's default when the key is absent
 	if cfg.SynchronousMode != nil {
-		values["synchronous_mode"] = *cfg.SynchronousMode
-	} else {
-		values["synchronous_mode"] = false // Patroni's default when the key is absent
+		mode = *cfg.SynchronousMode
 	}
+	values["synchronous_mode"], values["sync_mode"] = mode.Enabled(), string(mode)
 	return env.RecordAll(values)
+}
+
+// undoPatch is the PATCH /config that takes the configuration old back from
+// what patch makes of it. Patroni merges a patch into the configuration
+// key by key, nested mappings included, and a null removes a key: so a
+// mapping patched into a mapping is undone key by key, and a key the patch
+// adds is undone by a null.
+func undoPatch(old, patch map[string]any) map[string]any {
+	out := make(map[string]any, len(patch))
+	for k, v := range patch {
+		was, had := old[k]
+		sub, isMap := v.(map[string]any)
+		wasMap, wasIsMap := was.(map[string]any)
+		switch {
+		case !had:
+			out[k] = nil
+		case isMap && wasIsMap:
+			out[k] = undoPatch(wasMap, sub)
+		default:
+			out[k] = was
+		}
+	}
+	return out
 }
 
 // opConfig is the undo of patroni.config and patroni.pause: patch the old
@@ -699,9 +876,12 @@ func undoPatroniConfig(ctx context.Context, _ fault.Connector, args json.RawMess
 
 // Interface guards: what each kind of this family implements.
 var (
-	_ steps.Step      = (*MemberAction)(nil)
-	_ steps.Validator = (*MemberAction)(nil)
+	_ steps.Step      = (*Restart)(nil)
+	_ steps.Validator = (*Restart)(nil)
+	_ steps.Step      = (*Reinit)(nil)
+	_ steps.Validator = (*Reinit)(nil)
 	_ steps.Step      = (*PatroniConfig)(nil)
+	_ steps.Builder   = (*PatroniConfig)(nil)
 	_ steps.Step      = (*PatroniStatus)(nil)
 	_ steps.Step      = (*PauseCluster)(nil)
 	_ steps.Step      = (*Switchover)(nil)

@@ -102,7 +102,7 @@ func TestSnapshotHungMember(t *testing.T) {
 	if s.Timeline == nil || *s.Timeline != 3 {
 		t.Errorf("timeline %v, want 3", s.Timeline)
 	}
-	if s.Config == nil || *s.Config.TTL != 30 || *s.Config.LoopWait != 10 || *s.Config.RetryTimeout != 10 || *s.Config.SynchronousMode {
+	if s.Config == nil || *s.Config.TTL != 30 || *s.Config.LoopWait != 10 || *s.Config.RetryTimeout != 10 || s.Config.SynchronousMode.Enabled() {
 		t.Errorf("config %+v", s.Config)
 	}
 	if p := s.LastPromotion; p == nil || p.Leader != "a" || p.Timeline != 3 || p.Time == nil {

@@ -46,6 +46,15 @@ func JSONSchema() ([]byte, error) {
 			"name":        obj{"type": "string", "description": "the scenario's name in reports (default: the file name)"},
 			"description": obj{"type": "string", "description": "what the drill proves, for people and reports"},
 			"tags":        obj{"type": "array", "items": obj{"type": "string"}, "description": "labels to select and group scenarios"},
+			"requires": obj{
+				"type":                 "object",
+				"description":          "versions the cluster must run, else the scenario is skipped (reported as such, exit code as passing)",
+				"additionalProperties": false,
+				"properties": obj{
+					"patroni":  obj{"type": "string", "minLength": 1, "description": "a version constraint on Patroni, e.g. \">= 3.2\""},
+					"postgres": obj{"type": "string", "minLength": 1, "description": "a version constraint on PostgreSQL, e.g. \">= 16\""},
+				},
+			},
 			"vars": obj{
 				"type":                 "object",
 				"description":          "named values, overridable with --var name=value; used as ${name}",

@@ -143,7 +143,14 @@ func (c *Console) ScenarioFinished(s *Scenario) {
 			c.printCheck(ch, width)
 		}
 	}
-	if s.skippedWhole() {
+	switch {
+	case s.Skipped != "":
+		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Name, s.Skipped)
+		return
+	case s.Error != "":
+		c.printf("  %s %s: %s\n\n", c.paint(red, "ERROR"), s.Name, s.Error)
+		return
+	case s.skippedWhole():
 		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Name, s.Aborted)
 		return
 	}
@@ -198,13 +205,20 @@ func statusColor(st Status) string {
 func (c *Console) Summary(run *Run) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	passed := 0
+	passed, skipped := 0, 0
 	for _, s := range run.Scenarios {
-		if s.Passed() {
+		switch {
+		case s.Skipped != "":
+			skipped++
+		case s.Passed():
 			passed++
 		}
 	}
-	c.printf("%d of %d scenarios passed in %s (exit code %d)\n", passed, len(run.Scenarios), run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
+	also := ""
+	if skipped > 0 {
+		also = fmt.Sprintf(", %d skipped (requires not met)", skipped)
+	}
+	c.printf("%d of %d scenarios passed%s in %s (exit code %d)\n", passed, len(run.Scenarios), also, run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
 }
 
 // fit cuts a name to its column on a terminal; a log file or CI keeps it

@@ -119,6 +119,9 @@ func junitSuiteOf(id int, s *Scenario, host string, m *Masker) junitSuite {
 		suite.Cases = append(suite.Cases, c)
 	}
 	var out strings.Builder
+	if s.Error != "" {
+		add(junitCase{Name: "requires", Classname: class, Time: seconds(0), Error: &junitMessage{Type: "RequiresError", Message: clean(m.Mask(s.Error))}})
+	}
 	for i, st := range append(append([]*Step(nil), s.Steps...), s.Cleanup...) {
 		name := fmt.Sprintf("step %d: %s (%s)", i+1, st.Name, st.Kind)
 		if st.Phase == "cleanup" {
@@ -174,6 +177,9 @@ func junitSuiteOf(id int, s *Scenario, host string, m *Masker) junitSuite {
 	}
 	if s.Aborted != "" {
 		fmt.Fprintf(&out, "=== aborted: %s\n", m.Mask(s.Aborted))
+	}
+	if s.Skipped != "" {
+		fmt.Fprintf(&out, "=== skipped: %s\n", m.Mask(s.Skipped))
 	}
 	suite.SystemOut.Text = clean(tail(out.String(), maxSystemOut))
 	return suite

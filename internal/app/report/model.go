@@ -55,6 +55,16 @@ type Scenario struct {
 	Events      []Event         `json:"events"`
 	// Aborted says why the remaining steps and the checks were skipped.
 	Aborted string `json:"aborted,omitempty"`
+	// Skipped says why the scenario did not run at all because the cluster
+	// does not meet its requires ("needs Patroni >= 3.2, the cluster runs
+	// 3.0.2"): it counts as passing.
+	Skipped string `json:"skipped,omitempty"`
+	// Error is a problem that kept the scenario from running: its requires
+	// could not be checked.
+	Error string `json:"error,omitempty"`
+	// Versions are the cluster's versions read to check requires
+	// (patroni, postgres).
+	Versions map[string]string `json:"versions,omitempty"`
 }
 
 // Step is the result of one step.
@@ -113,6 +123,9 @@ func (r *Run) ExitCode() int {
 }
 
 func (s *Scenario) exitCode() int {
+	if s.Error != "" {
+		return ExitError
+	}
 	code := ExitPassed
 	for _, list := range [][]*Step{s.Steps, s.Cleanup} {
 		for _, st := range list {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,14 +140,25 @@ func newScenarioResult(l *Loaded) *report.Scenario {
 func skippedScenario(l *Loaded, reason string) *report.Scenario {
 	res := newScenarioResult(l)
 	res.Aborted = reason
+	skipAll(res, l, reason)
+	res.Finished = res.Started
+	return res
+}
+
+// skipAll records every step and check of l as skipped for reason (the
+// cleanup steps too when none of the steps ran because of requires).
+func skipAll(res *report.Scenario, l *Loaded, reason string) {
 	for _, b := range l.Steps {
 		res.Steps = append(res.Steps, skippedStep(b, "steps", reason))
+	}
+	if res.Skipped != "" || res.Error != "" {
+		for _, b := range l.Cleanup {
+			res.Cleanup = append(res.Cleanup, skippedStep(b, "cleanup", reason))
+		}
 	}
 	for _, c := range l.Checks {
 		res.Checks = append(res.Checks, &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Status: report.Skipped, Message: reason})
 	}
-	res.Finished = res.Started
-	return res
 }
 
 // observeSkipped tells the observer about a scenario that did not run, so
@@ -187,6 +199,9 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	}
 	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
 	opts.Logger.DebugContext(ctx, "scenario start", "scenario", l.Scenario.Name, "file", l.Scenario.File)
+	if r.unmetRequires(ctx) {
+		return r.res
+	}
 
 	for i, b := range l.Steps {
 		if r.res.Aborted == "" && ctx.Err() != nil {
@@ -237,6 +252,62 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	return r.res
 }
 
+// unmetRequires checks the scenario's requires against the cluster's
+// versions and, when they are not met or cannot be read, records the
+// scenario as skipped (or in error) without running anything: it then
+// reports true.
+func (r *scenarioRun) unmetRequires(ctx context.Context) bool {
+	why, versions, err := unmet(ctx, r.ports, r.l.Scenario.Requires)
+	r.res.Versions = versions
+	reason := ""
+	switch {
+	case err != nil:
+		r.res.Error = err.Error()
+		reason = "requires could not be checked"
+	case why != "":
+		r.res.Skipped = why
+		reason = why
+	default:
+		if len(versions) > 0 {
+			r.event("requires", "", "met: the cluster runs %s", describeVersions(versions))
+		}
+		return false
+	}
+	skipAll(r.res, r.l, reason)
+	r.event("requires", "", "%s", firstOf(r.res.Error, r.res.Skipped))
+	if o := r.opts.Observer; o != nil {
+		for _, st := range append(append([]*report.Step(nil), r.res.Steps...), r.res.Cleanup...) {
+			o.StepFinished(st)
+		}
+	}
+	r.res.Finished = time.Now()
+	r.event("scenario.end", "", "%s", outcome(r.res))
+	if r.opts.Observer != nil {
+		r.opts.Observer.ScenarioFinished(r.res)
+	}
+	return true
+}
+
+// describeVersions is "Patroni 3.0.2, PostgreSQL 15.4".
+func describeVersions(v map[string]string) string {
+	var parts []string
+	for _, c := range []string{"patroni", "postgres"} {
+		if v[c] != "" {
+			parts = append(parts, dsl.Components[c]+" "+v[c])
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
 // undoAll undoes every open fault, reporting each undo as it comes.
 func (r *scenarioRun) undoAll(ctx context.Context) {
 	for _, u := range undoReport(r.faults.UndoAll(ctx)) {
@@ -269,6 +340,12 @@ func cleanupBudget(cleanup []*steps.Built, undo time.Duration) time.Duration {
 }
 
 func outcome(s *report.Scenario) string {
+	switch {
+	case s.Skipped != "":
+		return "skipped: " + s.Skipped
+	case s.Error != "":
+		return "error: " + s.Error
+	}
 	if s.Passed() {
 		return "passed"
 	}

@@ -44,7 +44,24 @@ func (p *Project) Exec(ctx context.Context, t Target, argv []string, stdin []byt
 	if err != nil {
 		return ExecResult{}, err
 	}
-	return p.exec(ctx, r, argv, stdin, false)
+	return p.exec(ctx, r, argv, stdin, execOpts{})
+}
+
+// ExecAsRoot is Exec as user 0, whatever user the image runs as: for
+// changing a member's files.
+func (p *Project) ExecAsRoot(ctx context.Context, t Target, argv []string, stdin []byte) (ExecResult, error) {
+	r, err := p.resolve(ctx, t)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	return p.exec(ctx, r, argv, stdin, execOpts{user: "0"})
+}
+
+// execOpts are how an exec runs: privileged (with every capability), as
+// another user than the image's.
+type execOpts struct {
+	privileged bool
+	user       string
 }
 
 // NetExec runs argv in the network namespace of target (a Target in ParseTarget's form) with
@@ -93,7 +110,7 @@ func (p *Project) NetRun(ctx context.Context, t Target, argv []string, stdin []b
 	}
 	privileged := !hasNetAdmin(c.HostConfig)
 	if p.e.tryExec(c.Image, argv[0], privileged) && !c.State.Paused {
-		res, err := p.exec(ctx, r, argv, stdin, privileged)
+		res, err := p.exec(ctx, r, argv, stdin, execOpts{privileged: privileged})
 		if err != nil {
 			return res, err
 		}
@@ -181,14 +198,14 @@ func (e *Engine) setNoPrivExec() {
 }
 
 // exec runs argv through the exec API in r's container.
-func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, privileged bool) (ExecResult, error) {
+func (p *Project) exec(ctx context.Context, r ref, argv []string, stdin []byte, o execOpts) (ExecResult, error) {
 	if len(argv) == 0 {
 		return ExecResult{}, errors.New("exec: empty command")
 	}
 	op := "exec " + argv[0] + " in"
-	p.debug(ctx, "exec", r, "argv", argv, "privileged", privileged)
+	p.debug(ctx, "exec", r, "argv", argv, "privileged", o.privileged)
 	cr, err := p.e.api.ContainerExecCreate(ctx, r.id, container.ExecOptions{
-		Cmd: argv, Privileged: privileged, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
+		Cmd: argv, Privileged: o.privileged, User: o.user, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true,
 	})
 	if err != nil {
 		return ExecResult{}, p.fail(op, r, err)

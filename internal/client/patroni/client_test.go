@@ -463,11 +463,11 @@ func TestRestartAndReinitResolveMembers(t *testing.T) {
 	c := newClient(t, []string{dcs.URL()}, Options{MemberURLs: map[string]string{"pg1": mapped.URL()}})
 	ctx := context.Background()
 
-	res, err := c.Restart(ctx, "pg2") // via api_url
+	res, err := c.Restart(ctx, "pg2", RestartOptions{}) // via api_url
 	if err != nil || res.Message != "restarted successfully" {
 		t.Errorf("restart = %+v, %v", res, err)
 	}
-	res, err = c.Reinit(ctx, "pg1", true) // via MemberURLs, never via 10.255.255.1
+	res, err = c.Reinit(ctx, "pg1", ReinitOptions{Force: true}) // via MemberURLs, never via 10.255.255.1
 	if err != nil || res.Message != "reinitialize started" {
 		t.Errorf("reinit = %+v, %v", res, err)
 	}
@@ -477,7 +477,7 @@ func TestRestartAndReinitResolveMembers(t *testing.T) {
 	if got := mapped.Calls(); len(got) != 1 || got[0] != `POST /reinitialize {"force":true}` {
 		t.Errorf("mapped calls = %q", got)
 	}
-	_, err = c.Restart(ctx, "pg7")
+	_, err = c.Restart(ctx, "pg7", RestartOptions{})
 	if err == nil || !strings.Contains(err.Error(), `no member "pg7" in GET /cluster (members: pg1, pg2)`) {
 		t.Errorf("unknown member err = %v", err)
 	}

@@ -9,13 +9,15 @@ import (
 
 // DynamicConfig is the cluster-wide configuration kept in the DCS
 // (GET /config). Settings drill reads are typed; absent ones are nil. Raw
-// holds the whole document.
+// holds the whole document, including settings of later Patroni versions
+// (failsafe_mode, member_slots_ttl...) that are not typed here.
 type DynamicConfig struct {
 	TTL                   *int           `json:"ttl,omitempty"`
 	LoopWait              *int           `json:"loop_wait,omitempty"`
 	RetryTimeout          *int           `json:"retry_timeout,omitempty"`
 	MaximumLagOnFailover  *int64         `json:"maximum_lag_on_failover,omitempty"`
-	SynchronousMode       *bool          `json:"synchronous_mode,omitempty"`
+	SynchronousMode       *SyncMode      `json:"synchronous_mode,omitempty"`
+	SynchronousNodeCount  *int           `json:"synchronous_node_count,omitempty"`
 	SynchronousModeStrict *bool          `json:"synchronous_mode_strict,omitempty"`
 	Pause                 *bool          `json:"pause,omitempty"`
 	Raw                   map[string]any `json:"-"`

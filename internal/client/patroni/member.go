@@ -23,6 +23,11 @@ type Status struct {
 	DCSLastSeen              int64       `json:"dcs_last_seen"`
 	DatabaseSystemIdentifier string      `json:"database_system_identifier"`
 	Patroni                  PatroniInfo `json:"patroni"`
+	// Tags are the member's tags as Patroni reports them: the predefined
+	// boolean tags (nofailover, noloadbalance, clonefrom, nosync, nostream)
+	// only when true (Patroni 3.2 and later also report nofailover: false
+	// beside failover_priority), every other tag as configured.
+	Tags map[string]any `json:"tags,omitempty"`
 }
 
 // XLog holds WAL positions as byte offsets. A primary reports Location; a

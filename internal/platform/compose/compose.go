@@ -194,10 +194,10 @@ func (p *Platform) Exec(ctx context.Context, u platform.Unit, argv []string, std
 	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
-// ExecAdmin is Exec: docker exec already has the rights of the container's
-// user, which runs its processes (root in the test bed's image).
+// ExecAdmin is docker exec as user 0.
 func (p *Platform) ExecAdmin(ctx context.Context, u platform.Unit, argv []string, stdin []byte) (platform.ExecResult, error) {
-	return p.Exec(ctx, u, argv, stdin)
+	res, err := p.project.ExecAsRoot(ctx, target(u), argv, stdin)
+	return platform.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
 // Logs is docker logs --timestamps.
