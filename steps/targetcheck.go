@@ -3,6 +3,7 @@ package steps
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 //	target:"unit"    a role, member:NAME, or a service (service#N too)
 //	target:"sql"     the same, or pooled
 //	target:"all"     the same, or all
+//	target:"sql,all" sql or all: steps that run on each member and report per member
 //	target:"member"  a Patroni member name
 //
 // The tag may sit on a string, a list of strings or a list of lists.
@@ -127,11 +129,15 @@ func (n *TargetNames) check(mode, s string) string {
 	if s == "" || strings.Contains(s, "${") {
 		return "" // empty: the kind's own check; a reference: known at run time
 	}
-	if mode == "member" {
+	modes := strings.Split(mode, ",")
+	if slices.Contains(modes, "member") {
 		return n.checkMember(s)
 	}
-	if (mode == "sql" && s == OnPooled) || (mode == "all" && s == "all") {
+	if (slices.Contains(modes, "sql") && s == OnPooled) || (slices.Contains(modes, "all") && s == OnAll) {
 		return ""
+	}
+	if s == OnAll && slices.Contains(modes, "sql") && !n.isKnown[s] {
+		return fmt.Sprintf("%q (every member) is not a target here: this step runs on one node; sql.query and sql.exec take on: all", s)
 	}
 	if name, ok := strings.CutPrefix(s, memberPrefix); ok {
 		return n.checkMember(name)

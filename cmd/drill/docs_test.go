@@ -149,7 +149,7 @@ func TestKindExamples(t *testing.T) {
 		"  - id: cut\n    kind: network.disconnect\n    target: a\n" +
 		"  - id: stop\n    kind: compose.stop\n    target: a\n" +
 		"  - kind: patroni.status\n  - kind: pg.lag\n" +
-		"  - kind: writer.start\n  - kind: watch.split_brain\n"
+		"  - kind: writer.start\n  - kind: watch.split_brain\n  - kind: guard.start\n    guard: lag\n    expr: lag_mb > 16\n"
 	for _, k := range steps.Kinds() {
 		if k.Example == "" {
 			t.Errorf("%s has no example", k.Name)

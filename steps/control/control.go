@@ -105,7 +105,7 @@ func (w *WaitUntil) DefaultTimeout() time.Duration { return w.Hold + 5*time.Minu
 // this step plus the poll step's.
 func (w *WaitUntil) Build(bc *steps.BuildContext) error {
 	var err error
-	w.check, w.poll, err = compilePolled(bc, "expr", w.Expr, w.Poll)
+	w.check, w.poll, err = compilePolled(bc, "expr", w.Expr, w.Poll, false)
 	return err
 }
 
@@ -201,7 +201,7 @@ func (c *CheckStep) DefaultTimeout() time.Duration {
 // before this step, plus the poll step's.
 func (c *CheckStep) Build(bc *steps.BuildContext) error {
 	var err error
-	c.check, c.poll, err = compilePolled(bc, "expr", c.Expr, c.Poll)
+	c.check, c.poll, err = compilePolled(bc, "expr", c.Expr, c.Poll, false)
 	return err
 }
 

@@ -87,10 +87,7 @@ func (g *GuardStart) Validate() error {
 // expr against the metrics before this step plus the poll step's.
 func (g *GuardStart) Build(bc *steps.BuildContext) error {
 	var err error
-	g.check, g.poll, err = compilePolled(bc, "expr", g.Expr, g.Poll)
-	if err == nil && g.poll != nil && g.poll.Kind.Fault {
-		return steps.FieldErrorf("poll", "%s injects a fault: a guard's poll step runs again and again in the background and must only read", g.poll.Kind.Name)
-	}
+	g.check, g.poll, err = compilePolled(bc, "expr", g.Expr, g.Poll, true)
 	return err
 }
 

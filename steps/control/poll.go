@@ -15,14 +15,18 @@ import (
 
 // compilePolled builds the poll step written at node (nil: none) and
 // compiles src, the parameter field, against the metrics recorded before
-// this step plus the poll step's (under this step's id).
-func compilePolled(bc *steps.BuildContext, field, src string, node *yaml.Node) (*assertions.Check, *steps.Built, error) {
+// this step plus the poll step's (under this step's id). With readOnly, a
+// poll step of a fault kind is refused.
+func compilePolled(bc *steps.BuildContext, field, src string, node *yaml.Node, readOnly bool) (*assertions.Check, *steps.Built, error) {
 	inner := *bc
 	var poll *steps.Built
 	if node != nil {
 		p, err := bc.BuildNested(node)
 		if err != nil {
 			return nil, nil, err
+		}
+		if readOnly && p.Kind.Fault {
+			return nil, nil, steps.FieldErrorf("poll", "%s injects a fault: a guard's poll step runs again and again in the background and must only read", p.Spec.Kind)
 		}
 		poll = p
 		inner.Schema = bc.Schema.Clone()

@@ -124,7 +124,7 @@ type scenarioRun struct {
 	// the failed step, whose whole error is printed once, on its own line
 	skip string
 	// abort cancels the steps' context when a guard trips (steps.Env.Abort).
-	abort func(err error)
+	abort   func(err error)
 	tripMu  sync.Mutex
 	tripped *steps.TrippedError // the first guard that tripped
 }
