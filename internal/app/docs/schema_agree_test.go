@@ -112,6 +112,11 @@ var schemaBlind = map[string]string{
 	"77-cluster-absolute-missing.yaml":  "a cluster path that does not exist: outside the document",
 	"78-expect-error-bad.yaml":          "a regular expression's syntax: checked in Go",
 	"79-expect-error-nested.yaml":       "expect_error on a nested step: the schema of a nested step is a step's",
+	"95-guard-stop-unknown.yaml":        "guard: naming no running guard: a cross-reference between steps",
+	"96-check-hold-no-interval.yaml":    "hold without interval: a value checked by the kind's Validate method (Go code)",
+	"97-check-hold-no-poll.yaml":        "hold without poll: a value checked by the kind's Validate method (Go code)",
+	"98-guard-poll-fault.yaml":          "a nested step's kind that injects a fault: checked when the step is built (Go code)",
+	"99-on-all-one-node.yaml":           "a target word a one-node step does not take: checked against the targets vocabulary (Go code)",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file
