@@ -120,7 +120,7 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 		polls++
 		pollErr := ""
 		if w.poll != nil {
-			if err := runPoll(ctx, env, w.poll); steps.IsPermanent(err) {
+			if err := runPoll(ctx, env, w.poll, env.Lookup); steps.IsPermanent(err) {
 				return false, "", fmt.Errorf("poll step: %w", err)
 			} else if err != nil {
 				pollErr = "; poll step: " + err.Error()
@@ -223,7 +223,7 @@ func (c *CheckStep) Run(ctx context.Context, env *steps.Env) error {
 	var start time.Time // the first evaluation: the hold counts from it
 	for polls := 1; ; polls++ {
 		if c.poll != nil {
-			if err := runPoll(ctx, env, c.poll); err != nil {
+			if err := runPoll(ctx, env, c.poll, env.Lookup); err != nil {
 				return fmt.Errorf("poll step (evaluation %d): %w", polls, err)
 			}
 		}

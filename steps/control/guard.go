@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -96,7 +97,7 @@ func (g *GuardStart) Starts() (string, string) { return steps.RefGuard, g.Name }
 
 // Run evaluates expr once and starts the background guard.
 func (g *GuardStart) Run(ctx context.Context, env *steps.Env) error {
-	t := &guardTask{spec: g, main: env.Store, key: env.Step.Key, started: time.Now(), done: make(chan struct{})}
+	t := &guardTask{spec: g, main: env.Store, lookup: env.Lookup, key: env.Step.Key, started: time.Now(), done: make(chan struct{})}
 	// The poll step records into the guard's own store, and the guard's log
 	// outlives this step's.
 	t.env = *env
@@ -125,7 +126,8 @@ type guardTask struct {
 	spec    *GuardStart
 	env     steps.Env // what the poll step and the evaluations see
 	main    *metric.Store
-	key     string // the guard.start step's id
+	lookup  func(dsl.Ref) (string, bool) // ${step.metric} in the poll step, from the run's metrics
+	key     string                       // the guard.start step's id
 	started time.Time
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -139,18 +141,17 @@ type guardTask struct {
 	stoppedAt   time.Time
 }
 
-// evaluate runs the poll step and evaluates expr once. It returns the trip
-// when expr is true, or why the evaluation could not be made.
+// evaluate runs the poll step and evaluates expr once, counting it when it
+// was made. It returns the trip when expr is true, or why the evaluation
+// could not be made (the caller counts that).
 func (t *guardTask) evaluate(ctx context.Context) (*steps.TrippedError, error) {
 	if t.spec.poll != nil {
-		if err := runPoll(ctx, &t.env, t.spec.poll); err != nil {
-			t.count(false, "")
+		if err := runPoll(ctx, &t.env, t.spec.poll, t.lookup); err != nil {
 			return nil, fmt.Errorf("poll step: %w", err)
 		}
 	}
 	res, err := t.spec.check.Eval(overlay{own: t.env.Store, base: t.main}, t.env.Vars)
 	if err != nil {
-		t.count(false, "")
 		return nil, err
 	}
 	t.count(true, res.SeenString())
@@ -191,8 +192,9 @@ func (t *guardTask) watch(ctx context.Context, env *steps.Env) {
 		trip, err := t.evaluate(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return
+			return // stopped while evaluating: not a failed evaluation
 		case err != nil:
+			t.count(false, "")
 			if errors.As(err, new(*assertions.MissingError)) {
 				t.log.Printf("%.1f s: %v", time.Since(t.started).Seconds(), err)
 			} else {

@@ -6,6 +6,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -40,15 +41,16 @@ func compilePolled(bc *steps.BuildContext, field, src string, node *yaml.Node, r
 }
 
 // runPoll runs the poll step, recording under the id of the step that owns
-// it, under the poll step's own time limit.
-func runPoll(ctx context.Context, env *steps.Env, poll *steps.Built) error {
+// it, under the poll step's own time limit; its ${step.metric} references
+// are resolved through lookup.
+func runPoll(ctx context.Context, env *steps.Env, poll *steps.Built, lookup func(dsl.Ref) (string, bool)) error {
 	inner := *env
 	p := *poll
 	p.Key = env.Step.Key
 	inner.Step = &p
 	ctx, cancel := context.WithTimeout(ctx, poll.Timeout)
 	defer cancel()
-	step, err := p.Resolve(env.Lookup)
+	step, err := p.Resolve(lookup)
 	if err != nil {
 		return err
 	}

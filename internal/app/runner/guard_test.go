@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/app/runner"
 	"github.com/drill-dev/drill/internal/metric"
 	"github.com/drill-dev/drill/steps"
 )
@@ -107,7 +108,7 @@ steps:
   - {name: fault a, kind: test.fault, fault: a}
   - {name: small value, kind: test.set, value: 1}
   - {name: watch the value, kind: guard.start, guard: value, expr: value > 1, interval: 10ms, poll: {kind: test.get}}
-  - {name: wait for evaluations, kind: wait_until, expr: true, hold: 100ms, interval: 10ms}
+  - {name: wait for evaluations, kind: wait_until, expr: true, hold: 300ms, interval: 10ms}
   - {id: stop, name: stop watching, kind: guard.stop, guard: value}
 checks:
   - stop.evaluations >= 2 && !stop.tripped && stop.seen == "value = 1"
@@ -153,4 +154,33 @@ func metricValue(sc *report.Scenario, name string) any {
 		}
 	}
 	return v
+}
+
+// A guard's poll step may refer to what earlier steps recorded: the
+// reference is resolved from the run's metrics, not the guard's own.
+func TestGuardPollReference(t *testing.T) {
+	t.Parallel()
+	src := `name: guard reference
+steps:
+  - {id: first, kind: shell, command: echo 1}
+  - kind: guard.start
+    expr: stdout != "1"
+    interval: 10ms
+    poll: {kind: shell, command: "echo ${first.stdout}"}
+  - {kind: wait_until, expr: true, hold: 50ms, interval: 10ms}
+  - {id: stop, kind: guard.stop}
+checks:
+  - stop.evaluations >= 1 && stop.failed_evaluations == 0 && !stop.tripped
+`
+	l, err := runner.LoadScenario("f.yaml", []byte(src), nil, map[string]bool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := runner.Run(context.Background(), []*runner.Loaded{l}, runner.Options{StateDir: t.TempDir()}).Scenarios[0]
+	if !sc.Passed() {
+		for _, st := range sc.Steps {
+			t.Logf("%s %s %s\n%s", st.Kind, st.Status, st.Message, st.Log)
+		}
+		t.Fatalf("did not pass: %s; checks: %+v", sc.Aborted, sc.Checks)
+	}
 }
