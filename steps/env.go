@@ -38,6 +38,12 @@ type Env struct {
 	RunDeadline time.Time
 	// Progress reports a long wait's state, e.g. "waiting for a leader (12 s)".
 	Progress func(msg string)
+	// Abort stops the scenario at once with err (a background guard whose
+	// condition became true, a *TrippedError): the running step's context
+	// is cancelled, the remaining steps are skipped and the faults are
+	// undone. Safe to call from any goroutine, more than once (the first
+	// error wins); nil when the step does not run under the runner.
+	Abort func(err error)
 }
 
 // Record stores a metric the step declared. Recording an undeclared metric

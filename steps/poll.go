@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/drill-dev/drill/assertions"
+	"github.com/drill-dev/drill/dsl"
 )
 
 // Poll calls try every interval until it reports done, fails, or ctx ends.
@@ -39,6 +42,28 @@ func (e *CheckFailedError) Error() string {
 	msg := e.Expr
 	if e.Seen != "" {
 		msg += ": " + e.Seen
+	}
+	if e.Message != "" {
+		msg += " (" + e.Message + ")"
+	}
+	return msg
+}
+
+// TrippedError is a background guard whose condition became true: a failed
+// drill (exit code 1), which stops the scenario at once.
+type TrippedError struct {
+	Guard   string // the guard's name
+	Pos     dsl.Pos
+	Expr    string
+	Seen    []assertions.Seen // the values expr read when it became true
+	At      time.Time
+	Message string
+}
+
+func (e *TrippedError) Error() string {
+	msg := fmt.Sprintf("guard %q (%s) tripped: %s", e.Guard, e.Pos, e.Expr)
+	if seen := (assertions.Result{Seen: e.Seen}).SeenString(); seen != "" {
+		msg += ": " + seen
 	}
 	if e.Message != "" {
 		msg += " (" + e.Message + ")"

@@ -11,12 +11,13 @@ const (
 	RefFault   = "fault"   // the id of a fault step
 	RefWriter  = "writer"  // the name of a writer.start
 	RefWatcher = "watcher" // the name of a watch.* start
+	RefGuard   = "guard"   // the name of a guard.start
 )
 
 // Reference is a parameter that names another step's work.
 type Reference struct {
 	Field string // the parameter, for the error's position
-	What  string // RefFault, RefWriter or RefWatcher
+	What  string // RefFault, RefWriter, RefWatcher or RefGuard
 	Name  string
 }
 
@@ -26,7 +27,7 @@ type Referrer interface {
 }
 
 // Starter is implemented by steps that start a named background task that a
-// later step stops: What is RefWriter or RefWatcher.
+// later step stops: What is RefWriter, RefWatcher or RefGuard.
 type Starter interface {
 	Starts() (what, name string)
 }

@@ -18,6 +18,7 @@ import (
 //	target:"unit"    a role, member:NAME, or a service (service#N too)
 //	target:"sql"     the same, or pooled
 //	target:"all"     the same, or all
+//	target:"sql,all" sql or all: steps that run on each member and report per member
 //	target:"member"  a Patroni member name
 //	target:"process" a process name: built-in or in cluster.processes
 //
@@ -132,17 +133,21 @@ func (n *TargetNames) check(mode, s string) string {
 	if s == "" || strings.Contains(s, "${") {
 		return "" // empty: the kind's own check; a reference: known at run time
 	}
-	switch mode {
-	case "member":
+	modes := strings.Split(mode, ",")
+	switch {
+	case slices.Contains(modes, "member"):
 		return n.checkMember(s)
-	case "process":
+	case slices.Contains(modes, "process"):
 		if slices.Contains(n.processes, s) {
 			return ""
 		}
 		return fmt.Sprintf("no process %q: use %s, or define it in the cluster block's processes (a match pattern or a pid_file)%s", s, dsl.OneOf(n.processes), dsl.DidYouMean(s, n.processes))
 	}
-	if (mode == "sql" && s == OnPooled) || (mode == "all" && s == "all") {
+	if (slices.Contains(modes, "sql") && s == OnPooled) || (slices.Contains(modes, "all") && s == OnAll) {
 		return ""
+	}
+	if s == OnAll && slices.Contains(modes, "sql") && !n.isKnown[s] {
+		return fmt.Sprintf("%q (every member) is not a target here: this step runs on one node; sql.query and sql.exec take on: all", s)
 	}
 	if name, ok := strings.CutPrefix(s, memberPrefix); ok {
 		return n.checkMember(name)

@@ -26,6 +26,10 @@ const (
 // OnPooled names the pooled endpoint (cluster.pooled_dsn) as a SQL target.
 const OnPooled = "pooled"
 
+// OnAll names every member of the cluster block, up or down, as the target
+// of the steps that run on each member and report per member.
+const OnAll = "all"
+
 // TargetHelp explains the target syntax, for parameter docs.
 const TargetHelp = "a compose service, or leader, replica, any_replica, sync_standby or member:NAME, resolved from Patroni when the step runs"
 
@@ -174,6 +178,9 @@ func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
 	if dsn != "" {
 		return []pg.Node{{Name: "dsn", DSN: dsn}}, nil
 	}
+	if on == OnAll {
+		return e.AllMembers()
+	}
 	if on == OnPooled {
 		if e.Cluster().PooledDSN == "" {
 			return nil, fmt.Errorf("on: pooled needs cluster.pooled_dsn (e.g. the PgBouncer endpoint)")
@@ -195,6 +202,29 @@ func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
 			name = m.Service
 		}
 		nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
+	}
+	return nodes, nil
+}
+
+// AllMembers is every member of the cluster block as a SQL node, sorted by
+// name, whatever its state: a member that is down is still listed, so that
+// steps report it rather than drop it.
+func (e *Env) AllMembers() ([]pg.Node, error) {
+	names := make([]string, 0, len(e.Cluster().Members))
+	for name := range e.Cluster().Members {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	nodes := make([]pg.Node, 0, len(names))
+	for _, name := range names {
+		dsn, err := MemberDSN(Member{Name: name, DSN: e.Cluster().Members[name].DSN})
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("all needs cluster.members with a dsn for each member")
 	}
 	return nodes, nil
 }

@@ -151,7 +151,7 @@ func TestKindExamples(t *testing.T) {
 		"  - id: kill\n    kind: process.kill\n    target: a\n    process: postmaster\n" +
 		"  - id: freeze\n    kind: process.freeze\n    target: a\n    process: patroni\n" +
 		"  - kind: patroni.status\n  - kind: pg.lag\n" +
-		"  - kind: writer.start\n  - kind: watch.split_brain\n"
+		"  - kind: writer.start\n  - kind: watch.split_brain\n  - kind: guard.start\n    guard: lag\n    expr: lag_mb > 16\n"
 	for _, k := range steps.Kinds() {
 		if k.Example == "" {
 			t.Errorf("%s has no example", k.Name)

@@ -211,6 +211,17 @@ func Format(v any) string {
 			parts[i] = k + ": " + x[k]
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
+	case map[string]any: // e.g. by_member: member to its row
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + ": " + Format(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return fmt.Sprint(v)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -45,8 +46,11 @@ func init() {
 		Name:    "check",
 		Summary: "assert a condition now, mid-scenario",
 		Doc: "Evaluates expr over the metrics recorded so far; when it is false the scenario stops as a failed check " +
-			"(exit code 1). Use it for the steady state before a fault.",
-		Example: "kind: check\nexpr: members_online == 3 && lag_mb < 1\nmessage: the cluster must be healthy before the drill",
+			"(exit code 1). Use it for the steady state before a fault. With poll, the given step runs first and expr " +
+			"can use what it records. With hold (and interval, and poll), expr must stay true on every evaluation for " +
+			"that long (lag under 1 MB for 30s): the first false one fails the check at once, with the values seen and " +
+			"how far into the hold it came.",
+		Example: "kind: check\nexpr: lag_mb < 1\nhold: 30s\ninterval: 1s\npoll:\n  kind: pg.lag\nmessage: replication must keep up under steady load",
 		New:     func() steps.Step { return &CheckStep{} },
 		Timeout: 10 * time.Second,
 	})
@@ -100,33 +104,13 @@ func (w *WaitUntil) DefaultTimeout() time.Duration { return w.Hold + 5*time.Minu
 // Build builds the poll step and compiles expr against the metrics before
 // this step plus the poll step's.
 func (w *WaitUntil) Build(bc *steps.BuildContext) error {
-	schema := bc.Schema
-	if w.Poll != nil {
-		poll, err := bc.BuildNested(w.Poll)
-		if err != nil {
-			return err
-		}
-		w.poll = poll
-		schema = schema.Clone()
-		schema.Add(bc.StepID(), poll.Metrics)
-	}
-	inner := *bc
-	inner.Schema = schema
-	check, err := inner.Compile("expr", w.Expr)
-	if err != nil {
-		return err
-	}
-	w.check = check
-	return nil
+	var err error
+	w.check, w.poll, err = compilePolled(bc, "expr", w.Expr, w.Poll, false)
+	return err
 }
 
 // DeclaredMetrics adds the poll step's metrics to wait_until's own.
-func (w *WaitUntil) DeclaredMetrics() []metric.Spec {
-	if w.poll == nil {
-		return nil
-	}
-	return w.poll.Metrics
-}
+func (w *WaitUntil) DeclaredMetrics() []metric.Spec { return pollMetrics(w.poll) }
 
 // Run polls until expr is true or ctx ends.
 func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
@@ -136,7 +120,7 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 		polls++
 		pollErr := ""
 		if w.poll != nil {
-			if err := w.runPoll(ctx, env); steps.IsPermanent(err) {
+			if err := runPoll(ctx, env, w.poll, env.Lookup); steps.IsPermanent(err) {
 				return false, "", fmt.Errorf("poll step: %w", err)
 			} else if err != nil {
 				pollErr = "; poll step: " + err.Error()
@@ -173,54 +157,118 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 	})
 }
 
-// runPoll runs the poll step recording under wait_until's id, under the
-// poll step's own time limit.
-func (w *WaitUntil) runPoll(ctx context.Context, env *steps.Env) error {
-	inner := *env
-	poll := *w.poll
-	poll.Key = env.Step.Key
-	inner.Step = &poll
-	ctx, cancel := context.WithTimeout(ctx, w.poll.Timeout)
-	defer cancel()
-	step, err := poll.Resolve(env.Lookup)
-	if err != nil {
-		return err
-	}
-	return step.Run(ctx, &inner)
-}
-
-// CheckStep asserts an expression mid-scenario.
+// CheckStep asserts an expression mid-scenario, once or for a while.
 type CheckStep struct {
-	Expr    string `yaml:"expr" required:"true" doc:"condition that must hold now"`
-	Message string `yaml:"message" doc:"what a failure means, shown with the values seen"`
+	Expr     string        `yaml:"expr" required:"true" doc:"condition that must hold now (with hold: on every evaluation for that long)"`
+	Message  string        `yaml:"message" doc:"what a failure means, shown with the values seen"`
+	Hold     time.Duration `yaml:"hold" doc:"expr must stay true on every evaluation for this long; the first false one fails the check (needs interval and poll)"`
+	Interval time.Duration `yaml:"interval" doc:"with hold: time between evaluations"`
+	Poll     *yaml.Node    `yaml:"poll" doc:"a step to run before each evaluation (once without hold); expr can use its metrics"`
 
 	check *assertions.Check
+	poll  *steps.Built
 }
 
-// Build compiles expr against the metrics recorded before this step.
+// Validate checks that hold, interval and poll go together.
+func (c *CheckStep) Validate() error {
+	switch {
+	case c.Hold < 0:
+		return steps.FieldErrorf("hold", "must not be negative")
+	case c.Interval < 0:
+		return steps.FieldErrorf("interval", "must not be negative")
+	case c.Hold > 0 && c.Interval == 0:
+		return steps.FieldErrorf("hold", "needs interval: how often to evaluate expr during the hold, e.g. interval: 1s")
+	case c.Hold == 0 && c.Interval > 0:
+		return steps.FieldErrorf("interval", "has no effect without hold: a check without hold evaluates expr once")
+	case c.Hold > 0 && c.Interval > c.Hold:
+		return steps.FieldErrorf("interval", "%s is longer than the hold (%s): expr would be evaluated once", c.Interval, c.Hold)
+	case c.Hold > 0 && c.Poll == nil:
+		return steps.FieldErrorf("hold", "needs poll: without a poll step expr reads the same recorded metrics on every evaluation; "+
+			"add a poll step (e.g. pg.lag or sql.query) whose metrics expr reads")
+	}
+	return nil
+}
+
+// DefaultTimeout leaves room for the hold and the poll step.
+func (c *CheckStep) DefaultTimeout() time.Duration {
+	if c.poll == nil {
+		return 10 * time.Second
+	}
+	return c.Hold + c.poll.Timeout + 10*time.Second
+}
+
+// Build builds the poll step and compiles expr against the metrics recorded
+// before this step, plus the poll step's.
 func (c *CheckStep) Build(bc *steps.BuildContext) error {
-	check, err := bc.Compile("expr", c.Expr)
-	c.check = check
+	var err error
+	c.check, c.poll, err = compilePolled(bc, "expr", c.Expr, c.Poll, false)
 	return err
 }
 
-// Run evaluates the expression; false is a *CheckFailedError.
+// DeclaredMetrics adds held_s and polls with hold, and the poll step's
+// metrics.
+func (c *CheckStep) DeclaredMetrics() []metric.Spec {
+	out := pollMetrics(c.poll)
+	if c.Hold > 0 {
+		out = append(out,
+			metric.Spec{Name: "held_s", Type: metric.Number, Doc: "with hold: how long expr stayed true (at least hold when the check passed)", Resolution: "the interval"},
+			metric.Spec{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"})
+	}
+	return out
+}
+
+// Run evaluates the expression (with hold, until the hold is over); false
+// is a *CheckFailedError.
 func (c *CheckStep) Run(ctx context.Context, env *steps.Env) error {
-	res, err := c.check.Eval(env.Store, env.Vars)
-	if err != nil {
-		return err
+	var start time.Time // the first evaluation: the hold counts from it
+	for polls := 1; ; polls++ {
+		if c.poll != nil {
+			if err := runPoll(ctx, env, c.poll, env.Lookup); err != nil {
+				return fmt.Errorf("poll step (evaluation %d): %w", polls, err)
+			}
+		}
+		res, err := c.check.Eval(env.Store, env.Vars)
+		if err != nil {
+			return err
+		}
+		if start.IsZero() {
+			start = time.Now()
+		}
+		held := time.Since(start)
+		if !res.OK {
+			seen := res.SeenString()
+			if c.Hold > 0 {
+				seen = strings.TrimPrefix(fmt.Sprintf("%s; false after %.1f s of the %s hold (evaluation %d)", seen, held.Seconds(), c.Hold, polls), "; ")
+				if rerr := env.RecordAll(map[string]any{"held_s": held.Seconds(), "polls": polls}); rerr != nil {
+					return rerr
+				}
+			}
+			return &steps.CheckFailedError{Expr: c.Expr, Seen: seen, Message: c.Message}
+		}
+		if held >= c.Hold {
+			env.Logf("%s: %s", c.Expr, res.SeenString())
+			if c.Hold == 0 {
+				return nil
+			}
+			env.Logf("held for %.3f s (hold %s, %d evaluations)", held.Seconds(), c.Hold, polls)
+			return env.RecordAll(map[string]any{"held_s": held.Seconds(), "polls": polls})
+		}
+		env.Report("%s true for %.1f s of %s: %s", c.Expr, held.Seconds(), c.Hold, res.SeenString())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %.1f s of the %s hold: %w", held.Seconds(), c.Hold, ctx.Err())
+		case <-time.After(c.Interval):
+		}
 	}
-	if !res.OK {
-		return &steps.CheckFailedError{Expr: c.Expr, Seen: res.SeenString(), Message: c.Message}
-	}
-	env.Logf("%s: %s", c.Expr, res.SeenString())
-	return nil
 }
 
 // Interface guards: what each kind of this family implements.
 var (
 	_ steps.Step           = (*CheckStep)(nil)
 	_ steps.Builder        = (*CheckStep)(nil)
+	_ steps.Validator      = (*CheckStep)(nil)
+	_ steps.Timeouter      = (*CheckStep)(nil)
+	_ steps.MetricDeclarer = (*CheckStep)(nil)
 	_ steps.Step           = (*Sleep)(nil)
 	_ steps.Timeouter      = (*Sleep)(nil)
 	_ steps.Step           = (*WaitUntil)(nil)

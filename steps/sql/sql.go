@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drill-dev/drill/internal/metric"
@@ -27,13 +28,24 @@ func init() {
 	})
 	steps.Register(steps.Kind{
 		Name:    "sql.query",
-		Summary: "run a query and record chosen columns of its first row",
+		Summary: "run a query and record chosen columns of its first row, on one node or on every member",
 		Doc: "Runs a query on one node and records the columns named in record (name: number|string|bool) from the first " +
-			"row, and the number of rows.",
-		Example: "kind: sql.query\non: leader\nsql: SELECT version() AS version, count(*) AS files FROM files\nrecord:\n  version: string\n  files: number",
-		New:     func() steps.Step { return &SQLQuery{On: steps.RoleLeader} },
+			"row, and the number of rows. With on: all it runs on every member of the cluster block at once and records " +
+			"by_member, a map from member name to that member's first row ({column: value, row_count: n}; a NULL is nil), " +
+			"which expressions read as by_member[\"NAME\"].column or over values(by_member) with all, any, map, uniq; " +
+			"a member that does not answer within member_timeout is not dropped: it is in member_errors, and the step " +
+			"fails unless allow_down is true.",
+		Example: "kind: sql.query\non: all\nsql: SELECT pg_is_in_recovery() AS in_recovery, " +
+			"(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0')::float8 AS lsn\n" +
+			"record:\n  in_recovery: bool\n  lsn: number",
+		New:     func() steps.Step { return &SQLQuery{On: steps.RoleLeader, MemberTimeout: 5 * time.Second} },
 		Timeout: 30 * time.Second,
-		Metrics: []metric.Spec{{Name: "row_count", Type: metric.Number, Doc: "rows the query returned"}},
+		Metrics: []metric.Spec{
+			{Name: "row_count", Type: metric.Number, Doc: "rows the query returned (on one node)"},
+			{Name: "by_member", Type: metric.Any, Doc: "on: all: member name to {column: value, row_count: n} of its first row, for each member that answered"},
+			{Name: "member_errors", Type: metric.StringMap, Doc: "on: all: member name to why it did not answer (empty when all did)"},
+			{Name: "members_answered", Type: metric.Number, Doc: "on: all: how many members answered"},
+		},
 	})
 	steps.Register(steps.Kind{
 		Name:    "pg.lag",
@@ -67,7 +79,7 @@ func init() {
 
 // SQLExec runs a statement.
 type SQLExec struct {
-	On   string   `yaml:"on" target:"sql" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, or pooled (cluster.pooled_dsn)"`
+	On   string   `yaml:"on" target:"sql,all" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, pooled (cluster.pooled_dsn), or all (every member of the cluster block)"`
 	DSN  string   `yaml:"dsn" doc:"run here instead (overrides on)"`
 	SQL  string   `yaml:"sql" required:"true" doc:"the statement"`
 	Args []string `yaml:"args" doc:"values for $1, $2..."`
@@ -102,13 +114,16 @@ func anyArgs(args []string) []any {
 	return out
 }
 
-// SQLQuery runs a query and records columns of its first row.
+// SQLQuery runs a query and records columns of its first row, on one node
+// or on every member.
 type SQLQuery struct {
-	On     string            `yaml:"on" target:"sql" doc:"where to run (one node): leader, any_replica, sync_standby, member:NAME, a compose service, or pooled"`
-	DSN    string            `yaml:"dsn" doc:"run here instead (overrides on)"`
-	SQL    string            `yaml:"sql" required:"true" doc:"the query"`
-	Args   []string          `yaml:"args" doc:"values for $1, $2..."`
-	Record map[string]string `yaml:"record" doc:"column name to metric type (number, string or bool) to record from the first row"`
+	On            string            `yaml:"on" target:"sql,all" doc:"where to run: one node (leader, any_replica, sync_standby, member:NAME, a compose service, or pooled), or all: every member of the cluster block"`
+	DSN           string            `yaml:"dsn" doc:"run here instead (overrides on)"`
+	SQL           string            `yaml:"sql" required:"true" doc:"the query"`
+	Args          []string          `yaml:"args" doc:"values for $1, $2..."`
+	Record        map[string]string `yaml:"record" doc:"column name to metric type (number, string or bool) to record from the first row"`
+	AllowDown     bool              `yaml:"allow_down" doc:"on: all: a member that does not answer is recorded in member_errors without failing the step"`
+	MemberTimeout time.Duration     `yaml:"member_timeout" doc:"on: all: how long one member may take to answer"`
 }
 
 // Validate checks the target and the record types.
@@ -124,11 +139,27 @@ func (s *SQLQuery) Validate() error {
 			return steps.FieldErrorf("record", "row_count is recorded already: alias the column")
 		}
 	}
+	if !s.everyMember() {
+		if s.AllowDown {
+			return steps.FieldErrorf("allow_down", "only applies with on: all (every member); a query on one node fails when the node is down")
+		}
+		return nil
+	}
+	if s.MemberTimeout <= 0 {
+		return steps.FieldErrorf("member_timeout", "must be more than 0")
+	}
 	return nil
 }
 
-// DeclaredMetrics declares one metric per recorded column.
+// everyMember reports whether the query runs on every member.
+func (s *SQLQuery) everyMember() bool { return s.On == steps.OnAll && s.DSN == "" }
+
+// DeclaredMetrics declares one metric per recorded column, on one node;
+// with on: all the columns are in by_member.
 func (s *SQLQuery) DeclaredMetrics() []metric.Spec {
+	if s.everyMember() {
+		return nil
+	}
 	var out []metric.Spec
 	for name, typ := range s.Record {
 		t := map[string]metric.Type{"number": metric.Number, "string": metric.String, "bool": metric.Bool}[typ]
@@ -139,6 +170,9 @@ func (s *SQLQuery) DeclaredMetrics() []metric.Spec {
 
 // Run queries and records.
 func (s *SQLQuery) Run(ctx context.Context, env *steps.Env) error {
+	if s.everyMember() {
+		return s.runEvery(ctx, env)
+	}
 	n, err := env.Node(ctx, s.On, s.DSN)
 	if err != nil {
 		return err
@@ -151,25 +185,92 @@ func (s *SQLQuery) Run(ctx context.Context, env *steps.Env) error {
 	if err := env.Record("row_count", len(result)); err != nil {
 		return err
 	}
+	row, err := s.firstRow(result, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Name, err)
+	}
+	for name, v := range row {
+		env.Logf("%s = %v", name, v)
+		if err := env.Record(name, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstRow converts the recorded columns of the first row to their types;
+// nullOK lets a NULL through as nil (by_member holds any value).
+func (s *SQLQuery) firstRow(result []map[string]any, nullOK bool) (map[string]any, error) {
+	out := map[string]any{}
 	if len(s.Record) == 0 {
-		return nil
+		return out, nil
 	}
 	if len(result) == 0 {
-		return fmt.Errorf("%s: the query returned no row to record %s from", n.Name, strings.Join(slices.Sorted(maps.Keys(s.Record)), ", "))
+		return nil, fmt.Errorf("the query returned no row to record %s from", strings.Join(slices.Sorted(maps.Keys(s.Record)), ", "))
 	}
 	for name, typ := range s.Record {
 		v, ok := result[0][name]
 		if !ok {
-			return fmt.Errorf("%s: no column %q in the result (columns: %s)", n.Name, name, strings.Join(slices.Sorted(maps.Keys(result[0])), ", "))
+			return nil, fmt.Errorf("no column %q in the result (columns: %s)", name, strings.Join(slices.Sorted(maps.Keys(result[0])), ", "))
+		}
+		if v == nil && nullOK {
+			out[name] = nil
+			continue
 		}
 		conv, err := columnValue(v, typ)
 		if err != nil {
-			return fmt.Errorf("column %s: %w", name, err)
+			return nil, fmt.Errorf("column %s: %w", name, err)
 		}
-		env.Logf("%s = %v", name, conv)
-		if err := env.Record(name, conv); err != nil {
-			return err
+		out[name] = conv
+	}
+	return out, nil
+}
+
+// runEvery runs the query on every member at once, each under
+// member_timeout, and records the answers by member.
+func (s *SQLQuery) runEvery(ctx context.Context, env *steps.Env) error {
+	nodes, err := env.Nodes(ctx, steps.OnAll, "")
+	if err != nil {
+		return err
+	}
+	rows := make([]map[string]any, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mctx, cancel := context.WithTimeout(ctx, s.MemberTimeout)
+			defer cancel()
+			result, err := env.Ports.SQL.Query(mctx, n.DSN, s.SQL, anyArgs(s.Args)...)
+			if err == nil {
+				rows[i], err = s.firstRow(result, true)
+				if err == nil {
+					rows[i]["row_count"] = float64(len(result))
+				}
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	byMember, failed := map[string]any{}, map[string]string{}
+	var down []string
+	for i, n := range nodes {
+		if errs[i] != nil {
+			failed[n.Name] = strings.Join(strings.Fields(errs[i].Error()), " ") // pgx's errors span lines
+			down = append(down, n.Name)
+			env.Logf("%s: %s", n.Name, failed[n.Name])
+			continue
 		}
+		byMember[n.Name] = rows[i]
+		env.Logf("%s: %s", n.Name, metric.Format(rows[i]))
+	}
+	if err := env.RecordAll(map[string]any{"by_member": byMember, "member_errors": failed, "members_answered": len(byMember)}); err != nil {
+		return err
+	}
+	if len(down) > 0 && !s.AllowDown {
+		return fmt.Errorf("%d of %d members did not answer (%s): %s; allow_down: true records them in member_errors without failing",
+			len(down), len(nodes), strings.Join(down, ", "), failed[down[0]])
 	}
 	return nil
 }

@@ -331,7 +331,7 @@ func (w *WatchStart) Validate() error {
 	if w.Interval < 50*time.Millisecond || w.Interval > 5*time.Second {
 		return steps.FieldErrorf("interval", "must be from 50ms to 5s")
 	}
-	if w.Members != "all" {
+	if w.Members != steps.OnAll {
 		return steps.ValidateTarget("members", w.Members)
 	}
 	return nil
@@ -376,23 +376,9 @@ func (t splitBrainTask) Finish(ctx context.Context, env *steps.Env, stop *WatchS
 
 // Run starts watching.
 func (w *WatchStart) Run(ctx context.Context, env *steps.Env) error {
-	var nodes []pg.Node
-	if w.Members == "all" {
-		for name, m := range env.Cluster().Members {
-			dsn, err := steps.MemberDSN(steps.Member{Name: name, DSN: m.DSN})
-			if err != nil {
-				return err
-			}
-			nodes = append(nodes, pg.Node{Name: name, DSN: dsn})
-		}
-		if len(nodes) == 0 {
-			return fmt.Errorf("members: all needs cluster.members with a dsn for each member")
-		}
-	} else {
-		var err error
-		if nodes, err = env.Nodes(ctx, w.Members, ""); err != nil {
-			return err
-		}
+	nodes, err := env.Nodes(ctx, w.Members, "")
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
 	}
 	wt, err := env.Ports.SQL.StartSplitBrainWatcher(context.WithoutCancel(ctx), pg.WatchConfig{Members: nodes, Interval: w.Interval, Logger: env.Logger})
 	if err != nil {

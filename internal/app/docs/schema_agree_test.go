@@ -122,6 +122,11 @@ var schemaBlind = map[string]string{
 	"88-tags-priority.yaml":             "a tag's type depends on its name in a free-form mapping: checked in Go",
 	"89-tags-nothing.yaml":              "set or clear, one of two optional parameters: checked in Go",
 	"90-tags-set-and-clear.yaml":        "a tag in both set and clear: a cross-reference between parameters",
+	"95-guard-stop-unknown.yaml":        "guard: naming no running guard: a cross-reference between steps",
+	"96-check-hold-no-interval.yaml":    "hold without interval: a value checked by the kind's Validate method (Go code)",
+	"97-check-hold-no-poll.yaml":        "hold without poll: a value checked by the kind's Validate method (Go code)",
+	"98-guard-poll-fault.yaml":          "a nested step's kind that injects a fault: checked when the step is built (Go code)",
+	"99-on-all-one-node.yaml":           "a target word a one-node step does not take: checked against the targets vocabulary (Go code)",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file

@@ -97,10 +97,18 @@ func (s *failStep) Run(_ context.Context, env *steps.Env) error {
 	return errors.New(s.Message)
 }
 
-type blockStep struct{}
+// blockStep blocks; with set, it first sets the scenario's value (see
+// test.set), so that a guard trips while it blocks.
+type blockStep struct {
+	Set *float64 `yaml:"set"`
+}
 
 func (s *blockStep) Run(ctx context.Context, env *steps.Env) error {
-	_, j := stepJournal(env)
+	key, j := stepJournal(env)
+	if s.Set != nil {
+		values.Store(key, *s.Set)
+		j.Add("set %v", *s.Set)
+	}
 	j.Add("block")
 	<-ctx.Done()
 	j.Add("unblocked: %v", ctx.Err())

@@ -124,6 +124,46 @@ type scenarioRun struct {
 	// skip is why the rest is skipped after an abort: short, pointing at
 	// the failed step, whose whole error is printed once, on its own line
 	skip string
+	// abort cancels the steps' context when a guard trips (steps.Env.Abort).
+	abort   func(err error)
+	tripMu  sync.Mutex
+	tripped *steps.TrippedError // the first guard that tripped
+}
+
+// trip records the first guard that tripped and stops the steps at once;
+// the faults are then undone on the normal path.
+func (r *scenarioRun) trip(err error, cancel context.CancelCauseFunc) {
+	var t *steps.TrippedError
+	if !errors.As(err, &t) {
+		t = &steps.TrippedError{Guard: "?", Expr: err.Error(), At: time.Now()}
+	}
+	r.tripMu.Lock()
+	first := r.tripped == nil
+	if first {
+		r.tripped = t
+	}
+	r.tripMu.Unlock()
+	if first {
+		r.event("guard.trip", t.Guard, "%v", t)
+		cancel(t)
+	}
+}
+
+// trippedGuard is the guard that tripped, or nil.
+func (r *scenarioRun) trippedGuard() *steps.TrippedError {
+	r.tripMu.Lock()
+	defer r.tripMu.Unlock()
+	return r.tripped
+}
+
+// abortReason says why the steps stopped: the guard that tripped, or the
+// root context's cause (Ctrl-C), as the scenario's reason and as the short
+// reason of each skipped step.
+func (r *scenarioRun) abortReason(ctx context.Context) (aborted, skip string) {
+	if t := r.trippedGuard(); t != nil {
+		return t.Error(), fmt.Sprintf("guard %q tripped, see above", t.Guard)
+	}
+	return causeText(ctx), causeText(ctx)
 }
 
 func (r *scenarioRun) event(typ, step, format string, args ...any) {
@@ -203,30 +243,12 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 		return r.res
 	}
 
-	for i, b := range l.Steps {
-		if r.res.Aborted == "" && ctx.Err() != nil {
-			r.res.Aborted = causeText(ctx)
-			r.skip = r.res.Aborted
-		}
-		if r.res.Aborted != "" {
-			skipped := skippedStep(b, "steps", r.skip)
-			r.res.Steps = append(r.res.Steps, skipped)
-			if opts.Observer != nil {
-				opts.Observer.StepFinished(skipped)
-			}
-			continue
-		}
-		res := r.runStep(ctx, b, "steps")
-		r.res.Steps = append(r.res.Steps, res)
-		if res.Status == report.Error || res.Status == report.Failed {
-			r.res.Aborted = fmt.Sprintf("step %d %q %s: %s", i+1, b.Spec.Name, res.Status, res.Message)
-			r.skip = fmt.Sprintf("step %d %q %s, see above", i+1, b.Spec.Name, failedWord(res.Status))
-			if ctx.Err() != nil {
-				r.res.Aborted = causeText(ctx)
-				r.skip = r.res.Aborted
-			}
-		}
-	}
+	// The steps run under a context a tripped guard cancels; cleanup and
+	// undo do not.
+	stepsCtx, cancelSteps := context.WithCancelCause(ctx)
+	defer cancelSteps(nil)
+	r.abort = func(err error) { r.trip(err, cancelSteps) }
+	r.runSteps(stepsCtx)
 
 	// Whatever happened, finish under a context the interrupt does not
 	// cancel.
@@ -240,6 +262,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	for _, b := range l.Cleanup {
 		r.res.Cleanup = append(r.res.Cleanup, r.runStep(finish, b, "cleanup"))
 	}
+	r.stopBackground(finish) // what the cleanup steps started
 	r.undoAll(finish)
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
@@ -308,6 +331,37 @@ func firstOf(s ...string) string {
 	return ""
 }
 
+// runSteps runs the scenario's steps in order; after a failed step, an
+// interrupt or a tripped guard the rest are skipped.
+func (r *scenarioRun) runSteps(ctx context.Context) {
+	for i, b := range r.l.Steps {
+		if r.res.Aborted == "" && ctx.Err() != nil {
+			r.res.Aborted, r.skip = r.abortReason(ctx)
+		}
+		if r.res.Aborted != "" {
+			skipped := skippedStep(b, "steps", r.skip)
+			r.res.Steps = append(r.res.Steps, skipped)
+			if r.opts.Observer != nil {
+				r.opts.Observer.StepFinished(skipped)
+			}
+			continue
+		}
+		res := r.runStep(ctx, b, "steps")
+		r.res.Steps = append(r.res.Steps, res)
+		if res.Status == report.Error || res.Status == report.Failed {
+			r.res.Aborted = fmt.Sprintf("step %d %q %s: %s", i+1, b.Spec.Name, res.Status, res.Message)
+			r.skip = fmt.Sprintf("step %d %q %s, see above", i+1, b.Spec.Name, failedWord(res.Status))
+			if ctx.Err() != nil {
+				r.res.Aborted, r.skip = r.abortReason(ctx)
+			}
+		}
+	}
+	// A guard that tripped after the last step still fails the scenario.
+	if t := r.trippedGuard(); t != nil && r.res.Aborted == "" {
+		r.res.Aborted, r.skip = r.abortReason(ctx)
+	}
+}
+
 // undoAll undoes every open fault, reporting each undo as it comes.
 func (r *scenarioRun) undoAll(ctx context.Context) {
 	for _, u := range undoReport(r.faults.UndoAll(ctx)) {
@@ -372,6 +426,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		Log:    &cappedWriter{buf: &log, limit: maxLog},
 		Ports:  r.ports, Faults: r.faults.For(b.Spec.Name, b.Spec.Pos.String()), Background: r.bg,
 		RunDeadline: r.deadline,
+		Abort:       r.abort,
 		Progress: func(msg string) {
 			if r.opts.Observer != nil {
 				r.opts.Observer.StepProgress(res, msg)
@@ -396,6 +451,13 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 	}
 	if b.Spec.ExpectError != nil && ctx.Err() == nil {
 		err = expected(b.Spec, err, env)
+	}
+	if t := r.trippedGuard(); t != nil && err != nil && ctx.Err() != nil {
+		// A guard tripped while this step ran: it was cancelled for it.
+		env.Logf("cancelled: %v", err)
+		err = t
+	} else if errors.As(err, &t) && r.abort != nil {
+		r.abort(t) // guard.start found its condition true at once
 	}
 	res.Duration = time.Since(res.Started)
 	res.Log = log.String()
@@ -438,9 +500,10 @@ func suffix(msg string) string {
 	return ": " + msg
 }
 
+// isCheckFailure reports whether err is a false condition (a check, a
+// guard): a failed drill, exit code 1.
 func isCheckFailure(err error) bool {
-	var cf *steps.CheckFailedError
-	return errors.As(err, &cf)
+	return errors.As(err, new(*steps.CheckFailedError)) || errors.As(err, new(*steps.TrippedError))
 }
 
 // attempt runs the step once under its time limit, turning a deadline into
@@ -484,8 +547,13 @@ func (r *scenarioRun) stopBackground(ctx context.Context) {
 }
 
 // evaluateChecks evaluates the end-of-run checks, or skips them when the
-// scenario was aborted.
+// scenario was aborted. A guard that tripped comes first, as a failed check
+// named after it.
 func (r *scenarioRun) evaluateChecks() {
+	if t := r.trippedGuard(); t != nil {
+		r.res.Checks = append(r.res.Checks, &report.Check{Name: "guard " + t.Guard, Expr: t.Expr, Pos: t.Pos,
+			Status: report.Failed, Message: t.Error(), Seen: t.Seen})
+	}
 	for _, c := range r.l.Checks {
 		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
 		if r.res.Aborted != "" {
