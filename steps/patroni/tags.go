@@ -298,10 +298,11 @@ func backupID() (string, error) {
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b), nil
 }
 
-// findConfigScript prints the working directory and the last argument of
-// the oldest process named patroni.
+// findConfigScript prints the working directory (an empty line when it
+// cannot be read: root in a container without CAP_SYS_PTRACE cannot read
+// another user's) and the last argument of the oldest process named patroni.
 const findConfigScript = `pid=$(pgrep -o -x patroni) || { echo "no process named patroni runs here" >&2; exit 3; }
-readlink "/proc/$pid/cwd"
+readlink "/proc/$pid/cwd" 2>/dev/null || echo
 tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n 1`
 
 // findConfig finds the configuration file of the Patroni running in v: the
@@ -311,12 +312,15 @@ func findConfig(ctx context.Context, p platform.Platform, v steps.Victim) (strin
 	if err != nil {
 		return "", fmt.Errorf("%w; name the file with cluster.members.%s.patroni_config", err, v.Member.Name)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	if len(lines) != 2 || path.Base(lines[1]) == "patroni" || lines[1] == "" {
 		return "", fmt.Errorf("the patroni process in %s has no configuration file argument (it may read it from PATRONI_CONFIGURATION): name the file with cluster.members.%s.patroni_config", v, v.Member.Name)
 	}
 	file := lines[1]
 	if !path.IsAbs(file) {
+		if lines[0] == "" {
+			return "", fmt.Errorf("the patroni process in %s names its configuration file %q relative to a working directory drill cannot read: name the file with cluster.members.%s.patroni_config", v, file, v.Member.Name)
+		}
 		file = path.Join(lines[0], file)
 	}
 	return file, nil
