@@ -298,12 +298,12 @@ func backupID() (string, error) {
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b), nil
 }
 
-// findConfigScript prints the working directory (an empty line when it
-// cannot be read: root in a container without CAP_SYS_PTRACE cannot read
-// another user's) and the last argument of the oldest process named patroni.
+// findConfigScript prints the last argument of the oldest process named
+// patroni, then its working directory when that can be read (a container
+// without CAP_SYS_PTRACE cannot read it).
 const findConfigScript = `pid=$(pgrep -o -x patroni) || { echo "no process named patroni runs here" >&2; exit 3; }
-readlink "/proc/$pid/cwd" 2>/dev/null || echo
-tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n 1`
+tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n 1
+readlink "/proc/$pid/cwd" 2>/dev/null || true`
 
 // findConfig finds the configuration file of the Patroni running in v: the
 // last argument of its command line.
@@ -312,18 +312,17 @@ func findConfig(ctx context.Context, p platform.Platform, v steps.Victim) (strin
 	if err != nil {
 		return "", fmt.Errorf("%w; name the file with cluster.members.%s.patroni_config", err, v.Member.Name)
 	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) != 2 || path.Base(lines[1]) == "patroni" || lines[1] == "" {
+	file, cwd, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if file == "" || path.Base(file) == "patroni" {
 		return "", fmt.Errorf("the patroni process in %s has no configuration file argument (it may read it from PATRONI_CONFIGURATION): name the file with cluster.members.%s.patroni_config", v, v.Member.Name)
 	}
-	file := lines[1]
-	if !path.IsAbs(file) {
-		if lines[0] == "" {
-			return "", fmt.Errorf("the patroni process in %s names its configuration file %q relative to a working directory drill cannot read: name the file with cluster.members.%s.patroni_config", v, file, v.Member.Name)
-		}
-		file = path.Join(lines[0], file)
+	if path.IsAbs(file) {
+		return file, nil
 	}
-	return file, nil
+	if cwd == "" {
+		return "", fmt.Errorf("the patroni process in %s names its configuration file %q relative to a working directory drill cannot read: name the file with cluster.members.%s.patroni_config", v, file, v.Member.Name)
+	}
+	return path.Join(cwd, file), nil
 }
 
 // readConfig reads the file as root. Its content is never logged.
