@@ -59,8 +59,12 @@ func NewAction(op string, args any) Action {
 // Recorder is what a step sees of the ledger.
 type Recorder interface {
 	// Inject writes f to the ledger (flushed to disk), then calls apply.
-	// When the ledger cannot be written the fault is not applied. The undo
-	// stays in the ledger even when apply fails.
+	// When the ledger cannot be written, or ctx is already done, the fault
+	// is not applied. The undo stays in the ledger even when apply fails.
+	// apply runs to its end even when ctx is cancelled meanwhile (Ctrl-C, a
+	// guard that tripped); only ctx's deadline cuts it: a fault abandoned
+	// half-way (a container still shutting down after its stop call was
+	// dropped) could outlive its undo.
 	Inject(ctx context.Context, f Fault, apply func(ctx context.Context) error) error
 	// Resolved marks as undone the open faults on target whose undo is op.
 	Resolved(op, target string) error

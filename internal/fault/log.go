@@ -67,6 +67,9 @@ var _ Recorder = stepRecorder{}
 
 // Inject writes the fault to the ledger, flushed, then applies it.
 func (s stepRecorder) Inject(ctx context.Context, f Fault, apply func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not injecting %s: %w", f.Desc, err)
+	}
 	l := s.log
 	l.mu.Lock()
 	if l.ledger == nil {
@@ -88,7 +91,13 @@ func (s stepRecorder) Inject(ctx context.Context, f Fault, apply func(context.Co
 	l.open = append(l.open, openFault{entry: entry, fault: f})
 	l.mu.Unlock()
 	l.events(Event{Kind: "fault", Step: s.step, Msg: f.Desc})
-	return apply(ctx)
+	applyCtx := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		applyCtx, cancel = context.WithDeadline(applyCtx, deadline)
+		defer cancel()
+	}
+	return apply(applyCtx)
 }
 
 // Resolved marks the open faults on target whose undo is op as done.

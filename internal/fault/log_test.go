@@ -505,3 +505,40 @@ func TestKeepEvent(t *testing.T) {
 		t.Errorf("events %q, want the fault event then %q", evs, "undo [one] pause a: kept: ...")
 	}
 }
+
+// TestInjectCancelled: a fault whose step is cancelled while it is applied
+// (Ctrl-C, a guard that tripped) is applied to its end, so that its undo
+// finds it whole; a step already cancelled injects nothing.
+func TestInjectCancelled(t *testing.T) {
+	t.Parallel()
+	lt := newLogTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	applying, finish := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- lt.log.For("stop", "drill.yaml:1:1").Inject(ctx, lt.fault(opUndo, "a", 0), func(actx context.Context) error {
+			close(applying)
+			<-finish
+			if actx.Err() != nil {
+				return fmt.Errorf("apply's context ended: %w", actx.Err())
+			}
+			lt.j.Add("apply a")
+			return nil
+		})
+	}()
+	<-applying
+	cancel()
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatalf("Inject: %v, want the fault applied to its end", err)
+	}
+	err := lt.log.For("stop", "drill.yaml:2:1").Inject(ctx, lt.fault(opUndo, "b", 0), func(context.Context) error {
+		lt.j.Add("apply b")
+		return nil
+	})
+	if err == nil || !errors.Is(err, context.Canceled) || err.Error() != "not injecting pause b: context canceled" {
+		t.Errorf("Inject after the cancel: %v", err)
+	}
+	lt.log.UndoAll(context.Background())
+	wantStrings(t, "journal", lt.j.Lines(), []string{"apply a", "undo a"})
+}

@@ -59,9 +59,10 @@ func TestTestbedEveryMember(t *testing.T) {
 
 // TestTestbedGuardTrips: a guard over a live reading (every member
 // answers, read by sql.query on: all) trips when a replica is stopped. The
-// step running then (a 10-minute sleep) is cancelled at once, the replica
-// is started again by the undo right away, not at the sleep's end, and the
-// report has the guard's failed check with the value seen (exit 1).
+// 10-minute sleep after the stop does not last, the replica is started
+// again by the undo right away and is healthy again (the stop was applied
+// to its end before the undo, not abandoned half-way), and the report has
+// the guard's failed check with the value seen (exit 1).
 func TestTestbedGuardTrips(t *testing.T) {
 	clusterFile, err := filepath.Abs("../../examples/testbed/cluster.yaml")
 	if err != nil {
@@ -102,9 +103,15 @@ cleanup:
 	if run.ExitCode() != report.ExitCheckFailed {
 		t.Errorf("exit %d, want %d", run.ExitCode(), report.ExitCheckFailed)
 	}
+	// The guard trips while the stop is applied (the member stops answering
+	// before the container has exited) or during the sleep after it; the
+	// stop is applied to its end either way, and the sleep does not last.
+	if st := sc.Steps[2]; st.Status == report.Error {
+		t.Errorf("the stop: %s %q", st.Status, st.Message)
+	}
 	sleep := sc.Steps[3]
-	if sleep.Status != report.Failed || !strings.Contains(sleep.Message, `guard "all_up"`) || sleep.Duration > 2*time.Minute {
-		t.Errorf("the sleep: %s after %s %q; want failed soon, cancelled by the guard", sleep.Status, sleep.Duration, sleep.Message)
+	if sleep.Status == report.Passed || sleep.Duration > 2*time.Minute {
+		t.Errorf("the sleep: %s after %s %q; want cancelled by the guard, or skipped", sleep.Status, sleep.Duration, sleep.Message)
 	}
 	if st := sc.Steps[4]; st.Status != report.Skipped {
 		t.Errorf("guard.stop: %s, want skipped", st.Status)
@@ -113,7 +120,7 @@ cleanup:
 		!strings.Contains(sc.Checks[0].Message, "tripped: members_answered < 3: members_answered = 2 (every member must answer)") {
 		t.Errorf("checks: %+v; want the guard's failed check first, with members_answered = 2", sc.Checks)
 	}
-	if len(sc.Undo) != 1 || sc.Undo[0].Status != report.Passed || sc.Undo[0].At.After(sleep.Started.Add(sleep.Duration).Add(time.Minute)) {
+	if len(sc.Undo) != 1 || sc.Undo[0].Status != report.Passed || sc.Undo[0].At.After(sc.Steps[2].Started.Add(2*time.Minute)) {
 		t.Errorf("undo: %+v; want the replica started again right after the trip", sc.Undo)
 	}
 	if st := sc.Cleanup[0]; st.Status != report.Passed {

@@ -37,8 +37,8 @@ func init() {
 		Summary: "watch a condition in the background that must never become true",
 		Doc: "Evaluates expr once at once (the step fails if it is true already, or cannot be evaluated) and then every " +
 			"interval in the background until guard.stop or the end of the scenario. As soon as expr is true, the run " +
-			"fails at once: the running step is cancelled, the remaining steps and the checks are skipped, the faults " +
-			"are undone, and the report has a failed check named after the guard with the values seen (exit code 1). " +
+			"fails at once: the running step is cancelled (a fault it is applying is applied to its end first), the " +
+			"remaining steps and the checks are skipped, the faults are undone, and the report has a failed check named after the guard with the values seen (exit code 1). " +
 			"expr reads the metrics recorded so far: names recorded before guard.start, with their latest values, also " +
 			"when a later step records them again; with poll, the given step runs before each evaluation and expr can " +
 			"use what it records (a live reading, e.g. pg.lag or sql.query on: all). The poll step's metrics stay the " +
