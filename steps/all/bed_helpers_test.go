@@ -5,9 +5,7 @@ package all_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,16 +48,6 @@ func recorded(t *testing.T, sc *report.Scenario, step, name string) any {
 	}
 	t.Fatalf("step %s recorded no %s", step, name)
 	return nil
-}
-
-// inContainer runs argv in a container of the compose bed.
-func inContainer(t *testing.T, container string, argv ...string) string {
-	t.Helper()
-	out, err := exec.Command("docker", append([]string{"exec", container}, argv...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker exec %s %v: %v: %s", container, argv, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // healthy waits for a healthy cluster, in a step with the given id.

@@ -4,6 +4,7 @@ package all_test
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -102,4 +103,14 @@ checks:
 	if st := inContainer(t, container, "ps", "-o", "stat=", "-p", pid); strings.HasPrefix(st, "T") {
 		t.Errorf("Patroni (pid %s) in %s after the run: stat %q, want thawed", pid, container, st)
 	}
+}
+
+// inContainer runs argv in a container of the compose bed.
+func inContainer(t *testing.T, container string, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", append([]string{"exec", container}, argv...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker exec %s %v: %v: %s", container, argv, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -16,8 +16,8 @@ import (
 // These tests need the compose bed up (examples/testbed/up); scripts/e2e
 // runs them. Each leaves the bed healthy.
 
-// runOnBed loads and runs one scenario against the bed.
-func runOnBed(t *testing.T, file string, src []byte) *report.Run {
+// runDrillOnBed loads and runs one scenario against the bed.
+func runDrillOnBed(t *testing.T, file string, src []byte) *report.Run {
 	t.Helper()
 	var loaded []*runner.Loaded
 	var err error
@@ -51,7 +51,7 @@ func runOnBed(t *testing.T, file string, src []byte) *report.Run {
 // TestTestbedEveryMember runs the shipped drill that compares members with
 // each other (sql.query on: all).
 func TestTestbedEveryMember(t *testing.T) {
-	run := runOnBed(t, "../../examples/testbed/drills/every-member.yaml", nil)
+	run := runDrillOnBed(t, "../../examples/testbed/drills/every-member.yaml", nil)
 	if sc := run.Scenarios[0]; !sc.Passed() {
 		t.Fatalf("every-member.yaml did not pass (exit %d): %s", run.ExitCode(), sc.Aborted)
 	}
@@ -98,7 +98,7 @@ cleanup:
     members: 3
     timeout: 3m
 `
-	run := runOnBed(t, "guard-trips.yaml", []byte(src))
+	run := runDrillOnBed(t, "guard-trips.yaml", []byte(src))
 	sc := run.Scenarios[0]
 	if run.ExitCode() != report.ExitCheckFailed {
 		t.Errorf("exit %d, want %d", run.ExitCode(), report.ExitCheckFailed)
