@@ -5,7 +5,9 @@ package metric
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -201,27 +203,9 @@ func Format(v any) string {
 	case []string:
 		return "[" + strings.Join(x, ", ") + "]"
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + ": " + x[k]
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		return formatMap(x, func(v string) string { return v })
 	case map[string]any: // e.g. by_member: member to its row
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + ": " + Format(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		return formatMap(x, Format)
 	}
 	return fmt.Sprint(v)
 }
@@ -236,4 +220,14 @@ func FormatNumber(f float64) string {
 		return strconv.FormatFloat(f, 'g', 3, 64)
 	}
 	return strconv.FormatFloat(math.Round(f*1000)/1000, 'f', -1, 64)
+}
+
+// formatMap is {k1: v1, k2: v2} with the keys sorted and each value written
+// by format.
+func formatMap[V any](m map[string]V, format func(V) string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+": "+format(m[k]))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
