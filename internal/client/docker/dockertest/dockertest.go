@@ -269,7 +269,10 @@ func buildImage(ctx context.Context, api *client.Client, name string, files []fi
 	if err := tw.Close(); err != nil {
 		return "", err
 	}
-	resp, err := api.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true,
+	// NoCache: the classic builder would otherwise reuse another test binary's
+	// intermediate COPY layer image (same content, same second), which that
+	// binary's RemoveImages deletes under our feet ("failed to get digest").
+	resp, err := api.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true, NoCache: true,
 		Labels: map[string]string{LabelTest: "1", LabelRun: runID}})
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", tag, err)
