@@ -26,6 +26,15 @@ type Referrer interface {
 	References() []Reference
 }
 
+// Stopper is implemented by steps that stop a named background task and
+// record what it measured (writer.stop, watch.stop, guard.stop). When a run
+// stops early (a failed step, a tripped guard, an interrupt) the runner
+// still runs each such step whose task is running, in its place, so that
+// what the task measured is evaluated and recorded for the checks.
+type Stopper interface {
+	Stops() (what, name string)
+}
+
 // Starter is implemented by steps that start a named background task that a
 // later step stops: What is RefWriter, RefWatcher or RefGuard.
 type Starter interface {

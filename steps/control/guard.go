@@ -275,6 +275,10 @@ func (g *GuardStop) References() []steps.Reference {
 	return []steps.Reference{{Field: "guard", What: steps.RefGuard, Name: g.Name}}
 }
 
+// Stops names the guard: after an early stop the runner still runs this
+// step, to record the guard's metrics.
+func (g *GuardStop) Stops() (string, string) { return steps.RefGuard, g.Name }
+
 // Run stops the guard and records its metrics; a guard that tripped (just
 // before it was stopped) fails the step as the trip.
 func (g *GuardStop) Run(ctx context.Context, env *steps.Env) error {
@@ -370,5 +374,6 @@ var (
 	_ steps.Starter   = (*GuardStart)(nil)
 	_ steps.Step      = (*GuardStop)(nil)
 	_ steps.Referrer  = (*GuardStop)(nil)
+	_ steps.Stopper   = (*GuardStop)(nil)
 	_ steps.Task      = (*guardTask)(nil)
 )

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -232,6 +233,10 @@ func (w *WriterStop) References() []steps.Reference {
 	return []steps.Reference{{Field: "writer", What: steps.RefWriter, Name: w.Name}}
 }
 
+// Stops names the writer: after an early stop the runner still runs this
+// step, to count what was lost.
+func (w *WriterStop) Stops() (string, string) { return steps.RefWriter, w.Name }
+
 // Run stops the writer and records.
 func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 	t, err := env.Background.Take(w.Name)
@@ -242,11 +247,7 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 	if !ok {
 		return fmt.Errorf("%q is not a writer", w.Name)
 	}
-	verify, verr := env.Node(ctx, w.VerifyOn, w.VerifyDSN)
-	if verr != nil {
-		env.Logf("cannot resolve where to verify: %v", verr)
-	}
-	rep, err := wt.w.Stop(ctx, verify)
+	rep, err, verr := w.stop(ctx, env, wt)
 	env.Logf("%d attempts: %d acknowledged, %d failed, %d indeterminate; verified on %s", rep.Attempts, rep.Acknowledged, rep.Failed, rep.Indeterminate, rep.VerifiedOn)
 	if rep.LostWrites != nil && *rep.LostWrites > 0 {
 		env.Logf("lost acknowledged writes (seq): %v", rep.LostSeqs)
@@ -276,6 +277,50 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	return verr
+}
+
+// stop stops the writer and counts its rows where verify_on says, by
+// default on the leader now. When no member leads (a run that stopped with
+// the cluster broken), it counts on every member that answers and reports
+// the member that kept the most acknowledged writes: no future leader can
+// lose fewer. verr is the error resolving where to verify.
+func (w *WriterStop) stop(ctx context.Context, env *steps.Env, wt writerTask) (rep pg.WriterReport, err, verr error) {
+	verify, verr := env.Node(ctx, w.VerifyOn, w.VerifyDSN)
+	if verr == nil || w.VerifyOn != "" || w.VerifyDSN != "" {
+		if verr != nil {
+			env.Logf("cannot resolve where to verify: %v", verr)
+		}
+		rep, err = wt.w.Stop(ctx, verify)
+		return rep, err, verr
+	}
+	members, merr := env.AllMembers()
+	if merr != nil {
+		env.Logf("cannot resolve where to verify: %v", verr)
+		rep, err = wt.w.Stop(ctx, verify)
+		return rep, err, verr
+	}
+	env.Logf("no leader now (%v): counting the rows on every member", verr)
+	var best *pg.WriterReport
+	var errs []error
+	for _, m := range members {
+		r, err := wt.w.Stop(ctx, m)
+		if err != nil {
+			env.Logf("  %s: %v", m.Name, err)
+			errs = append(errs, err)
+			continue
+		}
+		env.Logf("  %s: %d acknowledged writes missing", m.Name, *r.LostWrites)
+		if best == nil || *r.LostWrites < *best.LostWrites {
+			best = &r
+		}
+	}
+	if best == nil {
+		rep = wt.w.Summary()
+		rep.VerifyError = errors.Join(errs...).Error()
+		return rep, fmt.Errorf("no leader, and no member answered: %w", errors.Join(errs...)), nil
+	}
+	best.VerifiedOn += " (no leader: the member that kept the most acknowledged writes)"
+	return *best, nil, nil
 }
 
 // recordOutage records when the client-side outage started and ended, as
@@ -423,6 +468,10 @@ func (w *WatchStop) References() []steps.Reference {
 	return []steps.Reference{{Field: "watcher", What: steps.RefWatcher, Name: w.Name}}
 }
 
+// Stops names the watcher: after an early stop the runner still runs this
+// step, to record what the watcher saw.
+func (w *WatchStop) Stops() (string, string) { return steps.RefWatcher, w.Name }
+
 // Run stops and records.
 func (w *WatchStop) Run(ctx context.Context, env *steps.Env) error {
 	t, err := env.Background.Take(w.Name)
@@ -546,10 +595,12 @@ var (
 	_ steps.Starter   = (*WatchStart)(nil)
 	_ steps.Step      = (*WatchStop)(nil)
 	_ steps.Referrer  = (*WatchStop)(nil)
+	_ steps.Stopper   = (*WatchStop)(nil)
 	_ steps.Step      = (*WriterStart)(nil)
 	_ steps.Validator = (*WriterStart)(nil)
 	_ steps.Starter   = (*WriterStart)(nil)
 	_ steps.Step      = (*WriterStop)(nil)
 	_ steps.Validator = (*WriterStop)(nil)
 	_ steps.Referrer  = (*WriterStop)(nil)
+	_ steps.Stopper   = (*WriterStop)(nil)
 )

@@ -108,6 +108,9 @@ func (c *Console) StepFinished(s *Step) {
 	if s.Phase == "cleanup" {
 		label = "cleanup: " + label
 	}
+	if s.Settled {
+		label = "after the stop: " + label
+	}
 	line := fmt.Sprintf("  %s %-32s %-22s %8s", mark, c.fit(label, 32), c.paint(dim, s.Kind), s.Duration.Round(time.Millisecond))
 	if s.Attempts > 1 {
 		line += fmt.Sprintf(" (%d attempts)", s.Attempts)

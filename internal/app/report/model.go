@@ -80,6 +80,10 @@ type Step struct {
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts,omitempty"`
 	Log      string        `json:"log,omitempty"`
+	// Settled is set on a step that ran after the run stopped early, to
+	// stop its background task and record what it measured (writer.stop,
+	// watch.stop, guard.stop).
+	Settled bool `json:"settled,omitempty"`
 }
 
 // Check is the result of one end-of-run check.

@@ -184,3 +184,48 @@ checks:
 		t.Fatalf("did not pass: %s; checks: %+v", sc.Aborted, sc.Checks)
 	}
 }
+
+// Measurements survive a failed step: the guard.stop after the failure
+// still runs in its place (its guard is running), records what the guard
+// measured, and the checks that read only measured metrics are evaluated
+// (one passes, one fails with the value seen); a check that reads a metric
+// of a skipped step is skipped and names it. The run's exit code is the
+// step error's.
+func TestExecutorSettlesAfterFailedStep(t *testing.T) {
+	t.Parallel()
+	NewExecutorTest(t,
+		WithName("settle-after-failed-step"),
+		WithScenario(`
+name: settle after a failed step
+steps:
+  - {name: fault a, kind: test.fault, fault: a}
+  - {name: small value, kind: test.set, value: 1}
+  - {name: watch the value, kind: guard.start, guard: value, expr: value > 1, interval: 10ms, poll: {kind: test.get}}
+  - {name: wait for evaluations, kind: wait_until, expr: true, hold: 100ms, interval: 10ms}
+  - {name: break, kind: test.fail, message: the cluster did not heal}
+  - {id: later, name: read the value, kind: test.get}
+  - {id: stop, name: stop watching, kind: guard.stop, guard: value}
+  - {name: after, kind: test.note, text: should not run}
+checks:
+  - name: the guard evaluated
+    expr: stop.evaluations >= 2 && !stop.tripped
+  - name: the guard saw a large value
+    expr: stop.seen == "value = 7"
+  - name: the value read later
+    expr: later.value == 1
+`),
+		WithCheck(func(t *testing.T, r *ExecutorResult) {
+			journalWant(t, r, "apply a", "set 1", "fail", "undo a")
+			sc := r.Run.Scenarios[0]
+			if st := sc.Steps[6]; st.Status != report.Passed || !st.Settled {
+				t.Errorf("guard.stop: %s (settled %v) %q, want passed and settled", st.Status, st.Settled, st.Message)
+			}
+			if st := sc.Steps[7]; st.Status != report.Skipped {
+				t.Errorf("the note after guard.stop: %s, want skipped", st.Status)
+			}
+			if r.Run.ExitCode() != report.ExitError {
+				t.Errorf("exit %d, want %d", r.Run.ExitCode(), report.ExitError)
+			}
+		}),
+	)
+}

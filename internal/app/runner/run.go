@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/app/report"
@@ -332,11 +334,21 @@ func firstOf(s ...string) string {
 }
 
 // runSteps runs the scenario's steps in order; after a failed step, an
-// interrupt or a tripped guard the rest are skipped.
+// interrupt or a tripped guard the rest are skipped, except the steps that
+// stop a background task still running (writer.stop, watch.stop,
+// guard.stop): they run in their place, under a context the stop does not
+// cancel, so that what the task measured is counted and recorded.
 func (r *scenarioRun) runSteps(ctx context.Context) {
 	for i, b := range r.l.Steps {
 		if r.res.Aborted == "" && ctx.Err() != nil {
 			r.res.Aborted, r.skip = r.abortReason(ctx)
+		}
+		if r.res.Aborted != "" && r.settles(b) {
+			r.event("settle", b.Spec.Name, "the run stopped early; stopping its background task to record what it measured")
+			res := r.runStep(context.WithoutCancel(ctx), b, "steps")
+			res.Settled = true
+			r.res.Steps = append(r.res.Steps, res)
+			continue
 		}
 		if r.res.Aborted != "" {
 			skipped := skippedStep(b, "steps", r.skip)
@@ -360,6 +372,21 @@ func (r *scenarioRun) runSteps(ctx context.Context) {
 	if t := r.trippedGuard(); t != nil && r.res.Aborted == "" {
 		r.res.Aborted, r.skip = r.abortReason(ctx)
 	}
+}
+
+// settles reports whether b stops a background task that is still running
+// (see steps.Stopper), other than a guard that tripped: its trip is already
+// the failed check named after it.
+func (r *scenarioRun) settles(b *steps.Built) bool {
+	st, ok := b.Step.(steps.Stopper)
+	if !ok {
+		return false
+	}
+	what, name := st.Stops()
+	if t := r.trippedGuard(); what == steps.RefGuard && t != nil && t.Guard == name {
+		return false
+	}
+	return slices.Contains(r.bg.Running(), name)
 }
 
 // undoAll undoes every open fault, reporting each undo as it comes.
@@ -546,9 +573,11 @@ func (r *scenarioRun) stopBackground(ctx context.Context) {
 	}
 }
 
-// evaluateChecks evaluates the end-of-run checks, or skips them when the
-// scenario was aborted. A guard that tripped comes first, as a failed check
-// named after it.
+// evaluateChecks evaluates the end-of-run checks. After an early stop every
+// check whose metrics were all measured is still evaluated; one that reads a
+// metric no step recorded is skipped with the metrics it misses and why the
+// run stopped. A guard that tripped comes first, as a failed check named
+// after it.
 func (r *scenarioRun) evaluateChecks() {
 	if t := r.trippedGuard(); t != nil {
 		r.res.Checks = append(r.res.Checks, &report.Check{Name: "guard " + t.Guard, Expr: t.Expr, Pos: t.Pos,
@@ -556,14 +585,13 @@ func (r *scenarioRun) evaluateChecks() {
 	}
 	for _, c := range r.l.Checks {
 		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
-		if r.res.Aborted != "" {
-			res.Status, res.Message = report.Skipped, r.skip
-			r.res.Checks = append(r.res.Checks, res)
-			continue
-		}
 		out, err := c.Check.Eval(r.store, r.l.Vars)
 		res.Seen = out.Seen
+		var missing *assertions.MissingError
 		switch {
+		case r.res.Aborted != "" && errors.As(err, &missing):
+			res.Status = report.Skipped
+			res.Message = fmt.Sprintf("not measured: %s (%s)", strings.Join(missing.Names, ", "), r.skip)
 		case err != nil:
 			res.Status, res.Message = report.Error, err.Error()
 		case out.OK:
