@@ -49,7 +49,7 @@ func sampleRun() *Run {
 		},
 		Aborted: "step 3 failed",
 	}
-	return &Run{Started: t0, Finished: t0.Add(43 * time.Second), Scenarios: []*Scenario{s}}
+	return &Run{Started: t0, Finished: t0.Add(43 * time.Second), Scenarios: []*Scenario{s}, HTML: "out/leader-stop.html"}
 }
 
 func TestJUnitGolden(t *testing.T) {
