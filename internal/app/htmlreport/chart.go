@@ -351,7 +351,7 @@ func faultRow(i int, f faultWindow, ax axis) *row {
 // patroniRow marks Patroni's events seen by the role sampler: the leader at
 // the start and each change of leader, and each new timeline.
 func patroniRow(roles *timeline.Roles, ax axis) *row {
-	r := &row{H: 22, Label: "Patroni events", Sub: "leader and timeline changes", Class: "lane", Anchor: "patroni"}
+	r := &row{H: 30, Label: "Patroni events", Sub: "leader, timeline changes", Class: "lane", Anchor: "patroni"}
 	if roles == nil || len(roles.Changes) == 0 {
 		r.Marks = append(r.Marks, noteMark("not recorded: no role samples in this journal"))
 		return r
@@ -383,7 +383,7 @@ func patroniRow(roles *timeline.Roles, ax axis) *row {
 		if t > tli && !first {
 			text := fmt.Sprintf("timeline %d", t)
 			r.Marks = append(r.Marks, mark{Kind: "rect", X: x - 4, Y: 7, W: 8, H: 8, Class: "evt-tl", Title: text + " first seen at " + ax.at(smp.At)},
-				mark{Kind: "text", X: x + 8, Y: 21, Text: text, Class: "evt-label small", Title: text + " first seen at " + ax.at(smp.At)})
+				mark{Kind: "text", X: x + 6, Y: 27, Text: text, Class: "evt-label small", Title: text + " first seen at " + ax.at(smp.At)})
 		}
 		if t > tli {
 			tli = t
@@ -542,7 +542,7 @@ func writerRow(w timeline.Writes, s *report.Scenario, ax axis) *row {
 	}
 	k := (n + maxBars - 1) / maxBars
 	bin := time.Duration(int64(k)*w.BucketMS) * time.Millisecond
-	r.Sub = fmt.Sprintf("per %d ms: up acknowledged, down failed", bin.Milliseconds())
+	r.Sub = fmt.Sprintf("per %d ms: ▲ ok, ▼ failed", bin.Milliseconds())
 	type sum struct{ ack, fail, ind int }
 	bins := make([]sum, (n+k-1)/k)
 	peak, peakBad := 1, 1
@@ -638,7 +638,7 @@ var sbWord = map[string]string{"primary": "accepts writes", "read_only": "read-o
 // watchRows draws what a split-brain watcher saw of each member, and the
 // windows in which more than one member accepted writes.
 func watchRows(w timeline.Watch, ax axis) []*row {
-	head := &row{H: 18, Label: "split-brain watch", Sub: fmt.Sprintf("%s, probe every %d ms", w.Watcher, w.IntervalMS), Class: "lane", Anchor: "split-brain"}
+	head := &row{H: 24, Label: "split-brain watch", Sub: fmt.Sprintf("probe every %d ms", w.IntervalMS), Class: "lane", Anchor: "split-brain"}
 	if len(w.Overlaps) == 0 {
 		head.Marks = append(head.Marks, noteMark("never more than one member accepted writes at once"))
 	}
@@ -679,7 +679,7 @@ func watchRows(w timeline.Watch, ax axis) []*row {
 // lagRow draws replication lag: each lag watcher's samples, and the lag
 // Patroni reported for each replica in the role samples.
 func lagRow(tl *timeline.Timeline, ax axis) *row {
-	r := &row{H: 56, Label: "replication lag", Sub: "bytes", Class: "lane lag", Anchor: "lag"}
+	r := &row{H: 66, Label: "replication lag", Sub: "bytes", Class: "lane lag", Anchor: "lag"}
 	type pt struct {
 		t time.Time
 		v *int64
@@ -763,7 +763,9 @@ func lagRow(tl *timeline.Timeline, ax axis) *row {
 		}
 		if d.Len() > 0 {
 			r.Marks = append(r.Marks, mark{Kind: "path", D: strings.TrimSpace(d.String()), Class: fmt.Sprintf("lag-line s%d", si%4), Title: s.name})
-			r.Marks = append(r.Marks, mark{Kind: "text", X: plotLeft + 4 + float64(si)*200, Y: 54, Text: fmt.Sprintf("%s (line %d)", s.name, si+1), Class: fmt.Sprintf("lag-key s%d", si%4)})
+			kx := plotLeft + 4 + float64(si)*210
+			r.Marks = append(r.Marks, mark{Kind: "line", X: kx, Y: 60, X2: kx + 18, Y2: 60, Class: fmt.Sprintf("lag-line s%d", si%4)},
+				mark{Kind: "text", X: kx + 22, Y: 63, Text: s.name, Class: "lag-key"})
 		}
 	}
 	return r
