@@ -198,18 +198,37 @@ func TestSize(t *testing.T) {
 }
 
 // BenchmarkRenderHTML renders a 10-minute run with a writer at 200
-// writes/s: go test ./internal/app/htmlreport -bench RenderHTML -run ^$
+// writes/s, from the run in memory (drill run --html) and from its JSON
+// journal (drill report, decoding included):
+// go test ./internal/app/htmlreport -bench RenderHTML -run ^$
 func BenchmarkRenderHTML(b *testing.B) {
 	run := syntheticRun(10*time.Minute, 200)
-	var size int
-	for b.Loop() {
-		var buf bytes.Buffer
-		if err := Write(&buf, run, nil, Options{}); err != nil {
-			b.Fatal(err)
-		}
-		size = buf.Len()
+	var journal bytes.Buffer
+	if err := report.WriteJSON(&journal, run, nil); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(size), "bytes/report")
+	bench := func(b *testing.B, get func() *report.Run) {
+		var size int
+		for b.Loop() {
+			var buf bytes.Buffer
+			if err := Write(&buf, get(), nil, Options{}); err != nil {
+				b.Fatal(err)
+			}
+			size = buf.Len()
+		}
+		b.ReportMetric(float64(size), "bytes/report")
+	}
+	b.Run("run", func(b *testing.B) { bench(b, func() *report.Run { return run }) })
+	b.Run("journal", func(b *testing.B) {
+		bench(b, func() *report.Run {
+			r, err := report.ReadJSON(bytes.NewReader(journal.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return r
+		})
+		b.ReportMetric(float64(journal.Len()), "bytes/journal")
+	})
 }
 
 func walk(n *html.Node, f func(*html.Node)) {

@@ -1,6 +1,7 @@
 // Hover: show the hovered mark's <title> in a tooltip, and the time under
 // the pointer on a vertical cursor. The marks' titles work without this.
 (function () {
+  document.documentElement.setAttribute("data-js", "ready");
   var tip = document.getElementById('tip');
   function fmt(ms) {
     var d = new Date(ms);
