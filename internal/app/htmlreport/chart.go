@@ -50,13 +50,13 @@ type row struct {
 
 // mark is one SVG element. Kind is rect, line, path, circle or text.
 type mark struct {
-	Kind                   string
-	X, Y, W, H, X2, Y2, R  float64
-	D                      string
-	Class                  string
-	Title                  string
-	Text                   string
-	Anchor                 string // text-anchor
+	Kind                  string
+	X, Y, W, H, X2, Y2, R float64
+	D                     string
+	Class                 string
+	Title                 string
+	Text                  string
+	Anchor                string // text-anchor
 }
 
 type legendItem struct {
@@ -514,7 +514,7 @@ func memberRows(roles *timeline.Roles, faults []faultWindow, ax axis, end time.T
 // setStart and X2start keep a segment's start time in X2 (unused by
 // rects) so that merging can rewrite its title.
 func (m *mark) setStart(t time.Time) { m.X2 = float64(t.UnixNano()) }
-func (m *mark) X2start() time.Time    { return time.Unix(0, int64(m.X2)) }
+func (m *mark) X2start() time.Time   { return time.Unix(0, int64(m.X2)) }
 
 func segTitle(name, word string, m *timeline.MemberRole, from, to time.Time, ax axis) string {
 	s := fmt.Sprintf("%s: %s %s", name, word, ax.between(from, to))
