@@ -458,6 +458,7 @@ func memberRows(roles *timeline.Roles, faults []faultWindow, ax axis, end time.T
 	var rows []*row
 	for _, name := range names {
 		r := &row{H: 26, Label: name, Class: "lane member", Anchor: "member"}
+		var starts []time.Time // of each segment in r.Marks
 		for i, smp := range roles.Changes {
 			to := last
 			if i+1 < len(roles.Changes) {
@@ -470,18 +471,17 @@ func memberRows(roles *timeline.Roles, faults []faultWindow, ax axis, end time.T
 				}
 			}
 			cls, word := roleOf(mr, smp.Error)
-			// merge with the previous segment when nothing changed for this member
-			if n := len(r.Marks); n > 0 && r.Marks[n-1].Kind == "rect" && r.Marks[n-1].Text == word {
+			// extend the previous segment when nothing changed for this member
+			if n := len(r.Marks); n > 0 && r.Marks[n-1].Text == word {
 				prev := &r.Marks[n-1]
-				prev.W = ax.x(to) - prev.X
-				prev.Title = segTitle(name, word, mr, prev.X2start(), to, ax)
+				prev.W = math.Max(ax.x(to)-prev.X, 1)
+				prev.Title = segTitle(name, word, mr, starts[n-1], to, ax)
 				continue
 			}
 			x0 := ax.x(smp.At)
-			m := mark{Kind: "rect", X: x0, Y: 2, W: math.Max(ax.x(to)-x0, 1), H: 15, Class: "role " + cls, Text: word}
-			m.setStart(smp.At)
-			m.Title = segTitle(name, word, mr, smp.At, to, ax)
-			r.Marks = append(r.Marks, m)
+			r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: 2, W: math.Max(ax.x(to)-x0, 1), H: 15, Class: "role " + cls, Text: word,
+				Title: segTitle(name, word, mr, smp.At, to, ax)})
+			starts = append(starts, smp.At)
 		}
 		var labels []mark
 		for _, mk := range r.Marks {
@@ -510,11 +510,6 @@ func memberRows(roles *timeline.Roles, faults []faultWindow, ax axis, end time.T
 	}
 	return rows
 }
-
-// setStart and X2start keep a segment's start time in X2 (unused by
-// rects) so that merging can rewrite its title.
-func (m *mark) setStart(t time.Time) { m.X2 = float64(t.UnixNano()) }
-func (m *mark) X2start() time.Time   { return time.Unix(0, int64(m.X2)) }
 
 func segTitle(name, word string, m *timeline.MemberRole, from, to time.Time, ax axis) string {
 	s := fmt.Sprintf("%s: %s %s", name, word, ax.between(from, to))
