@@ -206,21 +206,15 @@ func momentsRow(s *report.Scenario, ax axis) (*row, []mark) {
 	}
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].t.Before(ms[j].t) })
 	var lines []mark
-	ends := []float64{-1e9, -1e9, -1e9}
+	var spans []labelSpan
 	for _, m := range ms {
+		spans = append(spans, labelSpan{ax.x(m.t), m.name})
+	}
+	levels, n := stagger(spans)
+	r.H = max(20, 8+13*float64(n))
+	for i, m := range ms {
 		x := ax.x(m.t)
-		level := 0
-		for l := range ends {
-			if ends[l] < x {
-				level = l
-				break
-			}
-			if ends[l] < ends[level] {
-				level = l
-			}
-		}
-		ends[level] = x + textWidth(m.name) + 8
-		ty := 12 + float64(level)*14
+		ty := 12 + float64(levels[i])*13
 		title := m.name + " = " + clock(m.t, true) + " (" + offset(m.t, ax.t0) + ")"
 		r.Marks = append(r.Marks,
 			mark{Kind: "path", D: fmt.Sprintf("M%.1f %.1f l-4 -7 h8 z", x, ty+2), Class: "moment", Title: title},
@@ -231,6 +225,30 @@ func momentsRow(s *report.Scenario, ax axis) (*row, []mark) {
 		r.Marks = append(r.Marks, noteMark("no *_at metric was recorded"))
 	}
 	return r, lines
+}
+
+// labelSpan is a label starting at x (just right of its marker).
+type labelSpan struct {
+	x    float64
+	text string
+}
+
+// stagger puts each label, in order, on the first level where it does not
+// overlap the label before it, opening a new level when none is free; it
+// returns each label's level and the number of levels used.
+func stagger(spans []labelSpan) ([]int, int) {
+	var ends []float64
+	levels := make([]int, len(spans))
+	for i, sp := range spans {
+		l := slices.IndexFunc(ends, func(end float64) bool { return end < sp.x })
+		if l < 0 {
+			l = len(ends)
+			ends = append(ends, 0)
+		}
+		ends[l] = sp.x + 8 + textWidth(sp.text)
+		levels[i] = l
+	}
+	return levels, len(ends)
 }
 
 // stepsRow draws every step that ran as a bar from its start for its
@@ -356,6 +374,11 @@ func patroniRow(roles *timeline.Roles, ax axis) *row {
 		r.Marks = append(r.Marks, noteMark("not recorded: no role samples in this journal"))
 		return r
 	}
+	type event struct {
+		at         time.Time
+		text, kind string
+	}
+	var evs []event
 	leader, tli, first := "", int64(-1), true
 	for _, smp := range roles.Changes {
 		if smp.Error != "" {
@@ -370,31 +393,40 @@ func patroniRow(roles *timeline.Roles, ax axis) *row {
 				t = *m.Timeline
 			}
 		}
-		x := ax.x(smp.At)
-		if first || l != leader {
-			text := "leader " + orNot(l, "none")
-			if first {
-				text = "leader at start: " + orNot(l, "none")
-			}
-			r.Marks = append(r.Marks, mark{Kind: "path", D: fmt.Sprintf("M%.1f 4 l6 7 l-6 7 l-6 -7 z", x), Class: "evt-leader", Title: text + " at " + ax.at(smp.At)},
-				mark{Kind: "text", X: x + 8, Y: 15, Text: text, Class: "evt-label", Title: text + " at " + ax.at(smp.At)})
-			leader = l
+		switch {
+		case first:
+			evs = append(evs, event{smp.At, "leader at start: " + orNot(l, "none"), "leader"})
+		case l != leader:
+			evs = append(evs, event{smp.At, "leader " + orNot(l, "none"), "leader"})
 		}
+		leader = l
 		if t > tli && !first {
-			text := fmt.Sprintf("timeline %d", t)
-			r.Marks = append(r.Marks, mark{Kind: "rect", X: x - 4, Y: 7, W: 8, H: 8, Class: "evt-tl", Title: text + " first seen at " + ax.at(smp.At)},
-				mark{Kind: "text", X: x + 6, Y: 27, Text: text, Class: "evt-label small", Title: text + " first seen at " + ax.at(smp.At)})
+			evs = append(evs, event{smp.At, fmt.Sprintf("timeline %d", t), "timeline"})
 		}
-		if t > tli {
-			tli = t
-		}
+		tli = max(tli, t)
 		first = false
+	}
+	spans := make([]labelSpan, len(evs))
+	for i, e := range evs {
+		spans[i] = labelSpan{ax.x(e.at) - 3, e.text}
+	}
+	levels, n := stagger(spans)
+	r.H = max(30, 18+12*float64(n))
+	for i, e := range evs {
+		x := ax.x(e.at)
+		title := e.text + " (first seen) at " + ax.at(e.at)
+		if e.kind == "leader" {
+			r.Marks = append(r.Marks, mark{Kind: "path", D: fmt.Sprintf("M%.1f 2 l5 6 l-5 6 l-5 -6 z", x), Class: "evt-leader", Title: title})
+		} else {
+			r.Marks = append(r.Marks, mark{Kind: "rect", X: x - 4, Y: 4, W: 8, H: 8, Class: "evt-tl", Title: title})
+		}
+		r.Marks = append(r.Marks, mark{Kind: "text", X: x - 3, Y: 25 + 12*float64(levels[i]), Text: e.text, Class: "evt-label", Title: title})
 	}
 	return r
 }
 
 func rolesHeading(roles *timeline.Roles) *row {
-	r := &row{H: 14, Label: "members", Sub: "role in GET /cluster", Class: "heading", Anchor: "members"}
+	r := &row{H: 24, Label: "members", Sub: "role in GET /cluster", Class: "heading", Anchor: "members"}
 	if roles == nil {
 		r.Marks = append(r.Marks, noteMark("not recorded: this journal has no role samples"))
 	} else {

@@ -95,19 +95,27 @@ func PageHeight(dom []byte) int {
 		return 2000
 	}
 	h := 400.0
-	walk(doc, func(n *html.Node) {
+	var rec func(n *html.Node)
+	rec = func(n *html.Node) {
 		switch {
+		case n.Data == "details":
+			h += 30 // closed in the screenshot
+			return
 		case n.Data == "tr":
-			h += 42
+			h += 48
 		case n.Data == "svg" && attr(n, "role") == "img":
 			if f := strings.Fields(attr(n, "viewBox")); len(f) == 4 {
 				vh, _ := strconv.ParseFloat(f[3], 64)
 				h += vh*1350/1100 + 160
 			}
 		case n.Data == "section":
-			h += 260
+			h += 200
 		}
-	})
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			rec(c)
+		}
+	}
+	rec(doc)
 	return int(h)
 }
 
