@@ -2,12 +2,14 @@ package htmlreport
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 
+	"github.com/drill-dev/drill/internal/app/htmlreport/chromiumtest"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/golden"
 )
@@ -297,4 +299,34 @@ func label(r *html.Node) string {
 		}
 	})
 	return out
+}
+
+// TestGoldenJournals renders journals of real runs on the test bed
+// (testdata/*.json: drill run scenarios/leader-kill.yaml and
+// split-brain.yaml --json, fast profile) through drill report's path, and
+// checks the page against each journal as scripts/htmlcheck does in
+// Chromium: a section per scenario, a row per check, step, member, fault
+// and writer.
+func TestGoldenJournals(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"leader-kill", "split-brain"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile("testdata/" + name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := report.ReadJSON(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := render(t, run)
+			golden.Check(t, "testdata/"+name+".html", page)
+			// what the page's script adds when a browser runs it
+			ran := bytes.Replace(page, []byte(`<html lang="en">`), []byte(`<html lang="en" data-js="ready">`), 1)
+			if err := chromiumtest.Check(ran, run); err != nil {
+				t.Errorf("the page does not show the journal: %v", err)
+			}
+		})
+	}
 }
