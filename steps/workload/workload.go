@@ -149,10 +149,23 @@ func (l *InsertLoop) Run(ctx context.Context, env *steps.Env) error {
 	for _, e := range rep.ErrorSamples {
 		env.Logf("error: %s", e)
 	}
+	if len(rep.Buckets.Acknowledged) > 0 {
+		bk := rep.Buckets
+		env.Timeline.AddWrites(timeline.Writes{Writer: "insert loop " + stepLabel(env), Step: env.Step.Key, Start: bk.Start, BucketMS: bk.Width.Milliseconds(),
+			Acknowledged: bk.Acknowledged, Failed: bk.Failed, Indeterminate: bk.Indeterminate})
+	}
 	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
 		return rerr
 	}
 	return err
+}
+
+// stepLabel names the running step for the timeline: its id, or its name.
+func stepLabel(env *steps.Env) string {
+	if env.Step.Key != "" {
+		return env.Step.Key
+	}
+	return env.Step.Spec.Name
 }
 
 // recordFloats records a measurement map (only what was measured is in it).
