@@ -354,7 +354,7 @@ func faultRow(i int, f faultWindow, ax axis) *row {
 	label := fmt.Sprintf("fault %d: %s", i+1, f.Verb)
 	r := &row{H: 20, Label: label, Sub: strings.Join(f.Members, ", "), Class: "lane", Anchor: "fault"}
 	x0, x1 := ax.x(f.Start), ax.x(f.End)
-	title := fmt.Sprintf("fault %d (step %q): %s\n%s; %s", i+1, f.Step, f.Desc, ax.between(f.Start, f.End), f.How)
+	title := fmt.Sprintf("fault %d (step %q): %s\n%s, from drill's request to the undo; %s", i+1, f.Step, f.Desc, ax.between(f.Start, f.End), f.How)
 	r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: 2, W: math.Max(x1-x0, 2), H: 16, Class: "flt", Title: title})
 	text := f.Verb
 	if f.Open {

@@ -117,7 +117,7 @@ func TestDOM(t *testing.T) {
 	}
 	if n := len(byKind["fault"]); n != 2 {
 		t.Errorf("%d fault rows, want 2", n)
-	} else if s := titles(byKind["fault"][0]); !strings.Contains(s, "from 12:00:04.970 (+4.970 s) to 12:00:20.000 (+20.000 s), 15.030 s; undone by the step") {
+	} else if s := titles(byKind["fault"][0]); !strings.Contains(s, "from 12:00:04.970 (+4.970 s) to 12:00:20.000 (+20.000 s), 15.030 s, from drill's request to the undo; undone by the step") {
 		t.Errorf("the kill's window: %q", s)
 	}
 	writes := byKind["writes"]

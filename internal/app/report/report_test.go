@@ -65,6 +65,16 @@ func TestJUnitGolden(t *testing.T) {
 			t.Errorf("the JUnit output contains %q", bad)
 		}
 	}
+	// without --html there is nothing to link to
+	run := sampleRun()
+	run.HTML = ""
+	buf.Reset()
+	if err := WriteJUnit(&buf, run, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, HTMLProperty) || strings.Contains(s, "[[ATTACHMENT") {
+		t.Errorf("a run without an HTML report links to one")
+	}
 }
 
 // TestJUnitSchema validates the output with xmllint against the Ant JUnit
