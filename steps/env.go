@@ -13,6 +13,7 @@ import (
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/timeline"
 )
 
 // Env is what a running step sees of the run: where to record metrics and
@@ -33,6 +34,9 @@ type Env struct {
 	Faults fault.Recorder
 	// Background holds long-running tasks (writers, watchers) by name.
 	Background *Background
+	// Timeline keeps series for the report's timeline (a writer's buckets,
+	// a watcher's windows); nil drops them.
+	Timeline *timeline.Recorder
 	// RunDeadline is when the whole run must end (zero: no limit): faults
 	// that can outlive drill are bounded by it.
 	RunDeadline time.Time

@@ -101,7 +101,8 @@ usage (nothing was injected), 3 a step or the infrastructure failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitHint(report.ExitInvalid, fmt.Errorf("%s: %w", c.CommandPath(), err), fmt.Sprintf("Run '%s --help' for usage.", c.CommandPath()))
 	})
-	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout, stderr), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newValidateCmd(stdout, stderr), newKindsCmd(stdout), newSchemaCmd(stdout), newCleanupCmd(stdout, stderr), newStatusCmd(stdout, stderr), newMonitorCmd(stdout, stderr),
+		newReportCmd(stdout))
 	return root
 }
 
@@ -307,6 +308,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		verbose   bool
 		logFormat string
 		stateDir  string
+		htmlPath  string
 	)
 	c := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -317,7 +319,7 @@ runs them in order. Each step runs under its own time limit. Whatever happens
 scenario's cleanup steps run. Reports are written even when the run is aborted.
 A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 		Example: `  drill run scenarios/health.yaml
-  drill run scenarios/ --junit out/junit.xml --json out/run.json --timeout 20m
+  drill run scenarios/ --junit out/junit.xml --json out/run.json --html out/run.html --timeout 20m
   drill run scenarios/lag-under-load.yaml --var rows=1000 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -353,10 +355,11 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				defer cancel()
 			}
 			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast})
+			stampRun(run, htmlPath)
 			if len(run.Scenarios) > 1 {
 				console.Summary(run)
 			}
-			if err := writeReports(run, mask, junitPath, jsonPath); err != nil {
+			if err := errors.Join(writeReports(run, mask, junitPath, jsonPath), writeHTML(run, mask, htmlPath)); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitWith(report.ExitError, nil)
 			}
@@ -373,6 +376,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 	f.BoolVarP(&verbose, "verbose", "v", false, "log what drill does, on stderr")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&stateDir, "state-dir", ".drill", "`directory` of the fault ledger")
+	registerHTML(c, &htmlPath)
 	return c
 }
 

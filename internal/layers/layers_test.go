@@ -35,6 +35,7 @@ var rules = []rule{
 	{why: "only internal/client/kube talks to Kubernetes", deny: []string{"k8s.io/"},
 		allow: []string{"internal/client/kube"}},
 	{why: "dsl is syntax only: it imports no other drill package", from: "dsl", deny: []string{module + "/"}},
+	{why: "internal/timeline is plain data that steps and reports share: it imports no other drill package", from: "internal/timeline", deny: []string{module + "/"}},
 	{why: "the clients of outside systems know nothing of drill's upper layers", from: "internal/client",
 		deny: []string{module + "/steps", module + "/internal/app", module + "/internal/platform", module + "/internal/fault", module + "/cmd"}},
 	{why: "step kinds speak to the platform seam, not to a platform's client", from: "steps",

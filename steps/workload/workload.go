@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/timeline"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -148,10 +150,23 @@ func (l *InsertLoop) Run(ctx context.Context, env *steps.Env) error {
 	for _, e := range rep.ErrorSamples {
 		env.Logf("error: %s", e)
 	}
+	if len(rep.Buckets.Acknowledged) > 0 {
+		bk := rep.Buckets
+		env.Timeline.AddWrites(timeline.Writes{Writer: "insert loop " + stepLabel(env), Step: env.Step.Key, Start: bk.Start, BucketMS: bk.Width.Milliseconds(),
+			Acknowledged: bk.Acknowledged, Failed: bk.Failed, Indeterminate: bk.Indeterminate})
+	}
 	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
 		return rerr
 	}
 	return err
+}
+
+// stepLabel names the running step for the timeline: its id, or its name.
+func stepLabel(env *steps.Env) string {
+	if env.Step.Key != "" {
+		return env.Step.Key
+	}
+	return env.Step.Spec.Name
 }
 
 // recordFloats records a measurement map (only what was measured is in it).
@@ -185,16 +200,51 @@ func (w *WriterStart) Validate() error {
 func (w *WriterStart) Starts() (string, string) { return steps.RefWriter, w.Name }
 
 // writerTask is a running writer.
-type writerTask struct{ w *pg.Writer }
+type writerTask struct {
+	w    *pg.Writer
+	name string
+	tl   *timeline.Recorder
+}
 
 // Close stops a writer no writer.stop stopped; there is nothing to verify
-// for a scenario that never got there.
+// for a scenario that never got there, but its writes still go on the
+// timeline.
 func (t writerTask) Close(ctx context.Context) error {
 	_, err := t.w.Stop(ctx, pg.Node{})
+	t.tl.AddWrites(writeBuckets(t.name, "", t.w.Attempts()))
 	if ctx.Err() != nil {
 		return err
 	}
 	return nil
+}
+
+// WriteBucket is the width of the buckets a writer's attempts are counted
+// in for the report's timeline.
+const WriteBucket = 100 * time.Millisecond
+
+// writeBuckets counts a writer's attempts per WriteBucket by the time each
+// ended, from the start of the first. The writer keeps every attempt in
+// memory anyway, so this costs nothing while it writes.
+func writeBuckets(name, step string, as []pg.Attempt) timeline.Writes {
+	if len(as) == 0 {
+		return timeline.Writes{Writer: name, Step: step, BucketMS: WriteBucket.Milliseconds()}
+	}
+	ends := make([]time.Time, len(as))
+	outcomes := make([]timeline.Outcome, len(as))
+	for i, a := range as {
+		ends[i] = a.End
+		switch a.Outcome {
+		case pg.Acknowledged:
+			outcomes[i] = timeline.Acknowledged
+		case pg.Failed:
+			outcomes[i] = timeline.Failed
+		default:
+			outcomes[i] = timeline.Indeterminate
+		}
+	}
+	w := timeline.Bucket(name, as[0].Start, WriteBucket, ends, outcomes)
+	w.Step = step
+	return w
 }
 
 // Run starts the writer in the background.
@@ -210,7 +260,7 @@ func (w *WriterStart) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	env.Logf("writer %s (run %s) writing through %s at %v/s", w.Name, wr.RunID(), n.Name, w.Rate)
-	return env.Background.Start(w.Name, writerTask{w: wr})
+	return env.Background.Start(w.Name, writerTask{w: wr, name: w.Name, tl: env.Timeline})
 }
 
 // WriterStop stops a writer and records its accounting.
@@ -267,6 +317,7 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 		return rerr
 	}
 	attempts := wt.w.Attempts()
+	env.Timeline.AddWrites(writeBuckets(w.Name, env.Step.Key, attempts))
 	if rerr := recordOutage(env, attempts, rep); rerr != nil {
 		return rerr
 	}
@@ -391,17 +442,55 @@ type watcher interface {
 	Finish(ctx context.Context, env *steps.Env, w *WatchStop) error
 }
 
-type splitBrainTask struct{ w *pg.SplitBrainWatcher }
+type splitBrainTask struct {
+	w        *pg.SplitBrainWatcher
+	name     string
+	interval time.Duration
+	tl       *timeline.Recorder
+}
 
 func (t splitBrainTask) Close(ctx context.Context) error {
-	_, err := t.w.Stop(ctx)
+	rep, err := t.w.Stop(ctx)
+	t.tl.AddWatch(watchSpans(t.name, "", t.interval, rep))
 	return err
+}
+
+// watchSpans turns what the watcher saw into spans for the timeline: each
+// member's state from one observation to the next of that member (the
+// last until the watcher stopped), merged while it stays the same, and
+// the windows of more than one primary.
+func watchSpans(name, step string, interval time.Duration, rep pg.SplitBrainReport) timeline.Watch {
+	w := timeline.Watch{Watcher: name, Step: step, IntervalMS: interval.Milliseconds()}
+	obs := slices.Clone(rep.Observations)
+	slices.SortStableFunc(obs, func(a, b pg.Observation) int { return a.End.Compare(b.End) })
+	open := map[string]int{} // member -> index in w.States of its current span
+	for _, o := range obs {
+		state := o.State.String()
+		if i, ok := open[o.Member]; ok {
+			w.States[i].End = o.End
+			if w.States[i].State == state {
+				continue
+			}
+		}
+		open[o.Member] = len(w.States)
+		w.States = append(w.States, timeline.Span{Start: o.End, End: o.End, State: state, Members: []string{o.Member}})
+	}
+	for _, i := range open {
+		if rep.End.After(w.States[i].End) {
+			w.States[i].End = rep.End
+		}
+	}
+	for _, o := range rep.Overlaps {
+		w.Overlaps = append(w.Overlaps, timeline.Span{Start: o.Start, End: o.End, State: "primary", Members: o.Members})
+	}
+	return w
 }
 
 // Finish stops the watcher and records max_primaries and split_brain_s,
 // and when asked the last write a given member accepted.
 func (t splitBrainTask) Finish(ctx context.Context, env *steps.Env, stop *WatchStop) error {
 	rep, err := t.w.Stop(ctx)
+	env.Timeline.AddWatch(watchSpans(t.name, env.Step.Key, t.interval, rep))
 	if stop.Member != "" {
 		if rerr := recordLastWrite(env, rep.Observations, stop.Member); rerr != nil {
 			return rerr
@@ -430,7 +519,7 @@ func (w *WatchStart) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	env.Logf("watching %d members every %s", len(nodes), w.Interval)
-	return env.Background.Start(w.Name, splitBrainTask{w: wt})
+	return env.Background.Start(w.Name, splitBrainTask{w: wt, name: w.Name, interval: w.Interval, tl: env.Timeline})
 }
 
 // recordLastWrite records when member last committed a probe write.
@@ -511,7 +600,7 @@ func (w *WatchLag) Run(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t := &lagTask{cancel: cancel, done: make(chan struct{})}
+	t := &lagTask{cancel: cancel, done: make(chan struct{}), series: timeline.LagSeries{Watcher: w.Name, On: n.Name, IntervalMS: w.Interval.Milliseconds()}}
 	go t.sample(bg, env.Ports.SQL, n, w.Interval)
 	env.Logf("sampling lag on %s every %s", n.Name, w.Interval)
 	return env.Background.Start(w.Name, t)
@@ -526,6 +615,9 @@ type lagTask struct {
 	failed  int
 	peak    *int64
 	lastErr string
+	// series keeps every reading for the report's timeline (a failed
+	// read is left out)
+	series timeline.LagSeries
 }
 
 func (t *lagTask) sample(ctx context.Context, sql steps.SQL, n pg.Node, every time.Duration) {
@@ -538,7 +630,10 @@ func (t *lagTask) sample(ctx context.Context, sql steps.SQL, n pg.Node, every ti
 		case err != nil:
 			t.failed++
 			t.lastErr = err.Error()
-		case rep.MaxReplayLagBytes != nil:
+		case rep.MaxReplayLagBytes == nil:
+			t.series.Samples = append(t.series.Samples, timeline.LagSample{At: time.Now()})
+		default:
+			t.series.Samples = append(t.series.Samples, timeline.LagSample{At: time.Now(), Bytes: rep.MaxReplayLagBytes})
 			t.samples++
 			if t.peak == nil || *rep.MaxReplayLagBytes > *t.peak {
 				v := *rep.MaxReplayLagBytes
@@ -569,6 +664,8 @@ func (t *lagTask) Finish(ctx context.Context, env *steps.Env, _ *WatchStop) erro
 		return err
 	}
 	env.Logf("%d lag samples, %d failed%s", t.samples, t.failed, suffixErr(t.lastErr))
+	t.series.Step = env.Step.Key
+	env.Timeline.AddLag(t.series)
 	values := map[string]any{"lag_samples": t.samples}
 	if t.peak != nil {
 		values["peak_lag_mb"] = float64(*t.peak) / (1 << 20)

@@ -29,6 +29,26 @@ func WriteJSON(w io.Writer, run *Run, m *Masker) error {
 	return err
 }
 
+// ReadJSON reads a JSON journal that WriteJSON wrote (version
+// JournalVersion or older). Metric values come back as JSON gives them:
+// numbers as float64, times as RFC 3339 strings.
+func ReadJSON(r io.Reader) (*Run, error) {
+	var j journal
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&j); err != nil {
+		return nil, fmt.Errorf("reading the JSON journal: %w", err)
+	}
+	switch {
+	case j.Tool != "drill":
+		return nil, fmt.Errorf("not a drill journal (its tool is %q, want \"drill\"): write one with drill run --json", j.Tool)
+	case j.Version < 1 || j.Version > JournalVersion:
+		return nil, fmt.Errorf("journal version %d: this drill reads versions 1 to %d; use the drill that wrote it", j.Version, JournalVersion)
+	case j.Run == nil:
+		return nil, fmt.Errorf("the journal holds no run")
+	}
+	return j.Run, nil
+}
+
 // WriteFileAtomic writes a report through a temporary file in the same
 // directory and renames it into place, so that a reader never sees half a
 // report.

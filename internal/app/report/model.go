@@ -8,6 +8,7 @@ import (
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/timeline"
 )
 
 // Status is the outcome of a step, check or undo.
@@ -37,6 +38,11 @@ type Run struct {
 	Finished    time.Time   `json:"finished"`
 	Interrupted bool        `json:"interrupted"`
 	Scenarios   []*Scenario `json:"scenarios"`
+	// Drill is the version of drill that ran (absent in older journals).
+	Drill string `json:"drill,omitempty"`
+	// HTML is the path of the HTML report written with this run (drill run
+	// --html), which the JUnit report links to.
+	HTML string `json:"html,omitempty"`
 }
 
 // Scenario is the result of one scenario file.
@@ -65,6 +71,13 @@ type Scenario struct {
 	// Versions are the cluster's versions read to check requires
 	// (patroni, postgres).
 	Versions map[string]string `json:"versions,omitempty"`
+	// Environment is the fingerprint of the cluster read when the scenario
+	// started (absent when it did not run, and in older journals).
+	Environment *Environment `json:"environment,omitempty"`
+	// Timeline holds the series the HTML report draws: member roles
+	// sampled from Patroni, the writers' writes per bucket, the watchers'
+	// windows (absent when nothing was recorded, and in older journals).
+	Timeline *timeline.Timeline `json:"timeline,omitempty"`
 }
 
 // Step is the result of one step.

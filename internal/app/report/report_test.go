@@ -49,7 +49,7 @@ func sampleRun() *Run {
 		},
 		Aborted: "step 3 failed",
 	}
-	return &Run{Started: t0, Finished: t0.Add(43 * time.Second), Scenarios: []*Scenario{s}}
+	return &Run{Started: t0, Finished: t0.Add(43 * time.Second), Scenarios: []*Scenario{s}, HTML: "out/leader-stop.html"}
 }
 
 func TestJUnitGolden(t *testing.T) {
@@ -64,6 +64,16 @@ func TestJUnitGolden(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("the JUnit output contains %q", bad)
 		}
+	}
+	// without --html there is nothing to link to
+	run := sampleRun()
+	run.HTML = ""
+	buf.Reset()
+	if err := WriteJUnit(&buf, run, nil); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, HTMLProperty) || strings.Contains(s, "[[ATTACHMENT") {
+		t.Errorf("a run without an HTML report links to one")
 	}
 }
 

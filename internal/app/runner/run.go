@@ -17,6 +17,7 @@ import (
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/timeline"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -127,9 +128,11 @@ type scenarioRun struct {
 	// the failed step, whose whole error is printed once, on its own line
 	skip string
 	// abort cancels the steps' context when a guard trips (steps.Env.Abort).
-	abort   func(err error)
-	tripMu  sync.Mutex
-	tripped *steps.TrippedError // the first guard that tripped
+	abort func(err error)
+	// timeline collects the series of the HTML report's timeline
+	timeline *timeline.Recorder
+	tripMu   sync.Mutex
+	tripped  *steps.TrippedError // the first guard that tripped
 }
 
 // trip records the first guard that tripped and stops the steps at once;
@@ -227,7 +230,7 @@ func skippedStep(b *steps.Built, phase, reason string) *report.Step {
 }
 
 func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario {
-	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l), store: metric.NewStore(), bg: &steps.Background{}}
+	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l), store: metric.NewStore(), bg: &steps.Background{}, timeline: &timeline.Recorder{}}
 	newPorts := opts.NewPorts
 	if newPorts == nil {
 		newPorts = steps.NewPorts
@@ -244,6 +247,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	if r.unmetRequires(ctx) {
 		return r.res
 	}
+	observe := r.observeCluster(ctx)
 
 	// The steps run under a context a tripped guard cancels; cleanup and
 	// undo do not.
@@ -266,8 +270,10 @@ func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario 
 	}
 	r.stopBackground(finish) // what the cleanup steps started
 	r.undoAll(finish)
+	observe()
 	r.evaluateChecks()
 	r.res.Metrics = r.store.All()
+	r.res.Timeline = r.timeline.Timeline()
 	r.res.Finished = time.Now()
 	r.event("scenario.end", "", "%s", outcome(r.res))
 	opts.Logger.DebugContext(finish, "scenario end", "scenario", l.Scenario.Name, "outcome", outcome(r.res))
@@ -452,6 +458,7 @@ func (r *scenarioRun) runStep(ctx context.Context, b *steps.Built, phase string)
 		Logger: logger,
 		Log:    &cappedWriter{buf: &log, limit: maxLog},
 		Ports:  r.ports, Faults: r.faults.For(b.Spec.Name, b.Spec.Pos.String()), Background: r.bg,
+		Timeline:    r.timeline,
 		RunDeadline: r.deadline,
 		Abort:       r.abort,
 		Progress: func(msg string) {

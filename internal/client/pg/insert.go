@@ -69,6 +69,49 @@ type InsertReport struct {
 	// Nil when no row was acknowledged.
 	LatencyP50 *time.Duration
 	LatencyP99 *time.Duration
+	// Buckets count the rows per BucketWidth by when their answer came,
+	// for the report's timeline.
+	Buckets Buckets
+}
+
+// BucketWidth is the width of InsertReport.Buckets.
+const BucketWidth = 100 * time.Millisecond
+
+// Buckets count rows per Width from Start by when each ended: its
+// acknowledgement, its error, or the break of its connection (then its
+// outcome is unknown: Indeterminate). The slices have the same length.
+type Buckets struct {
+	Start                               time.Time
+	Width                               time.Duration
+	Acknowledged, Failed, Indeterminate []int
+}
+
+// add counts n rows that ended at t into one of the slices of b.
+func (b *Buckets) add(which *[]int, t time.Time, n int) {
+	i := int(max(t.Sub(b.Start), 0) / b.Width)
+	for len(*which) <= i {
+		*which = append(*which, 0)
+	}
+	(*which)[i] += n
+}
+
+// merge adds o's counts (same Start and Width) to b, and makes the three
+// slices the same length.
+func (b *Buckets) merge(o Buckets) {
+	for _, p := range []struct{ dst, src *[]int }{{&b.Acknowledged, &o.Acknowledged}, {&b.Failed, &o.Failed}, {&b.Indeterminate, &o.Indeterminate}} {
+		for i, n := range *p.src {
+			for len(*p.dst) <= i {
+				*p.dst = append(*p.dst, 0)
+			}
+			(*p.dst)[i] += n
+		}
+	}
+	n := max(len(b.Acknowledged), len(b.Failed), len(b.Indeterminate))
+	for _, s := range []*[]int{&b.Acknowledged, &b.Failed, &b.Indeterminate} {
+		for len(*s) < n {
+			*s = append(*s, 0)
+		}
+	}
 }
 
 // Metrics returns the report under drill's metric names, leaving out every
@@ -147,6 +190,9 @@ func InsertLoop(ctx context.Context, cfg InsertConfig) (InsertReport, error) {
 	if cfg.Duration > 0 {
 		sh.deadline = start.Add(cfg.Duration)
 	}
+	for _, c := range clients {
+		c.buckets = Buckets{Start: start, Width: BucketWidth}
+	}
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
@@ -158,9 +204,11 @@ func InsertLoop(ctx context.Context, cfg InsertConfig) (InsertReport, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	r := InsertReport{RunID: cfg.RunID, Clients: cfg.Clients, Pipeline: cfg.Pipeline, Elapsed: elapsed}
+	r := InsertReport{RunID: cfg.RunID, Clients: cfg.Clients, Pipeline: cfg.Pipeline, Elapsed: elapsed,
+		Buckets: Buckets{Start: start, Width: BucketWidth}}
 	hist := newHistogram()
 	for _, c := range clients {
+		r.Buckets.merge(c.buckets)
 		r.Rows += c.rows
 		r.Errors += c.errors
 		r.Reconnects += c.reconnects
@@ -260,6 +308,7 @@ type inserter struct {
 	rows       int64
 	errors     int64
 	reconnects int
+	buckets    Buckets // this client's rows per bucket
 
 	nc   *napConn    // the connection's socket when napping is on
 	done []time.Time // completion times of the last napWindow rows (a ring)
@@ -366,6 +415,7 @@ func (c *inserter) pipeline(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			c.errors += int64(len(c.sent))
+			c.buckets.add(&c.buckets.Indeterminate, time.Now(), len(c.sent))
 			c.sent = c.sent[:0]
 			return
 		}
@@ -410,8 +460,10 @@ func (c *inserter) pipeline(ctx context.Context) (err error) {
 			now := time.Now()
 			c.hist.record(now.Sub(c.sent[0]))
 			c.completed(now)
+			c.buckets.add(&c.buckets.Acknowledged, now, 1)
 		case isPgError(err):
 			c.errors++
+			c.buckets.add(&c.buckets.Failed, time.Now(), 1)
 			c.sh.sample(err)
 		default:
 			return err

@@ -33,6 +33,14 @@ func TestInsertLoopRows(t *testing.T) {
 	}
 }
 
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
 func TestInsertLoopDurationAndRowErrors(t *testing.T) {
 	exec(t, primary, `DROP TABLE IF EXISTS ins_dup`)
 	exec(t, primary, `CREATE TABLE ins_dup (n bigint PRIMARY KEY)`)
@@ -46,6 +54,11 @@ func TestInsertLoopDurationAndRowErrors(t *testing.T) {
 	}
 	if n := queryInt(t, primary, `SELECT count(*) FROM ins_dup`); n != 1000 {
 		t.Errorf("%d rows in the table, want 1000: each row is its own transaction", n)
+	}
+	if ack, failed, ind := sum(r.Buckets.Acknowledged), sum(r.Buckets.Failed), sum(r.Buckets.Indeterminate); ack != 500 || failed != 500 || ind != 0 ||
+		r.Buckets.Width != BucketWidth || len(r.Buckets.Failed) != len(r.Buckets.Acknowledged) {
+		t.Errorf("buckets: %d acknowledged, %d failed, %d indeterminate in %d buckets of %s; want 500, 500, 0",
+			ack, failed, ind, len(r.Buckets.Acknowledged), r.Buckets.Width)
 	}
 
 	start := time.Now()
