@@ -60,7 +60,7 @@ func TestBuiltinsStay(t *testing.T) {
 		dist bool
 		opts []CompileOption
 	}{
-		{src: "max(rto_s) == 7"},                                            // a step: the builtin over one value
+		{src: "max(rto_s) == 7"}, // a step: the builtin over one value
 		{src: "max(rto_s, 9) == 9", opts: []CompileOption{Distributions()}}, // two arguments: the builtin
 		{src: `count(members, # == "a") == 1`, opts: []CompileOption{Distributions()}},
 		{src: "median([1, 2, 3]) == 2 && min(rto_s, 1) == 1", opts: []CompileOption{Distributions()}},
