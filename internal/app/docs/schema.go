@@ -61,6 +61,13 @@ func JSONSchema() ([]byte, error) {
 				"propertyNames":        obj{"pattern": identPattern},
 				"additionalProperties": obj{"anyOf": []any{obj{"type": []string{"string", "number", "boolean", "null"}}, varObject()}},
 			},
+			"matrix": obj{
+				"type":          "object",
+				"description":   "vars and the values each takes: the scenario runs once per combination (at most 64), reported as its own suite",
+				"propertyNames": obj{"pattern": identPattern, "not": obj{"enum": []string{"scenario", "step", "run"}}},
+				"additionalProperties": obj{"type": "array", "minItems": 1, "uniqueItems": true,
+					"items": obj{"type": []string{"string", "number", "boolean"}}},
+			},
 			"cluster": obj{"description": "where the cluster runs: the cluster block, or the path of a YAML file holding it", "anyOf": []any{
 				structSchema(reflect.ValueOf(cluster.Cluster{})),
 				obj{"type": "string", "description": "path of a YAML file holding the cluster block, relative to the scenario"},

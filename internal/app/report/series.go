@@ -59,6 +59,10 @@ func (s *Series) Failed() bool {
 	return s.Passed < s.Runs || checksExitCode(s.Checks) != ExitPassed
 }
 
+// Ran reports whether the scenario's steps ran, rather than all being
+// skipped because the run stopped before it (--fail-fast, Ctrl-C).
+func (s *Scenario) Ran() bool { return !s.skippedWhole() }
+
 // matrixLabel is " [sync=on, fault=compose.kill]", or "".
 func matrixLabel(m []MatrixVar) string {
 	if len(m) == 0 {
