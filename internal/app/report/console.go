@@ -227,7 +227,7 @@ func (c *Console) Summary(run *Run) {
 	if skipped > 0 {
 		also = fmt.Sprintf(", %d skipped (requires not met)", skipped)
 	}
-	what := "scenarios"
+	what, series := "scenarios", ""
 	if len(run.Series) > 0 {
 		what = "runs"
 		failed := 0
@@ -236,9 +236,9 @@ func (c *Console) Summary(run *Run) {
 				failed++
 			}
 		}
-		also += fmt.Sprintf("; checks over the runs: %d of %d series passed", len(run.Series)-failed, len(run.Series))
+		series = fmt.Sprintf("; the checks over the runs passed for %d of %d series", len(run.Series)-failed, len(run.Series))
 	}
-	c.printf("%d of %d %s passed%s in %s (exit code %d)\n", passed, len(run.Scenarios), what, also, run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
+	c.printf("%d of %d %s passed%s in %s%s (exit code %d)\n", passed, len(run.Scenarios), what, also, run.Finished.Sub(run.Started).Round(time.Millisecond), series, run.ExitCode())
 }
 
 // fit cuts a name to its column on a terminal; a log file or CI keeps it

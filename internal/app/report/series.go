@@ -126,6 +126,9 @@ func (c *Console) SeriesFinished(s *Series) {
 			c.printf("  %-*s %5d %10s %10s %10s %10s\n", width, st.Name, st.Count,
 				metric.FormatNumber(st.Min), metric.FormatNumber(st.Median), metric.FormatNumber(st.P95), metric.FormatNumber(st.Max))
 		}
+		if s.Runs < 20 {
+			c.printf("  %s\n", c.paint(dim, "(p95 is the nearest rank: with fewer than 20 runs, the largest value)"))
+		}
 	}
 	c.printChecks(fmt.Sprintf("checks over the %d runs", s.Runs), s.Checks)
 	c.printf("  %s %s: %d of %d runs passed\n\n", c.verdict(s.Failed()), s.Label(), s.Passed, s.Runs)
