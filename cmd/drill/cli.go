@@ -307,6 +307,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		verbose   bool
 		logFormat string
 		stateDir  string
+		rf        repeatFlags
 	)
 	c := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -326,6 +327,9 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 			}
 			if logFormat != "text" && logFormat != "json" {
 				return exitWith(report.ExitInvalid, fmt.Errorf("--log-format must be text or json, not %q", logFormat))
+			}
+			if err := rf.check(); err != nil {
+				return err
 			}
 			loaded, err := lf.load(args, nil)
 			if err != nil {
@@ -352,11 +356,11 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the run's --timeout of %s ran out", timeout))
 				defer cancel()
 			}
-			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast})
+			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast, Repeat: rf.repeat})
 			if len(run.Scenarios) > 1 {
 				console.Summary(run)
 			}
-			if err := writeReports(run, mask, junitPath, jsonPath); err != nil {
+			if err := errors.Join(writeReports(run, mask, junitPath, jsonPath), rf.write(run, mask)); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitWith(report.ExitError, nil)
 			}
@@ -364,6 +368,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 		},
 	}
 	lf.register(c, stderr)
+	rf.register(c)
 	f := c.Flags()
 	f.StringVar(&junitPath, "junit", "", "write a JUnit XML report to `path`")
 	f.StringVar(&jsonPath, "json", "", "write the JSON journal of the run to `path`")
