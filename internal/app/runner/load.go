@@ -284,8 +284,9 @@ func loadParsed(sc *dsl.Scenario, data []byte, overrides map[string]Override, us
 			typed, err := convertVar(o.Value, v.Default)
 			if err != nil {
 				errs = append(errs, overrideError(v, o, err))
+			} else {
+				val = typed // else the default, so that no error follows from this one
 			}
-			val = typed
 		}
 		l.Vars[v.Name] = val
 	}
