@@ -333,6 +333,11 @@ func loadParsed(sc *dsl.Scenario, data []byte, overrides map[string]Override, us
 	build := func(list []*dsl.Step, phase string) []*steps.Built {
 		var built []*steps.Built
 		for _, spec := range list {
+			spec, kerr := kindFromVars(spec, l.Vars)
+			if kerr != nil {
+				errs = append(errs, kerr)
+				continue
+			}
 			bc := steps.BuildContext{File: file, Src: data, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase), Targets: targets}
 			b, err := steps.Build(spec, bc)
 			if err != nil {

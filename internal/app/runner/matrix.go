@@ -2,6 +2,7 @@ package runner
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/drill-dev/drill/dsl"
 	"github.com/drill-dev/drill/internal/app/report"
@@ -76,4 +77,33 @@ func loadMatrix(sc *dsl.Scenario, data []byte, overrides map[string]Override, us
 		return nil, err
 	}
 	return out, nil
+}
+
+// kindFromVars resolves ${var} references in a step's kind (kind: ${fault}
+// with a matrix of fault kinds), returning a copy of the step with the kind
+// resolved; a reference to a step's value is an error at the kind.
+func kindFromVars(spec *dsl.Step, vars map[string]any) (*dsl.Step, *dsl.Error) {
+	if !dsl.HasRefs(spec.Kind) {
+		return spec, nil
+	}
+	parts, err := dsl.ParseTemplate(spec.Kind)
+	if err != nil {
+		return nil, dsl.Errorf(spec.KindPos, "kind: %v", err)
+	}
+	for _, p := range parts {
+		switch {
+		case p.Ref == nil:
+		case p.Ref.Step != "":
+			return nil, dsl.Errorf(spec.KindPos, "kind: %s is recorded at run time: a step's kind can use only vars", p.Ref)
+		case !hasKey(vars, p.Ref.Name):
+			return nil, dsl.Errorf(spec.KindPos, "kind: undefined var %q%s", p.Ref.Name, dsl.DidYouMean(p.Ref.Name, slices.Collect(maps.Keys(vars))))
+		}
+	}
+	kind, _ := dsl.Expand(parts, func(r dsl.Ref) (string, bool) { return dsl.VarString(vars[r.Name]), true })
+	cp := *spec
+	cp.Kind = kind
+	if cp.Name == spec.Kind {
+		cp.Name = kind
+	}
+	return &cp, nil
 }
