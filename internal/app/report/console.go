@@ -230,13 +230,18 @@ func (c *Console) Summary(run *Run) {
 	what, series := "scenarios", ""
 	if len(run.Series) > 0 {
 		what = "runs"
-		failed := 0
+		checked, failed := 0, 0
 		for _, s := range run.Series {
+			if len(s.Checks) > 0 {
+				checked++
+			}
 			if checksExitCode(s.Checks) != ExitPassed {
 				failed++
 			}
 		}
-		series = fmt.Sprintf("; the checks over the runs passed for %d of %d series", len(run.Series)-failed, len(run.Series))
+		if checked > 0 {
+			series = fmt.Sprintf("; the checks over the runs passed for %d of %d series", checked-failed, checked)
+		}
 	}
 	c.printf("%d of %d %s passed%s in %s%s (exit code %d)\n", passed, len(run.Scenarios), what, also, run.Finished.Sub(run.Started).Round(time.Millisecond), series, run.ExitCode())
 }
