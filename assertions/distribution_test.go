@@ -1,7 +1,6 @@
 package assertions
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -31,15 +30,7 @@ func TestDistributionCompileErrors(t *testing.T) {
 		if tc.step {
 			opts = nil
 		}
-		_, err := Compile(tc.src, testSchema(), opts...)
-		var ce *CompileError
-		if !errors.As(err, &ce) {
-			t.Errorf("Compile(%q) = %v, want a *CompileError", tc.src, err)
-			continue
-		}
-		if ce.Msg != tc.msg || ce.Line != tc.line || ce.Column != tc.col {
-			t.Errorf("Compile(%q) = %d:%d %q, want %d:%d %q", tc.src, ce.Line, ce.Column, ce.Msg, tc.line, tc.col, tc.msg)
-		}
+		wantCompileError(t, tc.src, tc.msg, tc.line, tc.col, opts...)
 	}
 }
 
@@ -106,38 +97,12 @@ func TestEvalRuns(t *testing.T) {
 		runs = append(runs, store)
 	}
 	vars := map[string]any{"limit": int64(60)}
-	for _, tc := range []struct {
-		src  string
-		ok   bool
-		seen string
-		miss string
-	}{
+	runEvalCases(t, []evalCase{
 		{src: "p95(wait.rto_s) < 12", ok: false, seen: "p95(wait.rto_s) = 12"},
 		{src: "min(rto_s) == 10 && max(rto_s) == 12 && median(rto_s) == 11 && mean(rto_s) == 11", ok: true,
 			seen: "min(rto_s) = 10, max(rto_s) = 12, median(rto_s) = 11, mean(rto_s) = 11"},
 		{src: "count(wait.leader) == 2 && count(lost_writes) == 3", ok: true, seen: "count(wait.leader) = 2, count(lost_writes) = 3"},
 		{src: "max(lost_writes) == 0 || max(lost_writes) < vars.limit", ok: true, seen: "max(lost_writes) = 2"},
 		{src: "max(lag_mb) < 1", miss: "not measured in any of the 3 runs: lag_mb (the step that records it did not run or failed)"},
-	} {
-		c, err := Compile(tc.src, testSchema(), Distributions())
-		if err != nil {
-			t.Errorf("Compile(%q): %v", tc.src, err)
-			continue
-		}
-		res, err := c.EvalRuns(runs, vars)
-		if tc.miss != "" {
-			var me *MissingError
-			if !errors.As(err, &me) || err.Error() != tc.miss {
-				t.Errorf("EvalRuns(%q) error = %v, want %q", tc.src, err, tc.miss)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("EvalRuns(%q): %v", tc.src, err)
-			continue
-		}
-		if res.OK != tc.ok || res.SeenString() != tc.seen {
-			t.Errorf("EvalRuns(%q) = %v %q, want %v %q", tc.src, res.OK, res.SeenString(), tc.ok, tc.seen)
-		}
-	}
+	}, func(c *Check) (Result, error) { return c.EvalRuns(runs, vars) }, Distributions())
 }
