@@ -42,7 +42,7 @@ type Stat struct {
 // Label names a run for people and CI: the scenario's name, the matrix
 // values, the run's number: "leader-kill [sync=on] (run 2 of 3)".
 func (s *Scenario) Label() string {
-	l := s.Name + matrixLabel(s.Matrix)
+	l := s.Name + MatrixLabel(s.Matrix)
 	if s.Runs > 0 {
 		l += fmt.Sprintf(" (run %d of %d)", s.Run, s.Runs)
 	}
@@ -51,7 +51,7 @@ func (s *Scenario) Label() string {
 
 // Label names the series: "leader-kill [sync=on] (3 runs)".
 func (s *Series) Label() string {
-	return fmt.Sprintf("%s%s (%d runs)", s.Name, matrixLabel(s.Matrix), s.Runs)
+	return fmt.Sprintf("%s%s (%d runs)", s.Name, MatrixLabel(s.Matrix), s.Runs)
 }
 
 // Failed reports whether a run or a check over the runs did not pass.
@@ -63,8 +63,8 @@ func (s *Series) Failed() bool {
 // skipped because the run stopped before it (--fail-fast, Ctrl-C).
 func (s *Scenario) Ran() bool { return !s.skippedWhole() }
 
-// matrixLabel is " [sync=on, fault=compose.kill]", or "".
-func matrixLabel(m []MatrixVar) string {
+// MatrixLabel is " [sync=on, fault=compose.kill]", or "" without a matrix.
+func MatrixLabel(m []MatrixVar) string {
 	if len(m) == 0 {
 		return ""
 	}
