@@ -142,7 +142,7 @@ func (c *promCollector) addScenario(s *Scenario) {
 			continue
 		}
 		names, values := c.labels(s, s.Matrix, true, smp.Step)
-		c.gauge(promName(smp.Name), promHelp(smp), names, values, v)
+		c.gauge(promName(smp.Name), promHelp(smp.Name), names, values, v)
 	}
 	names, values := c.labels(s, s.Matrix, true, "-")
 	passed := 0.0
@@ -186,11 +186,13 @@ func promValue(s metric.Sample) (float64, bool) {
 	return 0, false
 }
 
-func promHelp(s metric.Sample) string {
-	if _, isTime := s.Value.(time.Time); isTime {
-		return fmt.Sprintf("drill metric %s: unix time in seconds.", s.Name)
+// promHelp is the help text of a metric's family: by its name alone, so
+// that every sample of a family agrees (a time metric's name ends in _at).
+func promHelp(name string) string {
+	if strings.HasSuffix(name, "_at") {
+		return fmt.Sprintf("drill metric %s: unix time in seconds.", name)
 	}
-	return fmt.Sprintf("drill metric %s (drill kinds documents it).", s.Name)
+	return fmt.Sprintf("drill metric %s (drill kinds documents it).", name)
 }
 
 var promInvalid = regexp.MustCompile(`[^a-zA-Z0-9_]`)
