@@ -25,13 +25,14 @@ func (l *Loaded) runChecks(runs int) []*LoadedCheck {
 // runSeries sums up the runs of one scenario under --repeat: the
 // distribution of every number metric, and the distribution checks
 // evaluated once over every run. When the run was stopped (stop is its
-// reason: Ctrl-C, --timeout, --fail-fast) before every run was made, those
-// checks are skipped.
+// reason: Ctrl-C, --timeout, --fail-fast) before every run was made, or
+// the cluster does not meet the scenario's requires, those checks are
+// skipped.
 func runSeries(l *Loaded, runs []*report.Scenario, stop string, o Observer) *report.Series {
 	s := &report.Series{Name: l.Scenario.Name, File: l.Scenario.File, Matrix: l.Matrix, Runs: len(runs),
 		Started: runs[0].Started, Finished: runs[len(runs)-1].Finished, Stats: report.Distributions(runs)}
 	vals := make([]assertions.Values, 0, len(runs))
-	complete := true
+	complete, unmet := true, 0
 	for _, r := range runs {
 		if r.Passed() {
 			s.Passed++
@@ -39,14 +40,24 @@ func runSeries(l *Loaded, runs []*report.Scenario, stop string, o Observer) *rep
 		if !r.Ran() {
 			complete = false
 		}
+		if r.Skipped != "" {
+			unmet++
+		}
 		vals = append(vals, storeOf(r.Metrics))
+	}
+	skip := ""
+	switch {
+	case unmet == len(runs): // the cluster does not meet the scenario's requires
+		skip = runs[0].Skipped
+	case !complete && stop != "":
+		skip = stop
 	}
 	for _, c := range l.Checks {
 		if !c.Check.Distribution() {
 			continue
 		}
-		if !complete && stop != "" {
-			s.Checks = append(s.Checks, &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Status: report.Skipped, Message: stop})
+		if skip != "" {
+			s.Checks = append(s.Checks, &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Status: report.Skipped, Message: skip})
 			continue
 		}
 		s.Checks = append(s.Checks, c.result(c.Check.EvalRuns(vals, l.Vars)))
