@@ -21,6 +21,7 @@ import (
 //	target:"sql,all" sql or all: steps that run on each member and report per member
 //	target:"member"  a Patroni member name
 //	target:"process" a process name: built-in or in cluster.processes
+//	target:"unit,one" a unit that is one member: not the plural role replica
 //
 // The tag may sit on a string, a list of strings or a list of lists.
 
@@ -153,6 +154,9 @@ func (n *TargetNames) check(mode, s string) string {
 		return n.checkMember(name)
 	}
 	if IsRole(s) {
+		if s == RoleReplicas && slices.Contains(modes, "one") {
+			return fmt.Sprintf("%q is every running replica and this step acts on one member: use %s, %s or member:NAME", s, RoleAnyReplica, RoleSyncStandby)
+		}
 		return ""
 	}
 	service, _, _ := strings.Cut(s, "#")

@@ -121,7 +121,7 @@ func (w *window) read(ctx context.Context, env *steps.Env, since time.Time) ([]l
 
 // Wait waits for a matching line.
 type Wait struct {
-	Target   string        `yaml:"target" required:"true" doc:"whose log: a service, or leader, replica, any_replica, sync_standby or member:NAME (one member)"`
+	Target   string        `yaml:"target" target:"unit,one" required:"true" doc:"whose log: a service, or leader, any_replica, sync_standby or member:NAME (one member)"`
 	Index    int           `yaml:"index" doc:"container number of a scaled service"`
 	Pattern  string        `yaml:"pattern" required:"true" doc:"Go regular expression matched against each line; named groups (?P<name>...) become metrics"`
 	After    string        `yaml:"after" doc:"id of an earlier fault step: the window starts at its fault_at (default: when this step starts)"`
@@ -196,7 +196,7 @@ func (s *Wait) Run(ctx context.Context, env *steps.Env) error {
 
 // Absent fails on a matching line.
 type Absent struct {
-	Target  string        `yaml:"target" required:"true" doc:"whose log: a service, or leader, replica, any_replica, sync_standby or member:NAME (one member)"`
+	Target  string        `yaml:"target" target:"unit,one" required:"true" doc:"whose log: a service, or leader, any_replica, sync_standby or member:NAME (one member)"`
 	Index   int           `yaml:"index" doc:"container number of a scaled service"`
 	Pattern string        `yaml:"pattern" required:"true" doc:"Go regular expression matched against each line"`
 	After   string        `yaml:"after" doc:"id of an earlier fault step: the window starts at its fault_at (default: when this step starts)"`

@@ -36,7 +36,7 @@ func init() {
 
 // Exec runs a command in one member.
 type Exec struct {
-	Target     string   `yaml:"target" required:"true" doc:"where to run: a service, or leader, replica, any_replica, sync_standby or member:NAME (one member)"`
+	Target     string   `yaml:"target" target:"unit,one" required:"true" doc:"where to run: a service, or leader, any_replica, sync_standby or member:NAME (one member)"`
 	Index      int      `yaml:"index" doc:"container number of a scaled service"`
 	Command    []string `yaml:"command" required:"true" doc:"the program and its arguments, e.g. [cat, /etc/patroni/patroni.yml]; use [sh, -c, \"...\"] for a shell line"`
 	Stdin      string   `yaml:"stdin" doc:"text fed to the command's standard input"`

@@ -81,7 +81,7 @@ func init() {
 
 // Tags sets and clears one member's Patroni tags.
 type Tags struct {
-	Target   string         `yaml:"target" target:"unit" required:"true" doc:"the member: a service, or leader, any_replica, sync_standby or member:NAME (one member)"`
+	Target   string         `yaml:"target" target:"unit,one" required:"true" doc:"the member: a service, or leader, any_replica, sync_standby or member:NAME (one member)"`
 	Set      map[string]any `yaml:"set" doc:"tags to set, e.g. {nofailover: true, failover_priority: 2, zone: b}"`
 	Clear    []string       `yaml:"clear" doc:"tags to remove, e.g. [nosync]"`
 	Keep     bool           `yaml:"keep" doc:"leave the change in place when the run ends; drill prints how to undo it"`
