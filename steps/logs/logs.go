@@ -45,7 +45,7 @@ func init() {
 		Summary: "fail if a member's log has a line matching a pattern in a window",
 		Doc: "Reads the member's log from after's fault_at (else from this step's start), waiting `for` first when " +
 			"it is given, and fails if any line matches pattern. Records how many lines matched (0 when it passes).",
-		Example: "kind: log.absent\ntarget: replica\npattern: \"FATAL\"\nafter: stop\nfor: 10s",
+		Example: "kind: log.absent\ntarget: any_replica\npattern: \"FATAL\"\nafter: stop\nfor: 10s",
 		New:     func() steps.Step { return &Absent{} },
 		Timeout: 2 * time.Minute,
 		Metrics: []metric.Spec{

@@ -127,6 +127,8 @@ var schemaBlind = map[string]string{
 	"97-check-hold-no-poll.yaml":        "hold without poll: a value checked by the kind's Validate method (Go code)",
 	"98-guard-poll-fault.yaml":          "a nested step's kind that injects a fault: checked when the step is built (Go code)",
 	"99-on-all-one-node.yaml":           "a target word a one-node step does not take: checked against the targets vocabulary (Go code)",
+	"100-log-wait-every-replica.yaml":   "a target word a one-member step does not take: checked against the targets vocabulary (Go code)",
+	"101-tags-every-replica.yaml":       "a target word a one-member step does not take: checked against the targets vocabulary (Go code)",
 	"150-matrix-unknown-var.yaml":       "a matrix var that vars does not declare: a cross-reference",
 	"152-matrix-too-many.yaml":          "the product of the matrix's list lengths: arithmetic a schema cannot do",
 	"157-matrix-secret.yaml":            "a matrix var declared secret under vars: a cross-reference",
