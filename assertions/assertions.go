@@ -147,7 +147,8 @@ func (s *Schema) Names() []string {
 type Check struct {
 	Source  string
 	program *vm.Program
-	uses    []use // metrics the expression reads, in order of appearance
+	uses    []use  // metrics the expression reads, in order of appearance
+	dist    []dist // distribution calls, in the order of __dist
 }
 
 // use is one metric an expression reads: a bare name, or step.name.
@@ -208,15 +209,33 @@ type CompileError struct {
 func (e *CompileError) Error() string { return e.Msg }
 
 // Compile type-checks src against the schema and returns a Check whose
-// result is a bool.
-func Compile(src string, schema *Schema) (*Check, error) {
-	opts := append([]expr.Option{expr.Env(schema.env()), expr.AsBool()}, helpers...)
+// result is a bool. With Distributions, a check that uses a distribution
+// function must read every metric through one.
+func Compile(src string, schema *Schema, options ...CompileOption) (*Check, error) {
+	var cfg compileConfig
+	for _, o := range options {
+		o(&cfg)
+	}
+	patch := &distPatcher{schema: schema, src: src, allow: cfg.distributions}
+	env := schema.env()
+	if cfg.distributions {
+		env = distEnv(env)
+	}
+	opts := append([]expr.Option{expr.Env(env), expr.AsBool(), expr.Patch(patch)}, helpers...)
 	program, err := expr.Compile(src, opts...)
+	if patch.err != nil {
+		return nil, patch.err
+	}
 	if err != nil {
 		return nil, compileError(err, schema)
 	}
-	c := &Check{Source: src, program: program}
-	c.uses = collectUses(program.Node(), schema)
+	c := &Check{Source: src, program: program, dist: patch.calls}
+	var at []file.Location
+	c.uses, at = collectUses(program.Node(), schema)
+	if len(c.dist) > 0 && len(c.uses) > 0 {
+		u := c.uses[0]
+		return nil, locError(src, at[0], fmt.Sprintf("%s reads one run's value in a check over the runs (it uses %s): write max(%s), min(%s) or another distribution function", u, c.dist[0], u, u))
+	}
 	return c, nil
 }
 
@@ -233,23 +252,25 @@ func compileError(err error, schema *Schema) error {
 }
 
 // collectUses finds the metrics an expression reads: identifiers that are
-// metric names, and step.metric member accesses.
-func collectUses(root ast.Node, schema *Schema) []use {
+// metric names, and step.metric member accesses; and where each is first.
+func collectUses(root ast.Node, schema *Schema) ([]use, []file.Location) {
 	v := &useCollector{schema: schema, seen: map[use]bool{}}
 	ast.Walk(&root, v)
-	return v.uses
+	return v.uses, v.at
 }
 
 type useCollector struct {
 	schema *Schema
 	seen   map[use]bool
 	uses   []use
+	at     []file.Location
 }
 
-func (v *useCollector) add(u use) {
+func (v *useCollector) add(u use, n ast.Node) {
 	if !v.seen[u] {
 		v.seen[u] = true
 		v.uses = append(v.uses, u)
+		v.at = append(v.at, n.Location())
 	}
 }
 
@@ -257,7 +278,7 @@ func (v *useCollector) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.IdentifierNode:
 		if _, ok := v.schema.Metrics[n.Value]; ok {
-			v.add(use{name: n.Value})
+			v.add(use{name: n.Value}, n)
 		}
 	case *ast.MemberNode:
 		id, ok := n.Node.(*ast.IdentifierNode)
@@ -269,7 +290,7 @@ func (v *useCollector) Visit(node *ast.Node) {
 			return
 		}
 		if _, isStep := v.schema.Steps[id.Value]; isStep {
-			v.add(use{step: id.Value, name: prop.Value})
+			v.add(use{step: id.Value, name: prop.Value}, id)
 		}
 	}
 }
@@ -304,10 +325,17 @@ func (r Result) SeenString() string {
 	return strings.Join(parts, ", ")
 }
 
-// MissingError says which metrics a check needs that no step recorded.
-type MissingError struct{ Names []string }
+// MissingError says which metrics a check needs that no step recorded; Runs
+// is the number of runs of a distribution check (0 for one run's check).
+type MissingError struct {
+	Names []string
+	Runs  int
+}
 
 func (e *MissingError) Error() string {
+	if e.Runs > 0 {
+		return fmt.Sprintf("not measured in any of the %d runs: %s (the step that records it did not run or failed)", e.Runs, strings.Join(e.Names, ", "))
+	}
 	return fmt.Sprintf("not measured: %s (the step that records it did not run or failed)", strings.Join(e.Names, ", "))
 }
 
@@ -317,13 +345,7 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	var res Result
 	var missing []string
 	for _, u := range c.uses {
-		var s metric.Sample
-		var ok bool
-		if u.step == "" {
-			s, ok = vals.Get(u.name)
-		} else {
-			s, ok = vals.GetStep(u.step, u.name)
-		}
+		s, ok := get(vals, u)
 		if !ok {
 			missing = append(missing, u.String())
 			continue
@@ -335,12 +357,25 @@ func (c *Check) Eval(vals Values, vars map[string]any) (Result, error) {
 	}
 	env := vals.Env()
 	env["vars"] = vars
+	return c.run(res, env)
+}
+
+// run runs the program over env and completes res with the verdict.
+func (c *Check) run(res Result, env map[string]any) (Result, error) {
 	out, err := expr.Run(c.program, env)
 	if err != nil {
 		return res, fmt.Errorf("evaluating %q: %w", c.Source, err)
 	}
 	res.OK, _ = out.(bool)
 	return res, nil
+}
+
+// get reads the metric u names from vals.
+func get(vals Values, u use) (metric.Sample, bool) {
+	if u.step == "" {
+		return vals.Get(u.name)
+	}
+	return vals.GetStep(u.step, u.name)
 }
 
 // PosError is a compile error of an expression whose text is located by

@@ -32,15 +32,22 @@ func TestCompileErrors(t *testing.T) {
 		{"vars.limt > 1", "unknown field limt", 1, 5},
 		{"rto_s < 60 &&\n  leader == 3", "invalid operation: == (mismatched types string and int)", 2, 9},
 	} {
-		_, err := Compile(tc.src, testSchema())
-		var ce *CompileError
-		if !errors.As(err, &ce) {
-			t.Errorf("Compile(%q) = %v, want a *CompileError", tc.src, err)
-			continue
-		}
-		if ce.Msg != tc.msg || ce.Line != tc.line || ce.Column != tc.col {
-			t.Errorf("Compile(%q) = %d:%d %q, want %d:%d %q", tc.src, ce.Line, ce.Column, ce.Msg, tc.line, tc.col, tc.msg)
-		}
+		wantCompileError(t, tc.src, tc.msg, tc.line, tc.col)
+	}
+}
+
+// wantCompileError fails unless compiling src with opts gives the error
+// msg at line:col.
+func wantCompileError(t *testing.T, src, msg string, line, col int, opts ...CompileOption) {
+	t.Helper()
+	_, err := Compile(src, testSchema(), opts...)
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		t.Errorf("Compile(%q) = %v, want a *CompileError", src, err)
+		return
+	}
+	if ce.Msg != msg || ce.Line != line || ce.Column != col {
+		t.Errorf("Compile(%q) = %d:%d %q, want %d:%d %q", src, ce.Line, ce.Column, ce.Msg, line, col, msg)
 	}
 }
 
@@ -64,12 +71,7 @@ func TestEval(t *testing.T) {
 		}
 	}
 	vars := map[string]any{"limit": int64(60)}
-	for _, tc := range []struct {
-		src  string
-		ok   bool
-		seen string
-		miss string
-	}{
+	runEvalCases(t, []evalCase{
 		{src: "rto_s < 60", ok: false, seen: "rto_s = 71.3"},
 		{src: "wait.rto_s < vars.limit + 20", ok: true, seen: "wait.rto_s = 71.3"},
 		{src: `leader != "postgres-master" && len(members) == 3`, ok: true, seen: `leader = "postgres-standby1", members = [a, b, c]`},
@@ -77,26 +79,41 @@ func TestEval(t *testing.T) {
 		{src: "seconds(now() - stop.fault_at) > 0", ok: true, seen: "stop.fault_at = 2026-11-27T12:00:00.000Z"},
 		{src: "lost_writes == 0", miss: "not measured: lost_writes (the step that records it did not run or failed)"},
 		{src: "stop.service == \"x\" || rto_s > 1", miss: "not measured: stop.service (the step that records it did not run or failed)"},
-	} {
-		c, err := Compile(tc.src, testSchema())
+	}, func(c *Check) (Result, error) { return c.Eval(store, vars) })
+}
+
+// evalCase is an expression and what evaluating it gives: a verdict and
+// the values seen, or (miss) a *MissingError with that text.
+type evalCase struct {
+	src  string
+	ok   bool
+	seen string
+	miss string
+}
+
+// runEvalCases compiles each case with opts and evaluates it with eval.
+func runEvalCases(t *testing.T, cases []evalCase, eval func(*Check) (Result, error), opts ...CompileOption) {
+	t.Helper()
+	for _, tc := range cases {
+		c, err := Compile(tc.src, testSchema(), opts...)
 		if err != nil {
 			t.Errorf("Compile(%q): %v", tc.src, err)
 			continue
 		}
-		res, err := c.Eval(store, vars)
+		res, err := eval(c)
 		if tc.miss != "" {
 			var me *MissingError
 			if !errors.As(err, &me) || err.Error() != tc.miss {
-				t.Errorf("Eval(%q) error = %v, want %q", tc.src, err, tc.miss)
+				t.Errorf("eval(%q) error = %v, want %q", tc.src, err, tc.miss)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("Eval(%q): %v", tc.src, err)
+			t.Errorf("eval(%q): %v", tc.src, err)
 			continue
 		}
 		if res.OK != tc.ok || res.SeenString() != tc.seen {
-			t.Errorf("Eval(%q) = %v %q, want %v %q", tc.src, res.OK, res.SeenString(), tc.ok, tc.seen)
+			t.Errorf("eval(%q) = %v %q, want %v %q", tc.src, res.OK, res.SeenString(), tc.ok, tc.seen)
 		}
 	}
 }

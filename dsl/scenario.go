@@ -37,6 +37,9 @@ type Scenario struct {
 	// Requires are the versions the cluster must run for the scenario to
 	// run at all; unmet, it is skipped. In the order written.
 	Requires []*Requirement
+	// Matrix, when not nil, runs the scenario once per combination of its
+	// vars' values.
+	Matrix *Matrix
 }
 
 // Requirement is one entry of requires: a component and a version
@@ -112,7 +115,7 @@ type Check struct {
 // StepCommonKeys are the keys every step accepts besides its kind's own.
 var StepCommonKeys = []string{"id", "name", "kind", "timeout", "continue_on_error", "expect_error", "retry"}
 
-var topKeys = []string{"name", "description", "tags", "requires", "vars", "cluster", "steps", "checks", "cleanup"}
+var topKeys = []string{"name", "description", "tags", "requires", "vars", "matrix", "cluster", "steps", "checks", "cleanup"}
 
 // Parse parses one scenario file. It returns every problem it finds, as an
 // ErrorList sorted by position, and a nil Scenario when there are any.
@@ -178,6 +181,8 @@ func (p *parser) parse(data []byte) *Scenario {
 			sc.Requires = p.requires(kv.val)
 		case "vars":
 			sc.Vars = p.vars(kv.val)
+		case "matrix":
+			sc.Matrix = p.matrix(kv.keyNode, kv.val)
 		case "cluster":
 			if kv.val.Kind == yaml.ScalarNode && kv.val.ShortTag() == "!!str" {
 				sc.ClusterFile, sc.ClusterPos = kv.val.Value, At(p.file, kv.val)
@@ -200,6 +205,7 @@ func (p *parser) parse(data []byte) *Scenario {
 		sc.Name = strings.TrimSuffix(sc.Name, ".yml")
 	}
 	p.checkIDs(sc)
+	p.checkMatrix(sc)
 	return sc
 }
 

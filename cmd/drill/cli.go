@@ -309,6 +309,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		logFormat string
 		stateDir  string
 		htmlPath  string
+		rf        repeatFlags
 	)
 	c := &cobra.Command{
 		Use:   "run FILE|DIR...",
@@ -328,6 +329,9 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 			}
 			if logFormat != "text" && logFormat != "json" {
 				return exitWith(report.ExitInvalid, fmt.Errorf("--log-format must be text or json, not %q", logFormat))
+			}
+			if err := rf.check(); err != nil {
+				return err
 			}
 			loaded, err := lf.load(args, nil)
 			if err != nil {
@@ -354,12 +358,12 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 				ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the run's --timeout of %s ran out", timeout))
 				defer cancel()
 			}
-			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast})
+			run := runner.Run(ctx, loaded, runner.Options{Observer: console, Logger: logger, StateDir: stateDir, FailFast: failFast, Repeat: rf.repeat})
 			stampRun(run, htmlPath)
 			if len(run.Scenarios) > 1 {
 				console.Summary(run)
 			}
-			if err := errors.Join(writeReports(run, mask, junitPath, jsonPath), writeHTML(run, mask, htmlPath)); err != nil {
+			if err := errors.Join(writeReports(run, mask, junitPath, jsonPath), writeHTML(run, mask, htmlPath), rf.write(run, mask)); err != nil {
 				fmt.Fprintln(stderr, err)
 				return exitWith(report.ExitError, nil)
 			}
@@ -367,6 +371,7 @@ A second Ctrl-C exits at once; then run 'drill cleanup'.`,
 		},
 	}
 	lf.register(c, stderr)
+	rf.register(c)
 	f := c.Flags()
 	f.StringVar(&junitPath, "junit", "", "write a JUnit XML report to `path`")
 	f.StringVar(&jsonPath, "json", "", "write the JSON journal of the run to `path`")

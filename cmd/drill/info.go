@@ -70,7 +70,7 @@ and point your editor at it, e.g. with the YAML language server:
 func printPlan(out io.Writer, loaded []*runner.Loaded) {
 	for _, l := range loaded {
 		var w strings.Builder
-		fmt.Fprintf(&w, "scenario %s (%s)\n", l.Scenario.Name, l.Scenario.File)
+		fmt.Fprintf(&w, "scenario %s%s (%s)\n", l.Scenario.Name, report.MatrixLabel(l.Matrix), l.Scenario.File)
 		if len(l.Vars) > 0 {
 			var parts []string
 			for _, v := range l.Scenario.Vars {

@@ -61,6 +61,14 @@ func JSONSchema() ([]byte, error) {
 				"propertyNames":        obj{"pattern": identPattern},
 				"additionalProperties": obj{"anyOf": []any{obj{"type": []string{"string", "number", "boolean", "null"}}, varObject()}},
 			},
+			"matrix": obj{
+				"type":          "object",
+				"minProperties": 1,
+				"description":   "vars and the values each takes: the scenario runs once per combination (at most 64), reported as its own suite",
+				"propertyNames": obj{"pattern": identPattern, "not": obj{"enum": []string{"scenario", "step", "run"}}},
+				"additionalProperties": obj{"type": "array", "minItems": 1, "uniqueItems": true,
+					"items": obj{"type": []string{"string", "number", "boolean"}}},
+			},
 			"cluster": obj{"description": "where the cluster runs: the cluster block, or the path of a YAML file holding it", "anyOf": []any{
 				structSchema(reflect.ValueOf(cluster.Cluster{})),
 				obj{"type": "string", "description": "path of a YAML file holding the cluster block, relative to the scenario"},
@@ -95,7 +103,8 @@ func varObject() obj {
 
 func commonProperties() obj {
 	return obj{
-		"kind":              obj{"type": "string", "enum": steps.KindNames(), "description": "the step kind (drill kinds lists them)"},
+		"kind": obj{"type": "string", "description": "the step kind (drill kinds lists them), or a ${var} naming one (a matrix of faults)",
+			"anyOf": []any{obj{"enum": steps.KindNames()}, obj{"pattern": `\$\{`}}},
 		"id":                obj{"type": "string", "pattern": identPattern, "description": "for references: ${id.metric} and id.metric in checks"},
 		"name":              obj{"type": "string", "description": "the step's name in reports (default: the id or the kind)"},
 		"timeout":           obj{"$ref": "#/definitions/duration", "description": "time limit of the step (default: the kind's)"},

@@ -127,8 +127,17 @@ var schemaBlind = map[string]string{
 	"97-check-hold-no-poll.yaml":        "hold without poll: a value checked by the kind's Validate method (Go code)",
 	"98-guard-poll-fault.yaml":          "a nested step's kind that injects a fault: checked when the step is built (Go code)",
 	"99-on-all-one-node.yaml":           "a target word a one-node step does not take: checked against the targets vocabulary (Go code)",
-	"100-log-wait-every-replica.yaml":   "a role a one-member step does not take: checked against the targets vocabulary (Go code)",
-	"101-tags-every-replica.yaml":       "a role a one-member step does not take: checked against the targets vocabulary (Go code)",
+	"100-log-wait-every-replica.yaml":   "a target word a one-member step does not take: checked against the targets vocabulary (Go code)",
+	"101-tags-every-replica.yaml":       "a target word a one-member step does not take: checked against the targets vocabulary (Go code)",
+	"150-matrix-unknown-var.yaml":       "a matrix var that vars does not declare: a cross-reference",
+	"152-matrix-too-many.yaml":          "the product of the matrix's list lengths: arithmetic a schema cannot do",
+	"157-matrix-secret.yaml":            "a matrix var declared secret under vars: a cross-reference",
+	"158-matrix-value-type.yaml":        "a matrix value that does not fit its var's default: a cross-reference",
+	"160-p95-in-step.yaml":              "an expression's content: compiled in Go",
+	"161-distribution-mixed.yaml":       "an expression's content: compiled in Go",
+	"162-distribution-string.yaml":      "an expression's content: compiled in Go",
+	"163-p95-expression.yaml":           "an expression's content: compiled in Go",
+	"164-kind-from-var.yaml":            "a kind written as a ${var}: resolved with the vars, in Go",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file
@@ -137,6 +146,8 @@ var schemaBlind = map[string]string{
 func TestSchemaAgreesWithLoader(t *testing.T) {
 	schema := compiledSchema(t)
 	shipped, _ := filepath.Glob("../../../scenarios/*.yaml")
+	matrix, _ := filepath.Glob("../../../examples/matrix/*.yaml")
+	shipped = append(shipped, matrix...)
 	invalid, _ := filepath.Glob("../runner/testdata/invalid/*.yaml")
 	if len(shipped) == 0 || len(invalid) < 40 {
 		t.Fatalf("found %d shipped scenarios and %d invalid ones", len(shipped), len(invalid))

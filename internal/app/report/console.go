@@ -62,7 +62,7 @@ func (c *Console) ScenarioStarted(s *Scenario) {
 	defer c.mu.Unlock()
 	c.step = 0
 	s = Masked(c.Mask, s)
-	c.printf("%s %s\n", c.paint(bold, "scenario "+s.Name), c.paint(dim, "("+s.File+")"))
+	c.printf("%s %s\n", c.paint(bold, "scenario "+s.Label()), c.paint(dim, "("+s.File+")"))
 }
 
 // StepStarted counts the step; its line is printed when it ends.
@@ -136,32 +136,41 @@ func (c *Console) UndoFinished(u *Undo) {
 func (c *Console) ScenarioFinished(s *Scenario) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(s.Checks) > 0 {
-		c.printf("  checks:\n")
-		width := 0
-		for _, ch := range s.Checks {
-			width = max(width, min(len(ch.Name), 48))
-		}
-		for _, ch := range s.Checks {
-			c.printCheck(ch, width)
-		}
-	}
+	c.printChecks("checks", s.Checks)
 	switch {
 	case s.Skipped != "":
-		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Name, s.Skipped)
+		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Label(), s.Skipped)
 		return
 	case s.Error != "":
-		c.printf("  %s %s: %s\n\n", c.paint(red, "ERROR"), s.Name, s.Error)
+		c.printf("  %s %s: %s\n\n", c.paint(red, "ERROR"), s.Label(), s.Error)
 		return
 	case s.skippedWhole():
-		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Name, s.Aborted)
+		c.printf("  %s %s: %s\n\n", c.paint(yellow, "SKIPPED"), s.Label(), s.Aborted)
 		return
 	}
-	verdict := c.paint(green, "PASSED")
-	if !s.Passed() {
-		verdict = c.paint(red, "FAILED")
+	c.printf("  %s %s in %s\n\n", c.verdict(!s.Passed()), s.Label(), s.Finished.Sub(s.Started).Round(time.Millisecond))
+}
+
+func (c *Console) verdict(failed bool) string {
+	if failed {
+		return c.paint(red, "FAILED")
 	}
-	c.printf("  %s %s in %s\n\n", verdict, s.Name, s.Finished.Sub(s.Started).Round(time.Millisecond))
+	return c.paint(green, "PASSED")
+}
+
+// printChecks prints a checks table; the caller holds c.mu.
+func (c *Console) printChecks(title string, checks []*Check) {
+	if len(checks) == 0 {
+		return
+	}
+	c.printf("  %s:\n", title)
+	width := 0
+	for _, ch := range checks {
+		width = max(width, min(len(ch.Name), 48))
+	}
+	for _, ch := range checks {
+		c.printCheck(ch, width)
+	}
 }
 
 // printCheck prints one line of the checks table, the name in a column of
@@ -221,7 +230,23 @@ func (c *Console) Summary(run *Run) {
 	if skipped > 0 {
 		also = fmt.Sprintf(", %d skipped (requires not met)", skipped)
 	}
-	c.printf("%d of %d scenarios passed%s in %s (exit code %d)\n", passed, len(run.Scenarios), also, run.Finished.Sub(run.Started).Round(time.Millisecond), run.ExitCode())
+	what, series := "scenarios", ""
+	if len(run.Series) > 0 {
+		what = "runs"
+		checked, failed := 0, 0
+		for _, s := range run.Series {
+			if len(s.Checks) > 0 {
+				checked++
+			}
+			if checksExitCode(s.Checks) != ExitPassed {
+				failed++
+			}
+		}
+		if checked > 0 {
+			series = fmt.Sprintf("; the checks over the runs passed for %d of %d series", checked-failed, checked)
+		}
+	}
+	c.printf("%d of %d %s passed%s in %s%s (exit code %d)\n", passed, len(run.Scenarios), what, also, run.Finished.Sub(run.Started).Round(time.Millisecond), series, run.ExitCode())
 }
 
 // fit cuts a name to its column on a terminal; a log file or CI keeps it

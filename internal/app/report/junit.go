@@ -15,6 +15,12 @@ import (
 // The JUnit XML written here validates against the Apache Ant schema
 // (testdata/JUnit.xsd): one <testsuite> per scenario, one <testcase> per
 // step, undo and check, metrics as <properties>, step logs in <system-out>.
+// A scenario run several times (--repeat) or once per matrix combination
+// gives one suite per run, named with its label ("leader-kill [sync=on]
+// (run 2 of 3)"), so that no two test cases share a suite and a name: CI
+// readers (Jenkins, GitLab) key cases by suite, class and name and would
+// merge or drop repeated ones. Each series then adds a suite of its checks
+// over the runs, with the distributions as properties.
 
 type junitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
@@ -84,6 +90,9 @@ func WriteJUnit(w io.Writer, run *Run, m *Masker) error {
 	for i, s := range run.Scenarios {
 		doc.Suites = append(doc.Suites, junitSuiteOf(i, s, host, run.HTML, m))
 	}
+	for i, s := range run.Series {
+		doc.Suites = append(doc.Suites, junitSeriesSuite(len(run.Scenarios)+i, s, host, m))
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -103,24 +112,13 @@ func junitSuiteOf(id int, s *Scenario, host, html string, m *Masker) junitSuite 
 	suite := junitSuite{
 		Package:   "drill",
 		ID:        id,
-		Name:      token(s.Name),
+		Name:      token(s.Label()),
 		Timestamp: s.Started.UTC().Format("2006-01-02T15:04:05"),
 		Hostname:  host,
 		Time:      seconds(s.Finished.Sub(s.Started)),
 	}
-	class := token("drill." + s.Name)
-	add := func(c junitCase) {
-		suite.Tests++
-		switch {
-		case c.Failure != nil:
-			suite.Failures++
-		case c.Error != nil:
-			suite.Errors++
-		case c.Skipped != nil:
-			suite.Skipped++
-		}
-		suite.Cases = append(suite.Cases, c)
-	}
+	class := token("drill." + s.Label())
+	add := suite.add
 	var out strings.Builder
 	if s.Error != "" {
 		add(junitCase{Name: "requires", Classname: class, Time: seconds(0), Error: &junitMessage{Type: "RequiresError", Message: clean(m.Mask(s.Error))}})
@@ -163,17 +161,7 @@ func junitSuiteOf(id int, s *Scenario, host, html string, m *Masker) junitSuite 
 		add(c)
 	}
 	for _, ch := range s.Checks {
-		c := junitCase{Name: token("check: " + m.Mask(ch.Name)), Classname: class, Time: seconds(0)}
-		msg := clean(m.Mask(ch.Pos.String() + ": " + ch.Message))
-		switch ch.Status {
-		case Failed:
-			c.Failure = &junitMessage{Type: "CheckFailed", Message: msg}
-		case Error:
-			c.Error = &junitMessage{Type: "CheckError", Message: msg}
-		case Skipped:
-			c.Skipped = &junitMessage{Message: clean(m.Mask(ch.Message))}
-		}
-		add(c)
+		add(junitCheck(ch, class, m))
 	}
 	for _, p := range latestProperties(s.Metrics) {
 		suite.Properties.Items = append(suite.Properties.Items, junitProperty{Name: token(p.name), Value: clean(m.Mask(p.value))})
@@ -192,6 +180,56 @@ func junitSuiteOf(id int, s *Scenario, host, html string, m *Masker) junitSuite 
 		fmt.Fprintf(&out, "=== skipped: %s\n", m.Mask(s.Skipped))
 	}
 	suite.SystemOut.Text = clean(tail(out.String(), maxSystemOut))
+	return suite
+}
+
+// add adds a test case and counts it.
+func (suite *junitSuite) add(c junitCase) {
+	suite.Tests++
+	switch {
+	case c.Failure != nil:
+		suite.Failures++
+	case c.Error != nil:
+		suite.Errors++
+	case c.Skipped != nil:
+		suite.Skipped++
+	}
+	suite.Cases = append(suite.Cases, c)
+}
+
+// junitCheck is the test case of a check.
+func junitCheck(ch *Check, class string, m *Masker) junitCase {
+	c := junitCase{Name: token("check: " + m.Mask(ch.Name)), Classname: class, Time: seconds(0)}
+	msg := clean(m.Mask(ch.Pos.String() + ": " + ch.Message))
+	switch ch.Status {
+	case Failed:
+		c.Failure = &junitMessage{Type: "CheckFailed", Message: msg}
+	case Error:
+		c.Error = &junitMessage{Type: "CheckError", Message: msg}
+	case Skipped:
+		c.Skipped = &junitMessage{Message: clean(m.Mask(ch.Message))}
+	}
+	return c
+}
+
+// junitSeriesSuite is the suite of a series: a test case per check over
+// the runs; as properties, how many runs were made and passed (each run's
+// failures are in its own suite, not counted again) and every distribution
+// (name.min, name.median, name.p95, name.max, name.mean, name.count).
+func junitSeriesSuite(id int, s *Series, host string, m *Masker) junitSuite {
+	suite := junitSuite{Package: "drill", ID: id, Name: token(m.Mask(s.Label())), Hostname: host,
+		Timestamp: s.Started.UTC().Format("2006-01-02T15:04:05"), Time: seconds(s.Finished.Sub(s.Started))}
+	class := token("drill." + m.Mask(s.Label()))
+	suite.Properties.Items = append(suite.Properties.Items, junitProperty{Name: "runs", Value: fmt.Sprint(s.Runs)}, junitProperty{Name: "runs_passed", Value: fmt.Sprint(s.Passed)})
+	for _, ch := range s.Checks {
+		suite.add(junitCheck(ch, class, m))
+	}
+	for _, st := range s.Stats {
+		for _, stat := range []string{"min", "median", "p95", "max", "mean", "count"} {
+			v, _ := st.Of(stat)
+			suite.Properties.Items = append(suite.Properties.Items, junitProperty{Name: token(m.Mask(st.Name + "." + stat)), Value: metric.FormatNumber(v)})
+		}
+	}
 	return suite
 }
 

@@ -43,6 +43,9 @@ type Run struct {
 	// HTML is the path of the HTML report written with this run (drill run
 	// --html), which the JUnit report links to.
 	HTML string `json:"html,omitempty"`
+	// Series are the scenarios run more than once (drill run --repeat):
+	// the distributions and the checks over the runs.
+	Series []*Series `json:"series,omitempty"`
 }
 
 // Scenario is the result of one scenario file.
@@ -78,6 +81,13 @@ type Scenario struct {
 	// sampled from Patroni, the writers' writes per bucket, the watchers'
 	// windows (absent when nothing was recorded, and in older journals).
 	Timeline *timeline.Timeline `json:"timeline,omitempty"`
+	// Run is this run's number, from 1, among Runs (drill run --repeat);
+	// both are 0 when the scenario runs once.
+	Run  int `json:"run,omitempty"`
+	Runs int `json:"runs,omitempty"`
+	// Matrix is the combination of the scenario's matrix vars this run used,
+	// in the order the matrix declares them.
+	Matrix []MatrixVar `json:"matrix,omitempty"`
 }
 
 // Step is the result of one step.
@@ -136,6 +146,9 @@ func (r *Run) ExitCode() int {
 	for _, s := range r.Scenarios {
 		code = max(code, s.exitCode())
 	}
+	for _, s := range r.Series {
+		code = max(code, checksExitCode(s.Checks))
+	}
 	return code
 }
 
@@ -159,12 +172,17 @@ func (s *Scenario) exitCode() int {
 			return ExitError
 		}
 	}
-	for _, c := range s.Checks {
+	return max(code, checksExitCode(s.Checks))
+}
+
+// checksExitCode is 1 when a check failed or could not be evaluated.
+func checksExitCode(checks []*Check) int {
+	for _, c := range checks {
 		if c.Status == Failed || c.Status == Error {
-			code = ExitCheckFailed
+			return ExitCheckFailed
 		}
 	}
-	return code
+	return ExitPassed
 }
 
 // Passed reports whether the scenario passed as a whole.

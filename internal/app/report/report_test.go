@@ -125,10 +125,14 @@ func TestConsoleGolden(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	c := &Console{W: &buf, Mask: NewMasker(nil)}
-	run := sampleRun()
-	s := run.Scenarios[0]
+	replay(c, sampleRun().Scenarios[0])
+	golden.Check(t, "testdata/leader-stop.console.txt", buf.Bytes())
+}
+
+// replay tells the console about s in the runner's order: the steps, the
+// undo of their faults, cleanup.
+func replay(c *Console, s *Scenario) {
 	c.ScenarioStarted(s)
-	// in the runner's order: the steps, the undo of their faults, cleanup
 	for _, st := range s.Steps {
 		if st.Status != Skipped {
 			c.StepStarted(st)
@@ -143,7 +147,6 @@ func TestConsoleGolden(t *testing.T) {
 		c.StepFinished(st)
 	}
 	c.ScenarioFinished(s)
-	golden.Check(t, "testdata/leader-stop.console.txt", buf.Bytes())
 }
 
 // TestConsoleNames: a long step or check name is cut to its column only on

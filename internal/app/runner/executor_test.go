@@ -238,7 +238,7 @@ func (e *ExecutorTest) run(t *testing.T) {
 
 	res := &ExecutorResult{StateDir: dir, Journal: j}
 	if e.scenario != "" {
-		l, err := runner.LoadScenario(key, []byte(e.scenario), nil, map[string]bool{})
+		l, err := runner.LoadScenarios(key, []byte(e.scenario), nil, map[string]bool{})
 		if err != nil {
 			t.Fatalf("load:\n%v", err)
 		}
@@ -255,7 +255,7 @@ func (e *ExecutorTest) run(t *testing.T) {
 		if e.options != nil {
 			e.options(&opts)
 		}
-		res.Run = runner.Run(runCtx, []*runner.Loaded{l}, opts)
+		res.Run = runner.Run(runCtx, l, opts)
 		sum.WriteString(summarizeRun(res.Run))
 		fmt.Fprintf(&sum, "journal:\n%s", indent(j.Lines()))
 		fmt.Fprintf(&sum, "pending after the run:\n%s", indent(pending(t, dir)))
@@ -288,7 +288,7 @@ func summarizeRun(run *report.Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run: interrupted=%v exit=%d\n", run.Interrupted, run.ExitCode())
 	for _, s := range run.Scenarios {
-		fmt.Fprintf(&b, "scenario %q: passed=%v\n", s.Name, s.Passed())
+		fmt.Fprintf(&b, "scenario %q: passed=%v\n", s.Label(), s.Passed())
 		if s.Aborted != "" {
 			fmt.Fprintf(&b, "aborted: %s\n", s.Aborted)
 		}
@@ -319,6 +319,19 @@ func summarizeRun(run *report.Run) string {
 			}
 		}
 		fmt.Fprintf(&b, "events:\n%s", indent(events))
+	}
+	for _, s := range run.Series {
+		fmt.Fprintf(&b, "series %q: %d of %d runs passed\n", s.Label(), s.Passed, s.Runs)
+		var stats []string
+		for _, st := range s.Stats {
+			stats = append(stats, fmt.Sprintf("%s: count %d min %v median %v p95 %v max %v mean %v", st.Name, st.Count, st.Min, st.Median, st.P95, st.Max, st.Mean))
+		}
+		fmt.Fprintf(&b, "stats:\n%s", indent(stats))
+		var checks []string
+		for _, c := range s.Checks {
+			checks = append(checks, fmt.Sprintf("%-8s %s%s", c.Status, c.Name, suffix(c.Message)))
+		}
+		fmt.Fprintf(&b, "checks over the runs:\n%s", indent(checks))
 	}
 	return b.String()
 }

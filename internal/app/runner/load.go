@@ -19,6 +19,7 @@ import (
 	"github.com/drill-dev/drill/assertions"
 	"github.com/drill-dev/drill/cluster"
 	"github.com/drill-dev/drill/dsl"
+	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/platform"
 	"github.com/drill-dev/drill/steps"
 )
@@ -32,6 +33,9 @@ type Loaded struct {
 	Steps    []*steps.Built
 	Cleanup  []*steps.Built
 	Checks   []*LoadedCheck
+	// Matrix is the combination of matrix vars this Loaded runs with, in
+	// the order the matrix declares them; nil without a matrix.
+	Matrix []report.MatrixVar
 }
 
 // LoadedCheck is a compiled end-of-run check.
@@ -159,7 +163,7 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 		o(&cfg)
 	}
 	clusters := &clusterFiles{}
-	results := make([]*Loaded, len(files))
+	results := make([][]*Loaded, len(files))
 	fileErrs := make([]error, len(files))
 	used := make([]map[string]bool, len(files))
 	done := make([]chan struct{}, len(files))
@@ -188,12 +192,14 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 	for i := range files {
 		<-done[i]
 		if each != nil {
-			each(files[i], results[i], fileErrs[i])
+			var first *Loaded
+			if len(results[i]) > 0 {
+				first = results[i][0]
+			}
+			each(files[i], first, fileErrs[i])
 		}
 		errs.Add(fileErrs[i])
-		if results[i] != nil {
-			out = append(out, results[i])
-		}
+		out = append(out, results[i]...)
 		for name := range used[i] {
 			declared[name] = true
 		}
@@ -210,8 +216,20 @@ func LoadFiles(files []string, overrides map[string]Override, each func(file str
 }
 
 // LoadScenario loads one file's content. used collects the override names
-// that the scenario declares.
+// that the scenario declares. A scenario with a matrix gives its first
+// combination (every combination is loaded and checked); LoadScenarios
+// gives them all.
 func LoadScenario(file string, data []byte, overrides map[string]string, used map[string]bool) (*Loaded, error) {
+	all, err := LoadScenarios(file, data, overrides, used)
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+// LoadScenarios loads one file's content: one Loaded, or one per
+// combination of its matrix.
+func LoadScenarios(file string, data []byte, overrides map[string]string, used map[string]bool) ([]*Loaded, error) {
 	return loadScenario(file, data, Overrides(overrides), used, loadConfig{}, &clusterFiles{})
 }
 
@@ -230,12 +248,26 @@ func WithCluster(path string) LoadOption {
 }
 
 // loadScenario loads one scenario, reading shared cluster files through
-// clusters.
-func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig, clusters *clusterFiles) (*Loaded, error) {
+// clusters: one Loaded, or one per combination of its matrix.
+func loadScenario(file string, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig, clusters *clusterFiles) ([]*Loaded, error) {
 	sc, err := dsl.Parse(file, data)
 	if err != nil {
 		return nil, err
 	}
+	if sc.Matrix == nil || len(sc.Matrix.Axes) == 0 {
+		l, err := loadParsed(sc, data, overrides, used, cfg, clusters)
+		if err != nil {
+			return nil, err
+		}
+		return []*Loaded{l}, nil
+	}
+	return loadMatrix(sc, data, overrides, used, cfg, clusters)
+}
+
+// loadParsed loads a parsed scenario with the given var overrides.
+func loadParsed(sc *dsl.Scenario, data []byte, overrides map[string]Override, used map[string]bool, cfg loadConfig, clusters *clusterFiles) (*Loaded, error) {
+	file := sc.File
+	var err error
 	if cfg.cluster != "" {
 		abs, err := filepath.Abs(cfg.cluster)
 		if err != nil {
@@ -252,8 +284,9 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 			typed, err := convertVar(o.Value, v.Default)
 			if err != nil {
 				errs = append(errs, overrideError(v, o, err))
+			} else {
+				val = typed // else the default, so that no error follows from this one
 			}
-			val = typed
 		}
 		l.Vars[v.Name] = val
 	}
@@ -300,6 +333,11 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 	build := func(list []*dsl.Step, phase string) []*steps.Built {
 		var built []*steps.Built
 		for _, spec := range list {
+			spec, kerr := kindFromVars(spec, l.Vars)
+			if kerr != nil {
+				errs = append(errs, kerr)
+				continue
+			}
 			bc := steps.BuildContext{File: file, Src: data, Vars: l.Vars, Schema: schema, CheckRef: refChecker(ids, phase), Targets: targets}
 			b, err := steps.Build(spec, bc)
 			if err != nil {
@@ -331,7 +369,7 @@ func loadScenario(file string, data []byte, overrides map[string]Override, used 
 		}
 	}
 	for _, c := range sc.Checks {
-		check, err := assertions.Compile(c.Expr, schema)
+		check, err := assertions.Compile(c.Expr, schema, assertions.Distributions())
 		if err != nil {
 			errs = append(errs, assertions.PosError(c.ExprText, fmt.Sprintf("check %q", c.Name), err))
 			continue

@@ -135,3 +135,26 @@ func TestRequiresUnreadableIsAnError(t *testing.T) {
 		t.Errorf("console:\n%s", console)
 	}
 }
+
+// TestRequiresUnmetUnderRepeat: under --repeat, a scenario whose requires
+// are unmet skips every run and its checks over the runs too: the run
+// passes, rather than failing a distribution nothing measured.
+func TestRequiresUnmetUnderRepeat(t *testing.T) {
+	t.Parallel()
+	url := patroniAt(t, "3.0.2", 150004)
+	src := fmt.Sprintf("name: repeat-needs-4\nrequires: {patroni: \">= 4\"}\ncluster: {patroni: [%s]}\nsteps:\n  - {id: m, kind: test.measure, values: [1]}\nchecks:\n  - max(m.value) < 5\n", url)
+	l, err := runner.LoadScenario("repeat-needs-4.yaml", []byte(src), nil, map[string]bool{})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := runner.Run(ctx, []*runner.Loaded{l}, runner.Options{StateDir: t.TempDir(), Repeat: 2})
+	if len(run.Series) != 1 || len(run.Series[0].Checks) != 1 {
+		t.Fatalf("series %+v", run.Series)
+	}
+	c := run.Series[0].Checks[0]
+	if c.Status != report.Skipped || c.Message != "needs Patroni >= 4, the cluster runs 3.0.2" || run.ExitCode() != report.ExitPassed {
+		t.Errorf("the check over the runs: %s %q; exit %d", c.Status, c.Message, run.ExitCode())
+	}
+}

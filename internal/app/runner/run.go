@@ -49,6 +49,17 @@ type Options struct {
 	// after the steps (default 2 minutes). The cleanup steps get their own
 	// declared time limits on top: see cleanupBudget.
 	CleanupTimeout time.Duration
+	// Repeat runs each scenario this many times (drill run --repeat; 0 or
+	// 1: once). Each run undoes its faults and runs its cleanup steps as
+	// any run does; after the last, the checks over the runs are evaluated
+	// (see runSeries).
+	Repeat int
+}
+
+// SeriesObserver is an Observer that is also told when the runs of a
+// series are over (drill run --repeat).
+type SeriesObserver interface {
+	SeriesFinished(s *report.Series)
 }
 
 // StepTimeoutError is a step that ran out of time.
@@ -78,23 +89,31 @@ func Run(ctx context.Context, loaded []*Loaded, opts Options) *report.Run {
 	if opts.CleanupTimeout == 0 {
 		opts.CleanupTimeout = 2 * time.Minute
 	}
+	opts.Repeat = max(opts.Repeat, 1)
 	run := &report.Run{Started: time.Now()}
 	stop := ""
 	for _, l := range loaded {
-		var res *report.Scenario
-		if stop != "" {
-			res = skippedScenario(l, stop)
-			observeSkipped(opts.Observer, res)
-		} else {
-			res = runScenario(ctx, l, opts)
+		var runs []*report.Scenario
+		for n := range opts.Repeat {
+			var res *report.Scenario
+			if stop != "" {
+				res = skippedScenario(l, stop, n+1, opts.Repeat)
+				observeSkipped(opts.Observer, res)
+			} else {
+				res = runScenario(ctx, l, opts, n+1)
+			}
+			run.Scenarios = append(run.Scenarios, res)
+			runs = append(runs, res)
+			switch {
+			case ctx.Err() != nil && stop == "":
+				run.Interrupted = errors.Is(context.Cause(ctx), ErrInterrupted)
+				stop = "run stopped: " + causeText(ctx)
+			case opts.FailFast && !res.Passed() && stop == "":
+				stop = fmt.Sprintf("--fail-fast: scenario %q did not pass", res.Label())
+			}
 		}
-		run.Scenarios = append(run.Scenarios, res)
-		switch {
-		case ctx.Err() != nil && stop == "":
-			run.Interrupted = errors.Is(context.Cause(ctx), ErrInterrupted)
-			stop = "run stopped: " + causeText(ctx)
-		case opts.FailFast && !res.Passed() && stop == "":
-			stop = fmt.Sprintf("--fail-fast: scenario %q did not pass", res.Name)
+		if opts.Repeat > 1 {
+			run.Series = append(run.Series, runSeries(l, runs, stop, opts.Observer))
 		}
 	}
 	run.Finished = time.Now()
@@ -177,22 +196,29 @@ func (r *scenarioRun) event(typ, step, format string, args ...any) {
 	r.res.Events = append(r.res.Events, report.Event{At: time.Now(), Type: typ, Step: step, Message: fmt.Sprintf(format, args...)})
 }
 
-func newScenarioResult(l *Loaded) *report.Scenario {
+// newScenarioResult starts the result of run n of runs (n is 1 and runs 1
+// without --repeat).
+func newScenarioResult(l *Loaded, n, runs int) *report.Scenario {
 	sc := l.Scenario
-	return &report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description, Tags: sc.Tags, Started: time.Now()}
+	res := &report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description, Tags: sc.Tags, Started: time.Now(), Matrix: l.Matrix}
+	if runs > 1 {
+		res.Run, res.Runs = n, runs
+	}
+	return res
 }
 
-func skippedScenario(l *Loaded, reason string) *report.Scenario {
-	res := newScenarioResult(l)
+func skippedScenario(l *Loaded, reason string, n, runs int) *report.Scenario {
+	res := newScenarioResult(l, n, runs)
 	res.Aborted = reason
-	skipAll(res, l, reason)
+	skipAll(res, l, reason, runs)
 	res.Finished = res.Started
 	return res
 }
 
 // skipAll records every step and check of l as skipped for reason (the
-// cleanup steps too when none of the steps ran because of requires).
-func skipAll(res *report.Scenario, l *Loaded, reason string) {
+// cleanup steps too when none of the steps ran because of requires); runs
+// is the number of runs of --repeat.
+func skipAll(res *report.Scenario, l *Loaded, reason string, runs int) {
 	for _, b := range l.Steps {
 		res.Steps = append(res.Steps, skippedStep(b, "steps", reason))
 	}
@@ -201,7 +227,7 @@ func skipAll(res *report.Scenario, l *Loaded, reason string) {
 			res.Cleanup = append(res.Cleanup, skippedStep(b, "cleanup", reason))
 		}
 	}
-	for _, c := range l.Checks {
+	for _, c := range l.runChecks(runs) {
 		res.Checks = append(res.Checks, &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Status: report.Skipped, Message: reason})
 	}
 }
@@ -229,8 +255,9 @@ func skippedStep(b *steps.Built, phase, reason string) *report.Step {
 	return s
 }
 
-func runScenario(ctx context.Context, l *Loaded, opts Options) *report.Scenario {
-	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l), store: metric.NewStore(), bg: &steps.Background{}, timeline: &timeline.Recorder{}}
+// runScenario runs l once: run n of opts.Repeat.
+func runScenario(ctx context.Context, l *Loaded, opts Options, n int) *report.Scenario {
+	r := &scenarioRun{l: l, opts: opts, res: newScenarioResult(l, n, opts.Repeat), store: metric.NewStore(), bg: &steps.Background{}, timeline: &timeline.Recorder{}}
 	newPorts := opts.NewPorts
 	if newPorts == nil {
 		newPorts = steps.NewPorts
@@ -304,7 +331,7 @@ func (r *scenarioRun) unmetRequires(ctx context.Context) bool {
 		}
 		return false
 	}
-	skipAll(r.res, r.l, reason)
+	skipAll(r.res, r.l, reason, r.opts.Repeat)
 	r.event("requires", "", "%s", firstOf(r.res.Error, r.res.Skipped))
 	if o := r.opts.Observer; o != nil {
 		for _, st := range append(append([]*report.Step(nil), r.res.Steps...), r.res.Cleanup...) {
@@ -590,32 +617,44 @@ func (r *scenarioRun) evaluateChecks() {
 		r.res.Checks = append(r.res.Checks, &report.Check{Name: "guard " + t.Guard, Expr: t.Expr, Pos: t.Pos,
 			Status: report.Failed, Message: t.Error(), Seen: t.Seen})
 	}
-	for _, c := range r.l.Checks {
-		res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos}
-		out, err := c.Check.Eval(r.store, r.l.Vars)
-		res.Seen = out.Seen
+	for _, c := range r.l.runChecks(r.opts.Repeat) {
+		var out assertions.Result
+		var err error
+		if c.Check.Distribution() { // no --repeat: over this one run
+			out, err = c.Check.EvalRuns([]assertions.Values{r.store}, r.l.Vars)
+		} else {
+			out, err = c.Check.Eval(r.store, r.l.Vars)
+		}
+		res := c.result(out, err)
 		var missing *assertions.MissingError
-		switch {
-		case r.res.Aborted != "" && errors.As(err, &missing):
+		if r.res.Aborted != "" && errors.As(err, &missing) {
 			res.Status = report.Skipped
 			res.Message = fmt.Sprintf("not measured: %s (%s)", strings.Join(missing.Names, ", "), r.skip)
-		case err != nil:
-			res.Status, res.Message = report.Error, err.Error()
-		case out.OK:
-			res.Status = report.Passed
-		default:
-			res.Status = report.Failed
-			res.Message = c.Spec.Expr
-			if s := out.SeenString(); s != "" {
-				res.Message += ": " + s
-			}
-			if c.Spec.Message != "" {
-				res.Message += " (" + c.Spec.Message + ")"
-			}
 		}
 		r.event("check", "", "%s: %s%s", c.Spec.Name, res.Status, suffix(res.Message))
 		r.res.Checks = append(r.res.Checks, res)
 	}
+}
+
+// result is the report of the check evaluated to out or err.
+func (c *LoadedCheck) result(out assertions.Result, err error) *report.Check {
+	res := &report.Check{Name: c.Spec.Name, Expr: c.Spec.Expr, Pos: c.Spec.Pos, Seen: out.Seen}
+	switch {
+	case err != nil:
+		res.Status, res.Message = report.Error, err.Error()
+	case out.OK:
+		res.Status = report.Passed
+	default:
+		res.Status = report.Failed
+		res.Message = c.Spec.Expr
+		if s := out.SeenString(); s != "" {
+			res.Message += ": " + s
+		}
+		if c.Spec.Message != "" {
+			res.Message += " (" + c.Spec.Message + ")"
+		}
+	}
+	return res
 }
 
 // cappedWriter keeps the first limit bytes and notes what it dropped.
