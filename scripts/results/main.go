@@ -21,6 +21,7 @@ type journal struct {
 		Name    string `json:"name"`
 		Started string `json:"started"`
 		Aborted string `json:"aborted"`
+		Skipped string `json:"skipped"`
 		Checks  []struct {
 			Status string `json:"status"`
 		} `json:"checks"`
@@ -79,7 +80,11 @@ func main() {
 			for _, m := range s.Metrics {
 				last[m.Name] = m.Value
 			}
-			row := []string{s.Name, *profile, fmt.Sprintf("%d/%d", passed, len(s.Checks))}
+			verdict := fmt.Sprintf("%d/%d", passed, len(s.Checks))
+			if s.Skipped != "" {
+				verdict = "skipped" // requires not met: nothing ran
+			}
+			row := []string{s.Name, *profile, verdict}
 			for _, c := range columns {
 				v, ok := last[c.name]
 				if !ok {
