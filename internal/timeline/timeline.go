@@ -167,43 +167,29 @@ type Recorder struct {
 }
 
 // SetRoles keeps the role samples.
-func (r *Recorder) SetRoles(roles Roles) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.t.Roles = &roles
-}
+func (r *Recorder) SetRoles(roles Roles) { r.update(func(t *Timeline) { t.Roles = &roles }) }
 
 // AddWrites keeps one writer's buckets.
 func (r *Recorder) AddWrites(w Writes) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.t.Writes = append(r.t.Writes, w)
+	r.update(func(t *Timeline) { t.Writes = append(t.Writes, w) })
 }
 
 // AddWatch keeps what a split-brain watcher saw.
 func (r *Recorder) AddWatch(w Watch) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.t.Watches = append(r.t.Watches, w)
+	r.update(func(t *Timeline) { t.Watches = append(t.Watches, w) })
 }
 
 // AddLag keeps a lag watcher's samples.
-func (r *Recorder) AddLag(l LagSeries) {
+func (r *Recorder) AddLag(l LagSeries) { r.update(func(t *Timeline) { t.Lag = append(t.Lag, l) }) }
+
+// update changes the timeline under the lock; a nil Recorder keeps nothing.
+func (r *Recorder) update(f func(*Timeline)) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.t.Lag = append(r.t.Lag, l)
+	f(&r.t)
 }
 
 // Timeline returns a copy of what was recorded, or nil when nothing was.

@@ -68,7 +68,7 @@ func TestDOM(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows, checks, steps, envs []*html.Node
-	walk(doc, func(n *html.Node) {
+	chromiumtest.Walk(doc, func(n *html.Node) {
 		for _, a := range n.Attr {
 			switch {
 			case a.Key == "src", a.Key == "href" && !strings.HasPrefix(a.Val, "#"):
@@ -79,19 +79,19 @@ func TestDOM(t *testing.T) {
 			t.Errorf("<link>: the report must be self-contained")
 		}
 		switch {
-		case attr(n, "data-row") != "":
+		case chromiumtest.Attr(n, "data-row") != "":
 			rows = append(rows, n)
-		case hasClass(n, "check"):
+		case chromiumtest.HasClass(n, "check"):
 			checks = append(checks, n)
-		case hasClass(n, "step-row"):
+		case chromiumtest.HasClass(n, "step-row"):
 			steps = append(steps, n)
-		case attr(n, "data-key") != "":
+		case chromiumtest.Attr(n, "data-key") != "":
 			envs = append(envs, n)
 		}
 	})
 	byKind := map[string][]*html.Node{}
 	for _, r := range rows {
-		byKind[attr(r, "data-row")] = append(byKind[attr(r, "data-row")], r)
+		byKind[chromiumtest.Attr(r, "data-row")] = append(byKind[chromiumtest.Attr(r, "data-row")], r)
 	}
 	var members []string
 	for _, r := range byKind["member"] {
@@ -102,17 +102,17 @@ func TestDOM(t *testing.T) {
 	}
 	pg1 := byKind["member"][0]
 	for _, want := range []string{"leader", "absent", "replica", "offline (kill)"} {
-		if !strings.Contains(text(pg1), want) {
-			t.Errorf("pg1's row does not say %q: %q", want, text(pg1))
+		if !strings.Contains(chromiumtest.Text(pg1), want) {
+			t.Errorf("pg1's row does not say %q: %q", want, chromiumtest.Text(pg1))
 		}
 	}
 	if s := titles(pg1); !strings.Contains(s, "pg1: no answer from 12:00:12.003 (+12.003 s) to 12:00:12.503 (+12.503 s), 0.500 s") {
 		t.Errorf("pg1's row has no title for the sample without an answer: %q", s)
 	}
-	if !strings.Contains(text(byKind["member"][1]), "partitioned") {
-		t.Errorf("pg2 (the partition's smaller side) is not marked partitioned: %q", text(byKind["member"][1]))
+	if !strings.Contains(chromiumtest.Text(byKind["member"][1]), "partitioned") {
+		t.Errorf("pg2 (the partition's smaller side) is not marked partitioned: %q", chromiumtest.Text(byKind["member"][1]))
 	}
-	if strings.Contains(text(byKind["member"][0]), "partitioned") {
+	if strings.Contains(chromiumtest.Text(byKind["member"][0]), "partitioned") {
 		t.Errorf("pg1 (the partition's larger side) is marked partitioned")
 	}
 	if n := len(byKind["fault"]); n != 2 {
@@ -121,7 +121,7 @@ func TestDOM(t *testing.T) {
 		t.Errorf("the kill's window: %q", s)
 	}
 	writes := byKind["writes"]
-	if len(writes) != 1 || !strings.Contains(text(writes[0]), "longest gap 10.050 s") {
+	if len(writes) != 1 || !strings.Contains(chromiumtest.Text(writes[0]), "longest gap 10.050 s") {
 		t.Errorf("no writer row with the longest gap marked: %d rows", len(writes))
 	} else {
 		for _, cls := range []string{"w-ack", "w-fail", "w-ind", "gap"} {
@@ -133,15 +133,15 @@ func TestDOM(t *testing.T) {
 			t.Errorf("no title for the bucket of the indeterminate writes in %.300q", s)
 		}
 	}
-	if s := text(byKind["patroni"][0]); !strings.Contains(s, "leader at start: pg1") || !strings.Contains(s, "leader pg2") || !strings.Contains(s, "timeline 2") {
+	if s := chromiumtest.Text(byKind["patroni"][0]); !strings.Contains(s, "leader at start: pg1") || !strings.Contains(s, "leader pg2") || !strings.Contains(s, "timeline 2") {
 		t.Errorf("Patroni events: %q", s)
 	}
 	for _, m := range []string{"kill.fault_at", "failover.leader_seen_at", "failover.promoted_at", "writes.ack_gap_ended_at"} {
-		if !strings.Contains(text(byKind["moments"][0]), m) {
+		if !strings.Contains(chromiumtest.Text(byKind["moments"][0]), m) {
 			t.Errorf("the moments row lacks %s", m)
 		}
 	}
-	if !strings.Contains(text(byKind["split-brain"][0]), "2 primaries") {
+	if !strings.Contains(chromiumtest.Text(byKind["split-brain"][0]), "2 primaries") {
 		t.Errorf("the split-brain overlap is not marked")
 	}
 	if len(byKind["probe"]) != 2 || len(byKind["lag"]) != 1 {
@@ -149,23 +149,23 @@ func TestDOM(t *testing.T) {
 	}
 	// every drawn mark carries its title
 	for _, r := range rows {
-		walk(r, func(n *html.Node) {
-			if (n.Data == "rect" || n.Data == "circle" || n.Data == "path") && !hasClass(n, "row-bg") && !hasClass(n, "baseline") {
+		chromiumtest.Walk(r, func(n *html.Node) {
+			if (n.Data == "rect" || n.Data == "circle" || n.Data == "path") && !chromiumtest.HasClass(n, "row-bg") && !chromiumtest.HasClass(n, "baseline") {
 				if n.FirstChild == nil || n.FirstChild.Data != "title" {
-					t.Errorf("a <%s class=%q> in row %s has no <title>", n.Data, attr(n, "class"), attr(r, "data-row"))
+					t.Errorf("a <%s class=%q> in row %s has no <title>", n.Data, chromiumtest.Attr(n, "class"), chromiumtest.Attr(r, "data-row"))
 				}
 			}
 		})
 	}
-	if len(checks) != 2 || attr(checks[1], "data-status") != "failed" || !strings.Contains(text(checks[1]), "writes.lost_writes == 0") || !strings.Contains(text(checks[1]), "writes.lost_writes = 3") {
-		t.Errorf("checks: %d rows; the second: %q", len(checks), text(checks[len(checks)-1]))
+	if len(checks) != 2 || chromiumtest.Attr(checks[1], "data-status") != "failed" || !strings.Contains(chromiumtest.Text(checks[1]), "writes.lost_writes == 0") || !strings.Contains(chromiumtest.Text(checks[1]), "writes.lost_writes = 3") {
+		t.Errorf("checks: %d rows; the second: %q", len(checks), chromiumtest.Text(checks[len(checks)-1]))
 	}
-	if len(steps) != 6 || !strings.Contains(text(steps[5]), "the old leader rejoins <quickly>") || !strings.Contains(text(steps[5]), `lag 2 MB > 1 MB`) {
+	if len(steps) != 6 || !strings.Contains(chromiumtest.Text(steps[5]), "the old leader rejoins <quickly>") || !strings.Contains(chromiumtest.Text(steps[5]), `lag 2 MB > 1 MB`) {
 		t.Errorf("steps: %d rows", len(steps))
 	}
 	env := map[string]string{}
 	for _, e := range envs {
-		env[attr(e, "data-key")] = text(e)
+		env[chromiumtest.Attr(e, "data-key")] = chromiumtest.Text(e)
 	}
 	if !strings.Contains(env["maximum_lag_on_failover"], "not read") || !strings.Contains(env["ttl"], "10") || !strings.Contains(env["drill"], "0123abc") {
 		t.Errorf("fingerprint: %q", env)
@@ -233,56 +233,16 @@ func BenchmarkRenderHTML(b *testing.B) {
 	})
 }
 
-func walk(n *html.Node, f func(*html.Node)) {
-	f(n)
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, f)
-	}
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasClass(n *html.Node, cls string) bool {
-	return n.Type == html.ElementNode && strings.Contains(" "+attr(n, "class")+" ", " "+cls+" ")
-}
-
 func containsClass(n *html.Node, cls string) bool {
 	found := false
-	walk(n, func(c *html.Node) { found = found || hasClass(c, cls) })
+	chromiumtest.Walk(n, func(c *html.Node) { found = found || chromiumtest.HasClass(c, cls) })
 	return found
-}
-
-// text is the visible text under n (titles left out).
-func text(n *html.Node) string {
-	var b strings.Builder
-	var rec func(*html.Node)
-	rec = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "title" {
-			return
-		}
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-			b.WriteString(" ")
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			rec(c)
-		}
-	}
-	rec(n)
-	return strings.Join(strings.Fields(b.String()), " ")
 }
 
 // titles joins the <title> texts under n.
 func titles(n *html.Node) string {
 	var parts []string
-	walk(n, func(c *html.Node) {
+	chromiumtest.Walk(n, func(c *html.Node) {
 		if c.Type == html.ElementNode && c.Data == "title" && c.FirstChild != nil {
 			parts = append(parts, c.FirstChild.Data)
 		}
@@ -293,8 +253,8 @@ func titles(n *html.Node) string {
 // label is a row's label.
 func label(r *html.Node) string {
 	out := ""
-	walk(r, func(c *html.Node) {
-		if out == "" && hasClass(c, "row-label") && c.FirstChild != nil {
+	chromiumtest.Walk(r, func(c *html.Node) {
+		if out == "" && chromiumtest.HasClass(c, "row-label") && c.FirstChild != nil {
 			out = c.FirstChild.Data
 		}
 	})

@@ -103,8 +103,8 @@ func PageHeight(dom []byte) int {
 			return
 		case n.Data == "tr":
 			h += 48
-		case n.Data == "svg" && attr(n, "role") == "img":
-			if f := strings.Fields(attr(n, "viewBox")); len(f) == 4 {
+		case n.Data == "svg" && Attr(n, "role") == "img":
+			if f := strings.Fields(Attr(n, "viewBox")); len(f) == 4 {
 				vh, _ := strconv.ParseFloat(f[3], 64)
 				h += vh*1350/1100 + 160
 			}
@@ -130,11 +130,11 @@ func Check(dom []byte, run *report.Run) error {
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	var sections []*html.Node
 	root := find(doc, func(n *html.Node) bool { return n.Data == "html" })
-	if root == nil || attr(root, "data-js") != "ready" {
+	if root == nil || Attr(root, "data-js") != "ready" {
 		fail("the page's script did not run (no data-js=ready on <html>)")
 	}
-	walk(doc, func(n *html.Node) {
-		if n.Data == "section" && hasClass(n, "scenario") {
+	Walk(doc, func(n *html.Node) {
+		if n.Data == "section" && HasClass(n, "scenario") {
 			sections = append(sections, n)
 		}
 		for _, a := range n.Attr {
@@ -157,25 +157,25 @@ func Check(dom []byte, run *report.Run) error {
 func checkScenario(sec *html.Node, s *report.Scenario) error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if got := attr(sec, "data-scenario"); got != s.Name {
+	if got := Attr(sec, "data-scenario"); got != s.Name {
 		fail("section for %q", got)
 	}
-	checks := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "check") })
+	checks := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && HasClass(n, "check") })
 	if len(checks) != len(s.Checks) {
 		fail("%d check rows, the journal has %d checks", len(checks), len(s.Checks))
 	} else {
 		for j, c := range s.Checks {
-			row := text(checks[j])
-			if attr(checks[j], "data-status") != string(c.Status) || !strings.Contains(row, strings.Join(strings.Fields(c.Name), " ")) {
-				fail("check row %d is %q (%s), want %q (%s)", j+1, row, attr(checks[j], "data-status"), c.Name, c.Status)
+			row := Text(checks[j])
+			if Attr(checks[j], "data-status") != string(c.Status) || !strings.Contains(row, strings.Join(strings.Fields(c.Name), " ")) {
+				fail("check row %d is %q (%s), want %q (%s)", j+1, row, Attr(checks[j], "data-status"), c.Name, c.Status)
 			}
 		}
 	}
-	steps := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "step-row") })
+	steps := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && HasClass(n, "step-row") })
 	if want := len(s.Steps) + len(s.Cleanup); len(steps) != want {
 		fail("%d step rows, the journal has %d steps", len(steps), want)
 	}
-	env := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-key") != "" })
+	env := findAll(sec, func(n *html.Node) bool { return n.Data == "tr" && Attr(n, "data-key") != "" })
 	if want := len(report.EnvironmentKeys) + 1; len(env) != want {
 		fail("%d fingerprint rows, want %d", len(env), want)
 	}
@@ -183,8 +183,8 @@ func checkScenario(sec *html.Node, s *report.Scenario) error {
 		return errors.Join(errs...)
 	}
 	rows := map[string][]string{}
-	for _, r := range findAll(sec, func(n *html.Node) bool { return attr(n, "data-row") != "" }) {
-		rows[attr(r, "data-row")] = append(rows[attr(r, "data-row")], rowLabel(r))
+	for _, r := range findAll(sec, func(n *html.Node) bool { return Attr(n, "data-row") != "" }) {
+		rows[Attr(r, "data-row")] = append(rows[Attr(r, "data-row")], rowLabel(r))
 	}
 	if len(rows["axis"]) != 1 || len(rows["steps"]) != 1 || len(rows["moments"]) != 1 {
 		fail("the timeline lacks its axis, steps or moments row: %v", rows)
@@ -224,16 +224,17 @@ func checkScenario(sec *html.Node, s *report.Scenario) error {
 	return errors.Join(errs...)
 }
 
-func walk(n *html.Node, f func(*html.Node)) {
+// Walk calls f on n and on everything under it, in document order.
+func Walk(n *html.Node, f func(*html.Node)) {
 	f(n)
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		walk(c, f)
+		Walk(c, f)
 	}
 }
 
 func find(n *html.Node, ok func(*html.Node) bool) *html.Node {
 	var out *html.Node
-	walk(n, func(c *html.Node) {
+	Walk(n, func(c *html.Node) {
 		if out == nil && c.Type == html.ElementNode && ok(c) {
 			out = c
 		}
@@ -243,7 +244,7 @@ func find(n *html.Node, ok func(*html.Node) bool) *html.Node {
 
 func findAll(n *html.Node, ok func(*html.Node) bool) []*html.Node {
 	var out []*html.Node
-	walk(n, func(c *html.Node) {
+	Walk(n, func(c *html.Node) {
 		if c.Type == html.ElementNode && ok(c) {
 			out = append(out, c)
 		}
@@ -251,7 +252,8 @@ func findAll(n *html.Node, ok func(*html.Node) bool) []*html.Node {
 	return out
 }
 
-func attr(n *html.Node, key string) string {
+// Attr is n's attribute key, or "".
+func Attr(n *html.Node, key string) string {
 	for _, a := range n.Attr {
 		if a.Key == key {
 			return a.Val
@@ -260,12 +262,13 @@ func attr(n *html.Node, key string) string {
 	return ""
 }
 
-func hasClass(n *html.Node, cls string) bool {
-	return strings.Contains(" "+attr(n, "class")+" ", " "+cls+" ")
+// HasClass reports whether n is an element with class cls.
+func HasClass(n *html.Node, cls string) bool {
+	return n.Type == html.ElementNode && strings.Contains(" "+Attr(n, "class")+" ", " "+cls+" ")
 }
 
-// text is the visible text under n, without the marks' titles.
-func text(n *html.Node) string {
+// Text is the visible text under n, without the marks' titles.
+func Text(n *html.Node) string {
 	var b strings.Builder
 	var rec func(*html.Node)
 	rec = func(n *html.Node) {
@@ -284,8 +287,8 @@ func text(n *html.Node) string {
 }
 
 func rowLabel(r *html.Node) string {
-	if l := find(r, func(n *html.Node) bool { return hasClass(n, "row-label") }); l != nil {
-		return text(l)
+	if l := find(r, func(n *html.Node) bool { return HasClass(n, "row-label") }); l != nil {
+		return Text(l)
 	}
 	return ""
 }
