@@ -56,7 +56,8 @@ func init() {
 		Name:    "writer.stop",
 		Summary: "stop the writer and count what survived on the current leader",
 		Doc: "Stops the writer, reads back this run's rows on verify_on (default the current leader) and computes " +
-			"lost_writes (acknowledged but missing), the outage as the client saw it and the reconnection time.",
+			"lost_writes (acknowledged but missing), ghost_writes (failed for the client but committed), " +
+			"never_committed_writes, the outage as the client saw it and the reconnection time.",
 		Example: "kind: writer.stop",
 		New:     func() steps.Step { return &WriterStop{Name: "writer", VerifyOn: steps.RoleLeader} },
 		Timeout: time.Minute,
@@ -66,6 +67,9 @@ func init() {
 			{Name: "failed", Type: metric.Number, Doc: "writes that definitely did not commit"},
 			{Name: "indeterminate_writes", Type: metric.Number, Doc: "writes whose connection was lost while committing: outcome unknown"},
 			{Name: "lost_writes", Type: metric.Number, Doc: "acknowledged writes missing on the verification node (RPO, in rows)"},
+			{Name: "ghost_writes", Type: metric.Number, Doc: "writes the client saw fail (indeterminate or failed) whose row is there: committed despite the error"},
+			{Name: "never_committed_writes", Type: metric.Number, Doc: "writes the client saw fail whose row is missing"},
+			{Name: "duplicate_rows", Type: metric.Number, Doc: "rows beyond the first for one sequence number (0 unless the table lacks its (run_id, seq) key and something replayed a statement)"},
 			{Name: "write_rto_s", Type: metric.Number, Doc: "the outage as the client saw it: first failed write to the first acknowledged one after it", Resolution: "the write interval (1/rate)"},
 			{Name: "reconnect_s", Type: metric.Number, Doc: "first failed write to the first new connection that worked", Resolution: "the retry interval (100 ms)"},
 			{Name: "throughput_ops", Type: metric.Number, Doc: "acknowledged writes per second"},
@@ -301,6 +305,9 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 	env.Logf("%d attempts: %d acknowledged, %d failed, %d indeterminate; verified on %s", rep.Attempts, rep.Acknowledged, rep.Failed, rep.Indeterminate, rep.VerifiedOn)
 	if rep.LostWrites != nil && *rep.LostWrites > 0 {
 		env.Logf("lost acknowledged writes (seq): %v", rep.LostSeqs)
+	}
+	if rep.GhostWrites != nil && *rep.GhostWrites > 0 {
+		env.Logf("writes that failed for the client but committed (seq): %v", rep.GhostSeqs)
 	}
 	if rep.FailedButPresent != nil && *rep.FailedButPresent > 0 {
 		env.Logf("warning: %d writes classified failed are present", *rep.FailedButPresent)

@@ -257,7 +257,9 @@ type WriterReport struct {
 	// its first failure.
 	OutageOpen bool
 
-	// Verification against the node Stop was given; all nil if it failed.
+	// Verification against the node Stop was given: every attempt
+	// classified by whether its row is there, as Jepsen's set checker does.
+	// All nil if verification failed.
 	VerifiedOn string
 	// LostWrites counts acknowledged writes whose row is missing.
 	LostWrites *int
@@ -267,7 +269,18 @@ type WriterReport struct {
 	// FailedButPresent counts writes classified failed whose row exists;
 	// anything but 0 means the classification was wrong.
 	FailedButPresent *int
-	VerifyError      string `json:",omitempty"`
+	// GhostWrites counts writes the client saw fail (indeterminate or
+	// failed) whose row exists: committed despite the error.
+	GhostWrites *int
+	GhostSeqs   []int64 `json:",omitempty"` // the first maxListed of them
+	// NeverCommitted counts writes the client saw fail whose row is missing.
+	NeverCommitted *int
+	// DuplicateRows counts rows beyond the first for one sequence number.
+	// The writer tries each number once and drill's table has (run_id, seq)
+	// as its key, so anything but 0 means a table without that key and a
+	// layer (pooler, driver, proxy) that replayed a statement.
+	DuplicateRows *int
+	VerifyError   string `json:",omitempty"`
 }
 
 // Metrics returns the report under drill's metric names, leaving out every
@@ -288,8 +301,11 @@ func (r WriterReport) Metrics() map[string]float64 {
 	put("throughput_ops", r.ThroughputOps)
 	put("write_rto_s", r.WriteRTOS)
 	put("reconnect_s", r.ReconnectS)
-	if r.LostWrites != nil {
-		m["lost_writes"] = float64(*r.LostWrites)
+	for name, v := range map[string]*int{"lost_writes": r.LostWrites, "ghost_writes": r.GhostWrites,
+		"never_committed_writes": r.NeverCommitted, "duplicate_rows": r.DuplicateRows} {
+		if v != nil {
+			m[name] = float64(*v)
+		}
 	}
 	return m
 }
@@ -362,28 +378,51 @@ func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
 		return r, fmt.Errorf("pg: writer: verify run %s on %s: %w", w.cfg.RunID, verify.Name, err)
 	}
 	r.VerifiedOn = verify.Name
-	lost, indet, failedPresent := 0, 0, 0
+	r.classify(attempts, present)
+	return r, nil
+}
+
+// classify sorts every attempt by its outcome and whether its row is
+// present (rows[seq] is how many rows seq has on the verification node).
+func (r *WriterReport) classify(attempts []Attempt, rows []int) {
+	lost, indet, failedPresent, ghost, never, dup := 0, 0, 0, 0, 0, 0
 	for _, a := range attempts {
-		ok := present[a.Seq]
+		n := 0
+		if a.Seq >= 0 && a.Seq < int64(len(rows)) {
+			n = rows[a.Seq]
+		}
+		if n > 1 {
+			dup += n - 1
+		}
 		switch {
-		case a.Outcome == Acknowledged && !ok:
+		case a.Outcome == Acknowledged && n == 0:
 			lost++
 			if len(r.LostSeqs) < maxListed {
 				r.LostSeqs = append(r.LostSeqs, a.Seq)
 			}
-		case a.Outcome == Indeterminate && ok:
-			indet++
-		case a.Outcome == Failed && ok:
-			failedPresent++
+		case a.Outcome == Acknowledged:
+		case n == 0:
+			never++
+		default:
+			ghost++
+			if len(r.GhostSeqs) < maxListed {
+				r.GhostSeqs = append(r.GhostSeqs, a.Seq)
+			}
+			if a.Outcome == Indeterminate {
+				indet++
+			} else {
+				failedPresent++
+			}
 		}
 	}
 	r.LostWrites, r.IndeterminateCommitted, r.FailedButPresent = &lost, &indet, &failedPresent
-	return r, nil
+	r.GhostWrites, r.NeverCommitted, r.DuplicateRows = &ghost, &never, &dup
 }
 
-// readBack returns, indexed by seq (1..max), which rows of run exist on n.
-func readBack(ctx context.Context, n Node, runID string, max int64) ([]bool, error) {
-	present := make([]bool, max+1)
+// readBack returns, indexed by seq (1..max), how many rows of run n has
+// for each sequence number.
+func readBack(ctx context.Context, n Node, runID string, max int64) ([]int, error) {
+	present := make([]int, max+1)
 	ctx, cancel := withDeadline(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := connectNode(ctx, n, ConnOptions{})
@@ -398,7 +437,7 @@ func readBack(ctx context.Context, n Node, runID string, max int64) ([]bool, err
 	var seq int64
 	_, err = pgx.ForEachRow(rows, []any{&seq}, func() error {
 		if seq >= 1 && seq <= max {
-			present[seq] = true
+			present[seq]++
 		}
 		return nil
 	})

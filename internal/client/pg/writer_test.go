@@ -218,3 +218,32 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// TestClassifySortsEveryWrite: each attempt lands in exactly one class by
+// its outcome and the rows found for it, as in Jepsen's set checker.
+func TestClassifySortsEveryWrite(t *testing.T) {
+	as := []Attempt{
+		{Seq: 1, Outcome: Acknowledged},  // present
+		{Seq: 2, Outcome: Acknowledged},  // lost
+		{Seq: 3, Outcome: Indeterminate}, // ghost: committed despite the error
+		{Seq: 4, Outcome: Indeterminate}, // never committed
+		{Seq: 5, Outcome: Failed},        // never committed
+		{Seq: 6, Outcome: Failed},        // ghost: the classification was wrong
+		{Seq: 7, Outcome: Acknowledged},  // present twice: one duplicate row
+	}
+	rows := []int{0, 1, 0, 1, 0, 0, 1, 2}
+	var r WriterReport
+	r.classify(as, rows)
+	got := r.Metrics()
+	for name, want := range map[string]float64{"lost_writes": 1, "ghost_writes": 2, "never_committed_writes": 2, "duplicate_rows": 1} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v (metrics %v)", name, got[name], want, got)
+		}
+	}
+	if *r.IndeterminateCommitted != 1 || *r.FailedButPresent != 1 {
+		t.Errorf("indeterminate committed %d, failed but present %d, want 1 and 1", *r.IndeterminateCommitted, *r.FailedButPresent)
+	}
+	if !slices.Equal(r.LostSeqs, []int64{2}) || !slices.Equal(r.GhostSeqs, []int64{3, 6}) {
+		t.Errorf("lost %v ghost %v, want [2] and [3 6]", r.LostSeqs, r.GhostSeqs)
+	}
+}
