@@ -406,7 +406,7 @@ func TestTestbedEndToEnd(t *testing.T) {
 		}
 		t.Logf("Patroni config: ttl %d, loop_wait %d, retry_timeout %d, synchronous_mode %v",
 			cfg.TTL, cfg.LoopWait, cfg.RetryTimeout, cfg.SynchronousMode)
-		want := map[string][3]int{"default": {30, 10, 10}, "fast": {10, 2, 4}}
+		want := map[string][3]int{"default": {30, 10, 10}, "fast": {14, 2, 4}}
 		if w, ok := want[os.Getenv("DRILL_TESTBED_PROFILE")]; ok && w != [3]int{cfg.TTL, cfg.LoopWait, cfg.RetryTimeout} {
 			t.Errorf("profile %s wants ttl/loop_wait/retry_timeout %v", os.Getenv("DRILL_TESTBED_PROFILE"), w)
 		}

@@ -61,7 +61,7 @@ testbed_profile() {
   case "${DRILL_TESTBED_PROFILE:-default}" in
     default) echo "30 10 10" ;;
     # Patroni 4 (trixie) raises a ttl below 20 to 20; testbed-entrypoint does the same.
-    fast)    if [ "$TESTBED_FLAVOUR" = bookworm ]; then echo "10 2 4"; else echo "20 2 4"; fi ;;
+    fast)    if [ "$TESTBED_FLAVOUR" = bookworm ]; then echo "14 2 4"; else echo "20 2 4"; fi ;;
     *) die "DRILL_TESTBED_PROFILE must be default or fast, not '${DRILL_TESTBED_PROFILE}'" ;;
   esac
 }
