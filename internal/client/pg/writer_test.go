@@ -247,3 +247,55 @@ func TestClassifySortsEveryWrite(t *testing.T) {
 		t.Errorf("lost %v ghost %v, want [2] and [3 6]", r.LostSeqs, r.GhostSeqs)
 	}
 }
+
+// TestWriterFindsGhostCommits makes commits that the client sees fail but
+// that are there: with synchronous_standby_names naming a standby that
+// never comes, a COMMIT is written locally and then waits; the writer's
+// attempt times out (indeterminate) and the row stays. ghost_writes must
+// equal an independent count of the unacknowledged rows in the table.
+func TestWriterFindsGhostCommits(t *testing.T) {
+	p, _ := newPair(t, false)
+	node := Node{Name: "p", DSN: p.DSN("")}
+	w, err := StartWriter(t.Context(), WriterConfig{DSN: node.DSN, Rate: 100, AttemptTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "10 acknowledged writes", func() bool { return len(acknowledged(w)) >= 10 })
+	exec(t, node, `ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+	exec(t, node, `SELECT pg_reload_conf()`)
+	unacknowledged := func() []int64 {
+		var seqs []int64
+		for _, a := range w.Attempts() {
+			if a.Outcome != Acknowledged {
+				seqs = append(seqs, a.Seq)
+			}
+		}
+		return seqs
+	}
+	waitFor(t, "3 writes that are not acknowledged", func() bool { return len(unacknowledged()) >= 3 })
+	exec(t, node, `ALTER SYSTEM RESET synchronous_standby_names`)
+	exec(t, node, `SELECT pg_reload_conf()`)
+	n := len(acknowledged(w))
+	waitFor(t, "acknowledged writes again", func() bool { return len(acknowledged(w)) >= n+10 })
+
+	r, err := w.Stop(t.Context(), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := unacknowledged()
+	present := queryInt(t, node, `SELECT count(*) FROM drill_writes WHERE run_id = $1 AND seq = ANY($2)`, w.RunID(), failed)
+	t.Logf("%d writes not acknowledged (%d indeterminate, %d failed), %d of them in the table; report: ghost %d never committed %d lost %d",
+		len(failed), r.Indeterminate, r.Failed, present, deref(r.GhostWrites), deref(r.NeverCommitted), deref(r.LostWrites))
+	if present == 0 {
+		t.Fatal("no commit survived its timeout: the test did not make a ghost commit")
+	}
+	if r.GhostWrites == nil || int64(*r.GhostWrites) != present {
+		t.Errorf("ghost_writes = %v, want %d (the table's count)", deref(r.GhostWrites), present)
+	}
+	if r.NeverCommitted == nil || int64(*r.NeverCommitted) != int64(len(failed))-present {
+		t.Errorf("never_committed_writes = %v, want %d", deref(r.NeverCommitted), int64(len(failed))-present)
+	}
+	if deref(r.LostWrites) != 0 || deref(r.DuplicateRows) != 0 {
+		t.Errorf("lost %d duplicates %d, want 0 and 0", deref(r.LostWrites), deref(r.DuplicateRows))
+	}
+}
