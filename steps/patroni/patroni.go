@@ -859,8 +859,14 @@ func configUndo(client steps.Patroni, patch map[string]any) fault.Action {
 	return fault.NewAction(opConfig, configPatch{URLs: client.URLs(), Patch: patch})
 }
 
+// configUndoPatience is how long the undo of a configuration change keeps
+// trying: Patroni answers PATCH /config only while it reaches the DCS, and
+// right after a DCS outage that a drill has just undone it needs a loop or
+// two to reconnect.
+const configUndoPatience = time.Minute
+
 // undoPatroniConfig puts the old values back through the URLs the ledger
-// names.
+// names, trying again every second for up to configUndoPatience.
 func undoPatroniConfig(ctx context.Context, _ fault.Connector, args json.RawMessage) error {
 	var p configPatch
 	if err := json.Unmarshal(args, &p); err != nil {
@@ -870,8 +876,21 @@ func undoPatroniConfig(ctx context.Context, _ fault.Connector, args json.RawMess
 	if err != nil {
 		return err
 	}
-	_, err = client.PatchConfig(ctx, p.Patch)
-	return err
+	ctx, cancel := context.WithTimeout(ctx, configUndoPatience)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		_, err = client.PatchConfig(ctx, p.Patch)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+	}
 }
 
 // Interface guards: what each kind of this family implements.

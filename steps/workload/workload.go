@@ -338,23 +338,29 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 }
 
 // stop stops the writer and counts its rows where verify_on says, by
-// default on the leader now. When no member leads (a run that stopped with
-// the cluster broken), it counts on every member that answers and reports
-// the member that kept the most acknowledged writes: no future leader can
-// lose fewer. verr is the error resolving where to verify.
+// default on the leader now. When it is to count on the leader and no member
+// leads (the cluster broken, or the DCS down so that Patroni names no
+// leader), it counts on every member that answers and reports the member
+// that kept the most acknowledged writes: no future leader can lose fewer.
+// When nowhere to count can be resolved, the report is unverified. verr is
+// the error resolving where to verify.
 func (w *WriterStop) stop(ctx context.Context, env *steps.Env, wt writerTask) (rep pg.WriterReport, err, verr error) {
 	verify, verr := env.Node(ctx, w.VerifyOn, w.VerifyDSN)
-	if verr == nil || w.VerifyOn != "" || w.VerifyDSN != "" {
-		if verr != nil {
-			env.Logf("cannot resolve where to verify: %v", verr)
-		}
+	if verr == nil {
 		rep, err = wt.w.Stop(ctx, verify)
-		return rep, err, verr
+		return rep, err, nil
 	}
-	members, merr := env.AllMembers()
-	if merr != nil {
-		env.Logf("cannot resolve where to verify: %v", verr)
-		rep, err = wt.w.Stop(ctx, verify)
+	var members []pg.Node
+	var merr error
+	if w.VerifyDSN == "" && w.VerifyOn == steps.RoleLeader {
+		members, merr = env.AllMembers()
+	}
+	if members == nil {
+		if merr != nil {
+			verr = fmt.Errorf("%w; and the members to count on instead: %w", verr, merr)
+		}
+		rep, err = wt.w.Halt(ctx)
+		rep.VerifyError = "cannot resolve where to verify: " + verr.Error()
 		return rep, err, verr
 	}
 	env.Logf("no leader now (%v): counting the rows on every member", verr)
@@ -381,19 +387,18 @@ func (w *WriterStop) stop(ctx context.Context, env *steps.Env, wt writerTask) (r
 	return *best, nil, nil
 }
 
-// recordOutage records when the client-side outage started and ended, as
-// times, so that checks can relate them to the fault and the new leader.
+// recordOutage records when the client-side outage started and, if it
+// ended while the writer ran, when writes resumed, as times, so that checks
+// can relate them to the fault and the new leader.
 func recordOutage(env *steps.Env, attempts []pg.Attempt, rep pg.WriterReport) error {
-	if rep.WriteRTOS == nil {
-		return nil
-	}
 	for _, a := range attempts {
-		if a.Outcome != pg.Acknowledged {
-			if err := env.Record("outage_started_at", a.Start); err != nil {
-				return err
-			}
-			return env.Record("writes_resumed_at", a.Start.Add(time.Duration(*rep.WriteRTOS*float64(time.Second))))
+		if a.Outcome == pg.Acknowledged {
+			continue
 		}
+		if err := env.Record("outage_started_at", a.Start); err != nil || rep.WriteRTOS == nil {
+			return err
+		}
+		return env.Record("writes_resumed_at", a.Start.Add(time.Duration(*rep.WriteRTOS*float64(time.Second))))
 	}
 	return nil
 }

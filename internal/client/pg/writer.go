@@ -364,11 +364,8 @@ func summarize(runID string, as []Attempt) WriterReport {
 // nil, together with the error. Stop may be called again, e.g. to verify
 // on another node.
 func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
-	w.once.Do(func() { close(w.stop) })
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return w.Summary(), fmt.Errorf("pg: writer: stop: %w", ctx.Err())
+	if r, err := w.Halt(ctx); err != nil {
+		return r, err
 	}
 	attempts := w.Attempts()
 	r := summarize(w.cfg.RunID, attempts)
@@ -417,6 +414,19 @@ func (r *WriterReport) classify(attempts []Attempt, rows []int) {
 	}
 	r.LostWrites, r.IndeterminateCommitted, r.FailedButPresent = &lost, &indet, &failedPresent
 	r.GhostWrites, r.NeverCommitted, r.DuplicateRows = &ghost, &never, &dup
+}
+
+// Halt stops the writer (waiting for the attempt in flight, at most
+// AttemptTimeout) and returns the report of its attempts, unverified. Stop
+// calls it; call it alone when there is nowhere to verify.
+func (w *Writer) Halt(ctx context.Context) (WriterReport, error) {
+	w.once.Do(func() { close(w.stop) })
+	select {
+	case <-w.done:
+		return w.Summary(), nil
+	case <-ctx.Done():
+		return w.Summary(), fmt.Errorf("pg: writer: stop: %w", ctx.Err())
+	}
 }
 
 // readBack returns, indexed by seq (1..max), how many rows of run n has
