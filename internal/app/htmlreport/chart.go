@@ -69,11 +69,11 @@ type axis struct {
 }
 
 func (a axis) x(t time.Time) float64 {
-	span := a.t1.Sub(a.t0)
+	span := wallSub(a.t1, a.t0)
 	if span <= 0 {
 		return plotLeft
 	}
-	f := float64(t.Sub(a.t0)) / float64(span)
+	f := float64(wallSub(t, a.t0)) / float64(span)
 	return plotLeft + math.Max(0, math.Min(1, f))*plotWidth
 }
 
@@ -84,13 +84,13 @@ func (a axis) at(t time.Time) string {
 
 // between describes a window for titles.
 func (a axis) between(from, to time.Time) string {
-	return fmt.Sprintf("from %s to %s, %.3f s", a.at(from), a.at(to), to.Sub(from).Seconds())
+	return fmt.Sprintf("from %s to %s, %.3f s", a.at(from), a.at(to), wallSub(to, from).Seconds())
 }
 
 func buildChart(s *report.Scenario) *chart {
 	ax := axis{s.Started, s.Finished}
 	c := &chart{Width: chartWidth, PlotLeft: plotLeft, PlotWidth: plotWidth,
-		T0Ms: s.Started.UnixMilli(), SpanMs: s.Finished.Sub(s.Started).Milliseconds()}
+		T0Ms: s.Started.UnixMilli(), SpanMs: wallSub(s.Finished, s.Started).Milliseconds()}
 	tl := s.Timeline
 	if tl == nil {
 		tl = &timeline.Timeline{}
@@ -157,7 +157,7 @@ func noteMark(text string) mark {
 // offset from the scenario's start.
 func axisRow(ax axis) *row {
 	r := &row{H: 22, Label: "time since start", Sub: clock(ax.t0, false) + " UTC", Class: "axis", Anchor: "axis"}
-	span := ax.t1.Sub(ax.t0).Seconds()
+	span := wallSub(ax.t1, ax.t0).Seconds()
 	step := niceStep(span / 10)
 	for s := 0.0; s <= span+1e-9; s += step {
 		t := ax.t0.Add(time.Duration(s * float64(time.Second)))
@@ -606,11 +606,11 @@ func writerRow(w timeline.Writes, s *report.Scenario, ax axis) *row {
 	r.Marks = append(r.Marks, mark{Kind: "text", X: plotLeft - 4, Y: 10, Text: fmt.Sprint(peak), Class: "scale", Anchor: "end"})
 	if from, to, how, ok := longestGap(w, s); ok {
 		x0, x1 := ax.x(from), ax.x(to)
-		title := fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", to.Sub(from).Seconds(), ax.between(from, to), how)
+		title := fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", wallSub(to, from).Seconds(), ax.between(from, to), how)
 		r.Marks = append(r.Marks,
 			mark{Kind: "path", D: fmt.Sprintf("M%.1f 8 v-5 H%.1f v5", x0, x1), Class: "gap", Title: title},
 			mark{Kind: "rect", X: x0, Y: 3, W: math.Max(x1-x0, 1), H: base - 3, Class: "gap-area", Title: title},
-			mark{Kind: "text", X: x1 + 3, Y: 12, Text: fmt.Sprintf("longest gap %.3f s", to.Sub(from).Seconds()), Class: "gap-label", Title: title})
+			mark{Kind: "text", X: x1 + 3, Y: 12, Text: fmt.Sprintf("longest gap %.3f s", wallSub(to, from).Seconds()), Class: "gap-label", Title: title})
 	}
 	return r
 }

@@ -118,7 +118,7 @@ func buildPage(run *report.Run, opts Options) *pageView {
 		Drill:     orNot(run.Drill, "not recorded"),
 		Started:   clock(run.Started, true),
 		Generated: clock(gen, true),
-		Duration:  seconds(run.Finished.Sub(run.Started)),
+		Duration:  seconds(wallSub(run.Finished, run.Started)),
 		Exit:      run.ExitCode(),
 	}
 	p.Status = status{"passed", "✓", "ok"}
@@ -142,7 +142,7 @@ func buildScenario(i int, s *report.Scenario, drill string) *scenarioView {
 		Description: s.Description,
 		Tags:        strings.Join(s.Tags, ", "),
 		Started:     clock(s.Started, true),
-		Duration:    seconds(s.Finished.Sub(s.Started)),
+		Duration:    seconds(wallSub(s.Finished, s.Started)),
 	}
 	switch {
 	case s.Skipped != "":
@@ -261,7 +261,7 @@ func offset(t, t0 time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf("%+.3f s", t.Sub(t0).Seconds())
+	return fmt.Sprintf("%+.3f s", wallSub(t, t0).Seconds())
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
@@ -279,4 +279,12 @@ func tailText(s string, n int) string {
 		return s
 	}
 	return fmt.Sprintf("[... %d bytes cut]\n", len(s)-n) + s[len(s)-n:]
+}
+
+// wallSub is a - b on the wall clock. Times taken during a run carry a
+// monotonic reading that their JSON journal does not keep; ignoring it makes
+// the report drill run writes and the one drill report renders from the
+// journal the same, byte for byte.
+func wallSub(a, b time.Time) time.Duration {
+	return a.Round(0).Sub(b.Round(0))
 }
