@@ -73,8 +73,8 @@ func init() {
 			{Name: "write_rto_s", Type: metric.Number, Doc: "the outage as the client saw it: first failed write to the first acknowledged one after it", Resolution: "the write interval (1/rate)"},
 			{Name: "reconnect_s", Type: metric.Number, Doc: "first failed write to the first new connection that worked", Resolution: "the retry interval (100 ms)"},
 			{Name: "throughput_ops", Type: metric.Number, Doc: "acknowledged writes per second"},
-			{Name: "max_ack_gap_s", Type: metric.Number, Doc: "the longest time between two consecutive acknowledgements: how long clients' writes stalled, whether they failed or hung", Resolution: "the write interval (1/rate)"},
-			{Name: "ack_gap_ended_at", Type: metric.Time, Doc: "the acknowledgement that ended that longest gap"},
+			{Name: "max_ack_gap_s", Type: metric.Number, Doc: "the longest time between two consecutive acknowledgements: how long clients' writes stalled, whether they failed or hung; a stall still going on when the writer stopped counts from the last acknowledgement to the end of the last attempt", Resolution: "the write interval (1/rate)"},
+			{Name: "ack_gap_ended_at", Type: metric.Time, Doc: "the acknowledgement that ended that longest gap (not recorded when it was still open at writer.stop)"},
 			{Name: "outage_started_at", Type: metric.Time, Doc: "start of the first write that was not acknowledged"},
 			{Name: "writes_resumed_at", Type: metric.Time, Doc: "end of the first acknowledged write after the outage: seconds(writes_resumed_at - leader_seen_at) is how long clients waited once the new leader was up"},
 		},
@@ -404,27 +404,62 @@ func recordOutage(env *steps.Env, attempts []pg.Attempt, rep pg.WriterReport) er
 }
 
 // recordAckGap records the longest time between two consecutive
-// acknowledgements, which a failover stretches whether writes fail or hang.
-// It needs two acknowledged writes; with fewer it is not measured.
+// acknowledgements, which a failover stretches whether writes fail or hang,
+// and, when that stall had ended, the acknowledgement that ended it.
 func recordAckGap(env *steps.Env, attempts []pg.Attempt) error {
+	g, ok := longestAckGap(attempts)
+	if !ok {
+		return nil
+	}
+	if g.open {
+		env.Logf("longest gap between acknowledgements: %.3f s, still open when the writer stopped", g.gap.Seconds())
+		return env.Record("max_ack_gap_s", g.gap.Seconds())
+	}
+	env.Logf("longest gap between acknowledgements: %.3f s, ended at %s", g.gap.Seconds(), g.endedAt.UTC().Format(time.RFC3339Nano))
+	return env.RecordAll(map[string]any{"max_ack_gap_s": g.gap.Seconds(), "ack_gap_ended_at": g.endedAt})
+}
+
+// ackGap is the longest stretch without an acknowledgement: ended by the
+// acknowledgement at endedAt, or open (writes were still not acknowledged
+// when the writer stopped: then it runs from the last acknowledgement to the
+// end of the last attempt).
+type ackGap struct {
+	gap     time.Duration
+	endedAt time.Time
+	open    bool
+}
+
+// longestAckGap finds the longest gap between two consecutive
+// acknowledgements, or after the last one while the attempts after it all
+// failed. It needs one acknowledged write and one attempt after it; with
+// less it is not measured (ok false).
+func longestAckGap(attempts []pg.Attempt) (g ackGap, ok bool) {
 	var ends []time.Time
+	var last time.Time
 	for _, a := range attempts {
 		if a.Outcome == pg.Acknowledged {
 			ends = append(ends, a.End)
 		}
-	}
-	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
-	if len(ends) < 2 {
-		return nil
-	}
-	gap, endedAt := time.Duration(0), ends[1]
-	for i := 1; i < len(ends); i++ {
-		if d := ends[i].Sub(ends[i-1]); d > gap {
-			gap, endedAt = d, ends[i]
+		if a.End.After(last) {
+			last = a.End
 		}
 	}
-	env.Logf("longest gap between acknowledgements: %.3f s, ended at %s", gap.Seconds(), endedAt.UTC().Format(time.RFC3339Nano))
-	return env.RecordAll(map[string]any{"max_ack_gap_s": gap.Seconds(), "ack_gap_ended_at": endedAt})
+	if len(ends) == 0 {
+		return g, false
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	if len(ends) >= 2 {
+		g, ok = ackGap{endedAt: ends[1]}, true
+	}
+	for i := 1; i < len(ends); i++ {
+		if d := ends[i].Sub(ends[i-1]); d > g.gap {
+			g = ackGap{gap: d, endedAt: ends[i]}
+		}
+	}
+	if trailing := last.Sub(ends[len(ends)-1]); trailing > g.gap {
+		g, ok = ackGap{gap: trailing, open: true}, true
+	}
+	return g, ok
 }
 
 // WatchStart starts the split-brain watcher.
