@@ -164,3 +164,43 @@ func TestReaderWithoutWriterTableFailsToStart(t *testing.T) {
 		t.Fatalf("a reader where drill_writes does not exist: %v", err)
 	}
 }
+
+// The server is down from the end of Stop to the start of Start: the
+// reader's outage covers that window and ends at most a retry interval, a
+// reconnection and a read after the server is back (1 s of slack on a busy
+// machine).
+func TestReaderOutageAcrossARestart(t *testing.T) {
+	p, _ := newPair(t, false)
+	node := Node{Name: "p", DSN: p.DSN("")}
+	exec(t, node, createWrites)
+	r := startReader(t, ReaderConfig{DSN: node.DSN, Concurrency: 2, ConnectTimeout: 500 * time.Millisecond})
+	waitFor(t, "100 reads", func() bool { ended, _ := r.Reads(); return ended >= 100 })
+	t0 := time.Now()
+	if err := p.Stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	// Ten failures of two connections retrying every 100 ms: down for 0.5 s.
+	waitFor(t, "failed reads", func() bool { _, failed := r.Reads(); return failed >= 10 })
+	t2 := time.Now()
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t3 := time.Now()
+	ended, _ := r.Reads()
+	waitFor(t, "reads after the restart", func() bool { now, failed := r.Reads(); return now-failed >= ended+100 })
+	rep, err := r.Stop(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads, %d errors; read_outage_s %.3f; server down %.3f..%.3f s", rep.Reads, rep.ReadErrors, deref(rep.ReadOutageS), t2.Sub(t1).Seconds(), t3.Sub(t0).Seconds())
+	if rep.ReadErrors == 0 || rep.OutageOpen || rep.ReadOutageS == nil {
+		t.Fatalf("errors %d, outage %v open %v: want a closed outage", rep.ReadErrors, deref(rep.ReadOutageS), rep.OutageOpen)
+	}
+	if lo, hi := t2.Sub(t1).Seconds(), t3.Sub(t0).Seconds()+1; *rep.ReadOutageS < lo || *rep.ReadOutageS > hi {
+		t.Errorf("read_outage_s = %.3f, want from %.3f to %.3f", *rep.ReadOutageS, lo, hi)
+	}
+	if rep.StaleReads != nil || rep.BackwardsReads != nil {
+		t.Errorf("staleness measured for a reader that follows no writer: %+v", rep)
+	}
+}
