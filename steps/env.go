@@ -151,6 +151,14 @@ func (b *Background) Take(name string) (Task, error) {
 	return t, nil
 }
 
+// Get returns the running task named name, leaving it running.
+func (b *Background) Get(name string) (Task, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.tasks[name]
+	return t, ok
+}
+
 // Running lists the running tasks, newest first.
 func (b *Background) Running() []string {
 	b.mu.Lock()

@@ -44,6 +44,7 @@ type SQL interface {
 	Replicated(ctx context.Context, leader pg.Node, replicas []pg.Node, timeout time.Duration) (pg.ReplicatedReport, error)
 	InsertLoop(ctx context.Context, cfg pg.InsertConfig) (pg.InsertReport, error)
 	StartWriter(ctx context.Context, cfg pg.WriterConfig) (*pg.Writer, error)
+	StartReader(ctx context.Context, cfg pg.ReaderConfig) (*pg.Reader, error)
 	StartSplitBrainWatcher(ctx context.Context, cfg pg.WatchConfig) (*pg.SplitBrainWatcher, error)
 }
 

@@ -11,13 +11,14 @@ const (
 	RefFault   = "fault"   // the id of a fault step
 	RefWriter  = "writer"  // the name of a writer.start
 	RefWatcher = "watcher" // the name of a watch.* start
+	RefReader  = "reader"  // the name of a reader.start
 	RefGuard   = "guard"   // the name of a guard.start
 )
 
 // Reference is a parameter that names another step's work.
 type Reference struct {
 	Field string // the parameter, for the error's position
-	What  string // RefFault, RefWriter, RefWatcher or RefGuard
+	What  string // RefFault, RefWriter, RefReader, RefWatcher or RefGuard
 	Name  string
 }
 
@@ -27,16 +28,17 @@ type Referrer interface {
 }
 
 // Stopper is implemented by steps that stop a named background task and
-// record what it measured (writer.stop, watch.stop, guard.stop). When a run
-// stops early (a failed step, a tripped guard, an interrupt) the runner
-// still runs each such step whose task is running, in its place, so that
-// what the task measured is evaluated and recorded for the checks.
+// record what it measured (writer.stop, reader.stop, watch.stop,
+// guard.stop). When a run stops early (a failed step, a tripped guard, an
+// interrupt) the runner still runs each such step whose task is running,
+// in its place, so that what the task measured is evaluated and recorded
+// for the checks.
 type Stopper interface {
 	Stops() (what, name string)
 }
 
 // Starter is implemented by steps that start a named background task that a
-// later step stops: What is RefWriter, RefWatcher or RefGuard.
+// later step stops: What is RefWriter, RefReader, RefWatcher or RefGuard.
 type Starter interface {
 	Starts() (what, name string)
 }

@@ -151,7 +151,7 @@ func TestKindExamples(t *testing.T) {
 		"  - id: kill\n    kind: process.kill\n    target: a\n    process: postmaster\n" +
 		"  - id: freeze\n    kind: process.freeze\n    target: a\n    process: patroni\n" +
 		"  - kind: patroni.status\n  - kind: pg.lag\n" +
-		"  - kind: writer.start\n  - kind: watch.split_brain\n  - kind: guard.start\n    guard: lag\n    expr: lag_mb > 16\n"
+		"  - kind: writer.start\n  - kind: reader.start\n    follows: writer\n  - kind: watch.split_brain\n  - kind: guard.start\n    guard: lag\n    expr: lag_mb > 16\n"
 	for _, k := range steps.Kinds() {
 		if k.Example == "" {
 			t.Errorf("%s has no example", k.Name)
@@ -168,7 +168,7 @@ func TestKindExamples(t *testing.T) {
 // not on how the cluster behaves: a shipped drill compares them to a var
 // (its seed target as the default), never to a literal, so that CI can pass
 // a floor suited to a shared runner.
-var machineBound = []string{"insert_ops", "max_ack_gap_s"}
+var machineBound = []string{"insert_ops", "max_ack_gap_s", "reads_per_s"}
 
 // TestShippedScenariosCIVars: scripts/e2e's --var values load with the
 // shipped drills (each one is declared and used by a check), and no shipped

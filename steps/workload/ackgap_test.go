@@ -14,7 +14,9 @@ func TestLongestAckGap(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	ack := func(ms int) pg.Attempt { return pg.Attempt{Outcome: pg.Acknowledged, Start: at(ms - 10), End: at(ms)} }
 	fail := func(ms int) pg.Attempt { return pg.Attempt{Outcome: pg.Failed, Start: at(ms - 10), End: at(ms)} }
-	hung := func(ms int) pg.Attempt { return pg.Attempt{Outcome: pg.Indeterminate, Start: at(ms - 2000), End: at(ms)} }
+	hung := func(ms int) pg.Attempt {
+		return pg.Attempt{Outcome: pg.Indeterminate, Start: at(ms - 2000), End: at(ms)}
+	}
 	for _, tc := range []struct {
 		name     string
 		attempts []pg.Attempt

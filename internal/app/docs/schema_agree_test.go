@@ -138,6 +138,9 @@ var schemaBlind = map[string]string{
 	"162-distribution-string.yaml":      "an expression's content: compiled in Go",
 	"163-p95-expression.yaml":           "an expression's content: compiled in Go",
 	"164-kind-from-var.yaml":            "a kind written as a ${var}: resolved with the vars, in Go",
+	"165-reader-stop-unstarted.yaml":    "reader: naming a writer, or no running reader: a cross-reference between steps",
+	"166-reader-follows-unknown.yaml":   "follows: naming no writer started before: a cross-reference between steps",
+	"167-reader-concurrency.yaml":       "a value checked by the kind's Validate method (Go code)",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file

@@ -72,6 +72,11 @@ func (Client) StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error
 	return logged(ctx, "start writer", []any{"rate", cfg.Rate}, func() (*Writer, error) { return StartWriter(ctx, cfg) })
 }
 
+// StartReader calls StartReader.
+func (Client) StartReader(ctx context.Context, cfg ReaderConfig) (*Reader, error) {
+	return logged(ctx, "start reader", []any{"concurrency", cfg.Concurrency, "rate", cfg.Rate}, func() (*Reader, error) { return StartReader(ctx, cfg) })
+}
+
 // StartSplitBrainWatcher calls StartSplitBrainWatcher.
 func (Client) StartSplitBrainWatcher(ctx context.Context, cfg WatchConfig) (*SplitBrainWatcher, error) {
 	return logged(ctx, "start split-brain watcher", []any{"members", names(cfg.Members)}, func() (*SplitBrainWatcher, error) {

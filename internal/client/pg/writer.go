@@ -120,10 +120,7 @@ func StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 // RunID identifies this run's rows in drill_writes.
 func (w *Writer) RunID() string { return w.cfg.RunID }
 
-func (c WriterConfig) connOptions() ConnOptions {
-	mode := pgx.QueryExecModeExec
-	return ConnOptions{ConnectTimeout: c.ConnectTimeout, ExecMode: &mode}
-}
+func (c WriterConfig) connOptions() ConnOptions { return poolSafeOptions(c.ConnectTimeout) }
 
 // Attempts returns a copy of the attempts so far, in order.
 func (w *Writer) Attempts() []Attempt {
@@ -132,31 +129,26 @@ func (w *Writer) Attempts() []Attempt {
 	return append([]Attempt(nil), w.attempts...)
 }
 
+// Acks returns the acknowledged writes so far, in order: their sequence
+// numbers and the ends of their attempts both increase, since the writer
+// tries one number at a time. A Reader that follows the writer compares
+// its reads with them.
+func (w *Writer) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var acks []Ack
+	for _, a := range w.attempts {
+		if a.Outcome == Acknowledged {
+			acks = append(acks, Ack{Seq: a.Seq, At: a.End})
+		}
+	}
+	return acks
+}
+
 func (w *Writer) record(a Attempt) {
 	w.mu.Lock()
 	w.attempts = append(w.attempts, a)
 	w.mu.Unlock()
-}
-
-// wait sleeps until t or until Stop; false means stop.
-func (w *Writer) wait(t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		select {
-		case <-w.stop:
-			return false
-		default:
-			return true
-		}
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-w.stop:
-		return false
-	case <-timer.C:
-		return true
-	}
 }
 
 func (w *Writer) run(conn *pgx.Conn) {
@@ -164,25 +156,15 @@ func (w *Writer) run(conn *pgx.Conn) {
 	defer func() { closeConn(conn) }()
 	log := w.cfg.Logger.With("run_id", w.cfg.RunID)
 	begin := time.Now()
-	var period time.Duration
-	if w.cfg.Rate > 0 {
-		period = time.Duration(float64(time.Second) / w.cfg.Rate)
-	}
-	next := begin
+	pace := newPacer(w.cfg.Rate)
 	var outageSince time.Time
 	for seq := int64(1); ; seq++ {
-		if !w.wait(next) {
+		if !sleepUntil(pace.reserve(), w.stop) {
 			return
 		}
 		if time.Since(begin) > w.cfg.MaxDuration {
 			log.Warn("pg: writer stopped: MaxDuration reached without Stop", "max_duration", w.cfg.MaxDuration)
 			return
-		}
-		if period > 0 {
-			next = next.Add(period)
-			if now := time.Now(); next.Before(now.Add(-period)) {
-				next = now // behind after an outage: no catch-up burst
-			}
 		}
 
 		a := w.attempt(&conn, seq)
@@ -198,9 +180,7 @@ func (w *Writer) run(conn *pgx.Conn) {
 			outageSince = a.Start
 			log.Info("pg: writer: write not acknowledged", "seq", a.Seq, "outcome", a.Outcome, "err", a.Err)
 		}
-		if retry := time.Now().Add(w.cfg.RetryInterval); retry.After(next) {
-			next = retry
-		}
+		pace.notBefore(time.Now().Add(w.cfg.RetryInterval))
 	}
 }
 
