@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"sort"
@@ -30,6 +31,9 @@ var (
 	onlineMetric   = metric.Spec{Name: "members_online", Type: metric.Number, Doc: "members whose PostgreSQL is running, as Patroni reports them"}
 	faultAtMetric  = metric.Spec{Name: "fault_at", Type: metric.Time, Doc: "when the action was applied"}
 	leaderBefore   = metric.Spec{Name: "leader_before", Type: metric.String, Doc: "the leader just before the action"}
+	ttlMetric      = metric.Spec{Name: "ttl", Type: metric.Number, Doc: "leader key time to live, seconds"}
+	loopWaitMetric = metric.Spec{Name: "loop_wait", Type: metric.Number, Doc: "seconds between Patroni's loops"}
+	retryMetric    = metric.Spec{Name: "retry_timeout", Type: metric.Number, Doc: "seconds Patroni retries the DCS and PostgreSQL"}
 )
 
 func init() {
@@ -60,7 +64,15 @@ func init() {
 			"else GET /cluster of every Patroni URL) until a member leads. With changed, the leader must differ " +
 			"from leader_before of the last fault step; with member, it must be that member. rto_s runs from the " +
 			"fault's fault_at (the latest one, or the step named by fault) to the first poll that saw the leader. " +
-			"patroni_rto_s is the same interval ending at Patroni's own promotion record (GET /history), when it has one.",
+			"patroni_rto_s is the same interval ending at Patroni's own promotion record (GET /history), when it has one. " +
+			"The phases of rto_s, each dated from its own source: while it polls, the step also reads GET /cluster of every " +
+			"member (Patroni builds it from the DCS: role leader is the leader key's holder, in Patroni 3 and 4) and dates " +
+			"leader_key_gone_at, the first poll at which no member or another member than leader_before holds the key; " +
+			"promoted_at is PostgreSQL's (the mtime of the new timeline's history file, which Patroni reports in /history); " +
+			"leader_seen_at is when the new leader's Patroni answered 200 on GET /primary, which it does as soon as it " +
+			"holds the key, not when PostgreSQL is promoted; pg_ready_at is the first SQL poll of the new leader " +
+			"(pg_is_in_recovery() false). bound_s is what the live configuration (GET /config when the step starts) " +
+			"allows for an unclean loss: ttl + loop_wait. Each number is recorded only when both its ends were measured.",
 		Example: "kind: patroni.wait_leader\nchanged: true\ntimeout: 90s",
 		New:     func() steps.Step { return &WaitLeader{Interval: 100 * time.Millisecond} },
 		Timeout: 2 * time.Minute,
@@ -70,6 +82,13 @@ func init() {
 			{Name: "leader_seen_at", Type: metric.Time, Doc: "when the leader was first observed"},
 			{Name: "promoted_at", Type: metric.Time, Doc: "the promotion time Patroni recorded in /history"},
 			{Name: "patroni_rto_s", Type: metric.Number, Doc: "seconds from the fault to Patroni's promotion record", Resolution: "Patroni's clock (1 ms)"},
+			{Name: "leader_key_gone_at", Type: metric.Time, Doc: "the first poll at which the DCS, read through GET /cluster, showed leader_before no longer holding the leader key (expired, released, or taken by another member); not recorded when the new leader was seen first", Resolution: "the poll interval plus one REST call"},
+			{Name: "key_gone_s", Type: metric.Number, Doc: "seconds from the fault to leader_key_gone_at: the old leader's key expiring (kill, pause: at most ttl after its last renewal) or being released (stop, switchover)", Resolution: "the poll interval plus one REST call"},
+			{Name: "election_s", Type: metric.Number, Doc: "seconds from leader_key_gone_at to promoted_at: a replica noticing, checking the other members, taking the key, and PostgreSQL switching timeline"},
+			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block", Resolution: "the poll interval plus one connection"},
+			{Name: "ready_s", Type: metric.Number, Doc: "seconds from promoted_at to pg_ready_at: PostgreSQL ending recovery until it takes writes (as seen by a new connection)", Resolution: "the poll interval plus one connection"},
+			{Name: "bound_s", Type: metric.Number, Doc: "the recovery time the live configuration allows for an unclean loss of the leader, ttl + loop_wait: its key expires at most ttl after its last renewal, made at or before the fault, and each replica runs its loop at least every loop_wait (Patroni's replicas also watch the key and act at once)"},
+			ttlMetric, loopWaitMetric, retryMetric,
 		},
 	})
 	steps.Register(steps.Kind{
@@ -147,9 +166,7 @@ func init() {
 		New:     func() steps.Step { return &PatroniConfig{} },
 		Timeout: 15 * time.Second, Fault: true,
 		Metrics: []metric.Spec{
-			{Name: "ttl", Type: metric.Number, Doc: "leader key time to live, seconds"},
-			{Name: "loop_wait", Type: metric.Number, Doc: "seconds between Patroni's loops"},
-			{Name: "retry_timeout", Type: metric.Number, Doc: "seconds Patroni retries the DCS and PostgreSQL"},
+			ttlMetric, loopWaitMetric, retryMetric,
 			{Name: "synchronous_mode", Type: metric.Bool, Doc: "whether synchronous replication is on (true for on and for quorum)"},
 			{Name: "sync_mode", Type: metric.String, Doc: "synchronous_mode as a word: off, on or quorum (Patroni 4's quorum commit)"},
 			{Name: "synchronous_node_count", Type: metric.Number, Doc: "synchronous standbys Patroni keeps (quorum: the quorum size); recorded when set"},
@@ -249,13 +266,12 @@ func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
 	}
 	faultAt, hasFault := env.Latest(w.Fault, "fault_at")
 	before := ""
-	if w.Changed {
-		s, ok := env.Latest(w.Fault, "leader_before")
-		if !ok {
-			return fmt.Errorf("changed: true needs leader_before, recorded by a fault step before this one (the leader could not be read when the fault was applied)")
-		}
+	if s, ok := env.Latest(w.Fault, "leader_before"); ok {
 		before = s.Value.(string)
+	} else if w.Changed {
+		return fmt.Errorf("changed: true needs leader_before, recorded by a fault step before this one (the leader could not be read when the fault was applied)")
 	}
+	ph := &phases{values: liveBound(ctx, env, client)}
 	apis := env.Cluster().MemberAPIs()
 	wanted := func(name string) (bool, string) {
 		switch {
@@ -267,10 +283,26 @@ func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
 		return true, ""
 	}
 	timeout := max(w.Interval, 250*time.Millisecond)
+	views, err := env.Ports.PatroniViews()
+	if err != nil {
+		if len(apis) == 0 {
+			return err
+		}
+		env.Logf("leader_key_gone_at not measured: %v", err)
+	}
 	if len(apis) > 0 {
 		return steps.Poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
+			var gone chan time.Time
+			if before != "" && ph.pending() && len(views) > 0 {
+				gone = make(chan time.Time, 1)
+				go func() { gone <- keyGone(ctx, timeout, views, before) }()
+			}
 			name, at, last := primaryByProbe(ctx, client, apis, timeout, wanted)
+			if gone != nil {
+				ph.sawKeyGone(<-gone)
+			}
 			if name == "" {
+				ph.polls++
 				return false, last, nil
 			}
 			leader := patroni.ClusterMember{Name: name}
@@ -279,12 +311,8 @@ func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
 					leader = m
 				}
 			}
-			return true, "", w.record(ctx, env, client, leader, at, faultAt, hasFault)
+			return true, "", w.record(ctx, env, client, leader, at, faultAt, hasFault, ph)
 		})
-	}
-	views, err := env.Ports.PatroniViews()
-	if err != nil {
-		return err
 	}
 	return steps.Poll(ctx, env, w.Interval, "a leader", func() (bool, string, error) {
 		var last string
@@ -292,6 +320,9 @@ func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
 			if view.err != nil {
 				last = view.err.Error()
 				continue
+			}
+			if before != "" && ph.pending() && view.value.LeaderName() != before {
+				ph.sawKeyGone(view.at)
 			}
 			leader, ok := view.value.Leader()
 			if !ok || leader.State != "running" {
@@ -302,10 +333,75 @@ func (w *WaitLeader) Run(ctx context.Context, env *steps.Env) error {
 				last = why
 				continue
 			}
-			return true, "", w.record(ctx, env, client, leader, view.at, faultAt, hasFault)
+			return true, "", w.record(ctx, env, client, leader, view.at, faultAt, hasFault, ph)
 		}
+		ph.polls++
 		return false, last, nil
 	})
+}
+
+// phases is what wait_leader measures of a failover besides the leader:
+// the bound the live configuration implies, and when the old leader's key
+// was first seen gone.
+type phases struct {
+	values    map[string]any // bound_s, ttl, loop_wait, retry_timeout as measured
+	keyGoneAt time.Time
+	polls     int  // polls done before this one
+	goneFirst bool // the key was already gone at the first poll: when it went is not known
+}
+
+// pending reports whether the old leader's key has not been seen gone yet.
+func (p *phases) pending() bool { return p.keyGoneAt.IsZero() && !p.goneFirst }
+
+// sawKeyGone notes a poll's answer on the old leader's key: at is when an
+// answer showed it gone, or zero. Gone at the very first poll dates nothing
+// but the poll (a fault step that returns late, such as a stop that waits
+// for the container to exit, hides when the key went).
+func (p *phases) sawKeyGone(at time.Time) {
+	switch {
+	case at.IsZero():
+	case p.polls == 0:
+		p.goneFirst = true
+	default:
+		p.keyGoneAt = at
+	}
+}
+
+// liveBound reads the live configuration (GET /config) and returns ttl,
+// loop_wait, retry_timeout and bound_s = ttl + loop_wait, each only when
+// Patroni reports it.
+func liveBound(ctx context.Context, env *steps.Env, client steps.Patroni) map[string]any {
+	values := map[string]any{}
+	cfg, err := client.Config(ctx)
+	if err != nil {
+		env.Logf("bound_s not measured: %v", err)
+		return values
+	}
+	for name, v := range map[string]*int{"ttl": cfg.TTL, "loop_wait": cfg.LoopWait, "retry_timeout": cfg.RetryTimeout} {
+		if v != nil {
+			values[name] = float64(*v)
+		}
+	}
+	if cfg.TTL != nil && cfg.LoopWait != nil {
+		values["bound_s"] = float64(*cfg.TTL + *cfg.LoopWait)
+		env.Logf("live configuration: ttl %d, loop_wait %d: an unclean loss of the leader is bounded by %d s", *cfg.TTL, *cfg.LoopWait, *cfg.TTL+*cfg.LoopWait)
+	}
+	return values
+}
+
+// keyGone asks every member's GET /cluster at once and returns when the
+// first answer came that shows before not holding the leader key (no
+// leader, or another one), or the zero time. Every member builds /cluster
+// from a fresh read of the DCS and names as leader only the key's holder
+// (Patroni 3.0 and 4.0), so any member's answer, the old leader's
+// included, is the DCS's view.
+func keyGone(ctx context.Context, timeout time.Duration, views []steps.Patroni, before string) time.Time {
+	for a := range askAll(ctx, timeout, views, func(ctx context.Context, c steps.Patroni) (patroni.Cluster, error) { return c.Cluster(ctx) }) {
+		if a.err == nil && a.value.LeaderName() != before {
+			return a.at
+		}
+	}
+	return time.Time{}
 }
 
 // primaryByProbe asks every member's GET /primary at once, the member's
@@ -365,26 +461,87 @@ func askAll[I, T any](ctx context.Context, timeout time.Duration, items []I, ask
 	}
 }
 
-func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Patroni, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool) error {
+// record records the leader, when it was seen, and the phases of the
+// failover that were measured.
+func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Patroni, leader patroni.ClusterMember, seenAt time.Time, faultAt metric.Sample, hasFault bool, ph *phases) error {
 	values := map[string]any{"leader": leader.Name, "leader_seen_at": seenAt}
+	maps.Copy(values, ph.values)
 	if leader.Timeline != nil {
 		values["timeline"] = float64(*leader.Timeline)
 	}
-	if hasFault {
-		fa := faultAt.Value.(time.Time)
-		values["rto_s"] = seenAt.Sub(fa).Seconds()
-		env.Logf("leader %s first seen %.3f s after the fault of step %s", leader.Name, seenAt.Sub(fa).Seconds(), faultAt.Step)
-		if p, ok := promotionRecord(ctx, client, leader.Name, fa); ok {
-			values["promoted_at"] = *p.Time
-			values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
-			env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
-		} else {
-			env.Logf("Patroni's /history has no promotion of %s after the fault: patroni_rto_s is not measured", leader.Name)
-		}
-	} else {
+	readyAt, ready := w.pgReady(ctx, env, leader)
+	if ready {
+		values["pg_ready_at"] = readyAt
+	}
+	if !hasFault {
 		env.Logf("leader %s; no fault_at recorded before this step, so rto_s is not measured", leader.Name)
+		return env.RecordAll(values)
+	}
+	fa := faultAt.Value.(time.Time)
+	values["rto_s"] = seenAt.Sub(fa).Seconds()
+	env.Logf("leader %s first seen %.3f s after the fault of step %s", leader.Name, seenAt.Sub(fa).Seconds(), faultAt.Step)
+	if ph.polls == 0 {
+		env.Logf("the first poll, %.3f s after the fault, saw the new leader: rto_s is an upper bound, set by when this step began (the fault step returned)", seenAt.Sub(fa).Seconds())
+	}
+	switch {
+	case !ph.keyGoneAt.IsZero():
+		values["leader_key_gone_at"], values["key_gone_s"] = ph.keyGoneAt, ph.keyGoneAt.Sub(fa).Seconds()
+		env.Logf("the old leader's key was gone from the DCS %.3f s after the fault", ph.keyGoneAt.Sub(fa).Seconds())
+	case ph.goneFirst:
+		env.Logf("the old leader's key was already gone at the first poll: leader_key_gone_at, key_gone_s and election_s are not measured")
+	default:
+		env.Logf("the old leader's key was not seen gone before the new leader: leader_key_gone_at, key_gone_s and election_s are not measured")
+	}
+	p, promoted := promotionRecord(ctx, client, leader.Name, fa)
+	if !promoted {
+		env.Logf("Patroni's /history has no promotion of %s after the fault: patroni_rto_s is not measured", leader.Name)
+		return env.RecordAll(values)
+	}
+	values["promoted_at"] = *p.Time
+	values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
+	env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
+	if !ph.keyGoneAt.IsZero() {
+		values["election_s"] = p.Time.Sub(ph.keyGoneAt).Seconds()
+	}
+	if ready {
+		values["ready_s"] = readyAt.Sub(*p.Time).Seconds()
+		env.Logf("PostgreSQL on %s took writes %.3f s after the promotion record (GET /primary answered 200 %.3f s after it)", leader.Name, readyAt.Sub(*p.Time).Seconds(), seenAt.Sub(*p.Time).Seconds())
 	}
 	return env.RecordAll(values)
+}
+
+// pgReadyPatience bounds how long wait_leader polls the new leader's
+// PostgreSQL after Patroni named it: promotion takes well under a second.
+const pgReadyPatience = 30 * time.Second
+
+// pgReady polls the leader's PostgreSQL every interval until it is out of
+// recovery and returns when that answer came; false when the cluster block
+// has no DSN for it or it did not end recovery within pgReadyPatience.
+func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni.ClusterMember) (time.Time, bool) {
+	dsn, err := steps.MemberDSN(env.MemberOf(leader))
+	if err != nil {
+		env.Logf("pg_ready_at not measured: %v", err)
+		return time.Time{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, pgReadyPatience)
+	defer cancel()
+	var readyAt time.Time
+	err = steps.Poll(ctx, env, w.Interval, "PostgreSQL out of recovery", func() (bool, string, error) {
+		rows, err := env.Ports.SQL.Query(ctx, dsn, "SELECT pg_is_in_recovery() AS in_recovery")
+		switch {
+		case err != nil:
+			return false, err.Error(), nil
+		case len(rows) == 1 && rows[0]["in_recovery"] == false:
+			readyAt = time.Now()
+			return true, "", nil
+		}
+		return false, "still in recovery", nil
+	})
+	if err != nil {
+		env.Logf("pg_ready_at not measured: %v", err)
+		return time.Time{}, false
+	}
+	return readyAt, true
 }
 
 // promotionRecord waits (up to 15 s: Patroni writes /history on a loop after

@@ -1,0 +1,210 @@
+//go:build testbed
+
+package all_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The bed's etcd (v2 API) and the leader key of its Patroni cluster (scope
+// fileshare-cluster, namespace /service: testbed-entrypoint).
+const (
+	bedEtcd      = "http://127.0.0.1:12379"
+	bedLeaderKey = "/v2/keys/service/fileshare-cluster/leader"
+)
+
+// etcdEvent is one answer of an etcd v2 watch.
+type etcdEvent struct {
+	Action string `json:"action"`
+	Node   struct {
+		Value         string `json:"value"`
+		ModifiedIndex uint64 `json:"modifiedIndex"`
+	} `json:"node"`
+	at time.Time
+}
+
+// watchLeaderKey watches the leader key in etcd, from the index after the
+// current one, and sends the first event at which holder no longer holds
+// it (expired, deleted, or set to another member), dated when the watch
+// answered. Renewals (compareAndSwap to the same holder) are skipped.
+func watchLeaderKey(ctx context.Context, t *testing.T, holder string) <-chan etcdEvent {
+	t.Helper()
+	resp, err := http.Get(bedEtcd + bedLeaderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	index, err := strconv.ParseUint(resp.Header.Get("X-Etcd-Index"), 10, 64)
+	if err != nil {
+		t.Fatalf("etcd's X-Etcd-Index: %v", err)
+	}
+	out := make(chan etcdEvent, 1)
+	go func() {
+		defer close(out)
+		for {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s%s?wait=true&waitIndex=%d", bedEtcd, bedLeaderKey, index+1), nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			var ev etcdEvent
+			err = json.NewDecoder(resp.Body).Decode(&ev)
+			resp.Body.Close()
+			ev.at = time.Now()
+			if err != nil || ev.Node.ModifiedIndex == 0 {
+				return
+			}
+			if ev.Action == "expire" || ev.Action == "delete" || ev.Action == "compareAndDelete" || ev.Node.Value != holder {
+				out <- ev
+				return
+			}
+			index = ev.Node.ModifiedIndex
+		}
+	}()
+	return out
+}
+
+// bedLeader is the leader key's holder in etcd.
+func bedLeader(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(bedEtcd + bedLeaderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ev etcdEvent
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil || ev.Node.Value == "" {
+		t.Fatalf("no leader key in etcd: %v", err)
+	}
+	return ev.Node.Value
+}
+
+// TestRTOPhasesOnTheBed kills the leader's container and checks each phase
+// patroni.wait_leader dates against the source it is dated from, read
+// independently: leader_key_gone_at against an etcd watch on the leader key
+// (which must report an expiry, the key not released, within ttl of the
+// kill); promoted_at against the mtime of the new timeline's history file
+// in the new leader's pg_wal (what Patroni reports) and against Patroni's
+// log line; pg_ready_at against PostgreSQL's "ready to accept connections"
+// line. The killed container is started again and the bed left healthy.
+func TestRTOPhasesOnTheBed(t *testing.T) {
+	if sc := runOnBed(t, "cluster.yaml", "steps:\n"+healthy("before")); !sc.Passed() {
+		t.Fatal("the bed is not healthy to begin with")
+	}
+	old := bedLeader(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	watch := watchLeaderKey(ctx, t, old)
+
+	const interval = 100 * time.Millisecond
+	sc := runOnBed(t, "cluster.yaml", `steps:
+  - id: kill
+    kind: compose.kill
+    target: leader
+    signal: SIGKILL
+  - id: failover
+    kind: patroni.wait_leader
+    changed: true
+    interval: 100ms
+    timeout: 2m
+  - id: promoted
+    kind: log.wait
+    target: member:${failover.leader}
+    after: kill
+    pattern: promoted self to leader
+    timeout: 30s
+  - id: ready
+    kind: log.wait
+    target: member:${failover.leader}
+    after: kill
+    pattern: database system is ready to accept connections
+    timeout: 30s
+  - kind: compose.start
+    target: ${kill.service}
+`+healthy("after"))
+	if !sc.Passed() {
+		t.Fatal("the drill did not pass")
+	}
+	if got := recorded(t, sc, "kill", "member").(string); got != old {
+		t.Fatalf("killed %s, but etcd named %s the leader", got, old)
+	}
+	at := func(step, name string) time.Time { return recorded(t, sc, step, name).(time.Time) }
+	num := func(name string) float64 { return recorded(t, sc, "failover", name).(float64) }
+	faultAt, goneAt, promotedAt := at("kill", "fault_at"), at("failover", "leader_key_gone_at"), at("failover", "promoted_at")
+	seenAt, readyAt := at("failover", "leader_seen_at"), at("failover", "pg_ready_at")
+	ttl, loopWait := num("ttl"), num("loop_wait")
+	t.Logf("fault %s; key gone +%.3f s, promoted +%.3f s, GET /primary +%.3f s, PostgreSQL ready +%.3f s; ttl %v loop_wait %v bound_s %v",
+		faultAt.Format(time.RFC3339Nano), num("key_gone_s"), num("patroni_rto_s"), num("rto_s"), readyAt.Sub(faultAt).Seconds(), ttl, loopWait, num("bound_s"))
+
+	// margin is what one REST call and a busy 2-core machine's scheduling
+	// may add to either clock reading.
+	const margin = 500 * time.Millisecond
+
+	// The key: gone when etcd's watch said so, within one poll and the margin.
+	var ev etcdEvent
+	select {
+	case e, ok := <-watch:
+		if !ok {
+			t.Fatal("the etcd watch ended without an event")
+		}
+		ev = e
+	case <-ctx.Done():
+		t.Fatal("no etcd event")
+	}
+	if ev.Action != "expire" {
+		t.Errorf("etcd: the leader key's event was %q (holder %q), want expire: a killed leader cannot release it", ev.Action, ev.Node.Value)
+	}
+	if d := goneAt.Sub(ev.at); d < -margin || d > interval+margin {
+		t.Errorf("leader_key_gone_at %s is %v from etcd's watch (%s), want within [-%v, %v]", goneAt.Format(time.RFC3339Nano), d, ev.at.Format(time.RFC3339Nano), margin, interval+margin)
+	}
+	// Expired at most ttl after the last renewal, made at most loop_wait
+	// (and one loop's run) before the kill; etcd expires keys on a 0.5 s tick.
+	if s := num("key_gone_s"); s < ttl-loopWait-margin.Seconds() || s > ttl+0.5+margin.Seconds() {
+		t.Errorf("key_gone_s %.3f, want within [ttl - loop_wait, ttl + 0.5] = [%v, %v] (with a margin of %v)", s, ttl-loopWait, ttl+0.5, margin)
+	}
+	if got := num("election_s"); got != promotedAt.Sub(goneAt).Seconds() || got < 0 {
+		t.Errorf("election_s %v, want promoted_at - leader_key_gone_at = %v, not negative", got, promotedAt.Sub(goneAt).Seconds())
+	}
+
+	// Promotion: Patroni's /history carries the history file's mtime.
+	leader := recorded(t, sc, "failover", "leader").(string)
+	timeline := int(num("timeline"))
+	mtime := inMember(t, leader, fmt.Sprintf("stat -c %%.6Y /var/lib/postgresql/patroni/data/pg_wal/%08X.history", timeline))
+	secs, err := strconv.ParseFloat(mtime, 64)
+	if err != nil {
+		t.Fatalf("mtime %q: %v", mtime, err)
+	}
+	fileAt := time.Unix(0, int64(secs*1e9))
+	if d := promotedAt.Sub(fileAt); d < -time.Millisecond || d > time.Millisecond {
+		t.Errorf("promoted_at %s, the history file of timeline %d was written at %s (%v apart), want the same to 1 ms", promotedAt.Format(time.RFC3339Nano), timeline, fileAt.Format(time.RFC3339Nano), d)
+	}
+	// Patroni logs "promoted self to leader" when it has taken the key and
+	// started pg_ctl promote: before PostgreSQL writes the history file.
+	logAt := at("promoted", "matched_at")
+	if d := promotedAt.Sub(logAt); d < -margin || d > 5*time.Second {
+		t.Errorf("promoted_at is %v after Patroni's log line (%s), want between -%v and 5 s", d, logAt.Format(time.RFC3339Nano), margin)
+	}
+	// GET /primary answers 200 once Patroni holds the key: no later than a
+	// poll after the log line that says it took it.
+	if d := seenAt.Sub(logAt); d > interval+margin {
+		t.Errorf("leader_seen_at is %v after Patroni's log line, want at most %v", d, interval+margin)
+	}
+
+	// PostgreSQL ready: its own log line, then drill's next SQL poll.
+	pgLogAt := at("ready", "matched_at")
+	if d := readyAt.Sub(pgLogAt); d < -margin || d > interval+margin {
+		t.Errorf("pg_ready_at is %v from PostgreSQL's \"ready to accept connections\" (%s), want within [-%v, %v]", d, pgLogAt.Format(time.RFC3339Nano), margin, interval+margin)
+	}
+	if got := num("ready_s"); got != readyAt.Sub(promotedAt).Seconds() {
+		t.Errorf("ready_s %v, want pg_ready_at - promoted_at = %v", got, readyAt.Sub(promotedAt).Seconds())
+	}
+	if got := num("bound_s"); got != ttl+loopWait {
+		t.Errorf("bound_s %v, want ttl + loop_wait = %v", got, ttl+loopWait)
+	}
+}
