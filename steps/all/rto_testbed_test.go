@@ -157,6 +157,7 @@ func TestRTOPhasesOnTheBed(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no etcd event")
 	}
+	t.Logf("etcd: %s of the leader key at +%.3f s; drill saw it gone at +%.3f s", ev.Action, ev.at.Sub(faultAt).Seconds(), goneAt.Sub(faultAt).Seconds())
 	if ev.Action != "expire" {
 		t.Errorf("etcd: the leader key's event was %q (holder %q), want expire: a killed leader cannot release it", ev.Action, ev.Node.Value)
 	}
@@ -188,6 +189,7 @@ func TestRTOPhasesOnTheBed(t *testing.T) {
 	// Patroni logs "promoted self to leader" when it has taken the key and
 	// started pg_ctl promote: before PostgreSQL writes the history file.
 	logAt := at("promoted", "matched_at")
+	t.Logf("Patroni's log line at +%.3f s, PostgreSQL's ready line at +%.3f s", logAt.Sub(faultAt).Seconds(), at("ready", "matched_at").Sub(faultAt).Seconds())
 	if d := promotedAt.Sub(logAt); d < -margin || d > 5*time.Second {
 		t.Errorf("promoted_at is %v after Patroni's log line (%s), want between -%v and 5 s", d, logAt.Format(time.RFC3339Nano), margin)
 	}
