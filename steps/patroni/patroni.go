@@ -85,7 +85,7 @@ func init() {
 			{Name: "leader_key_gone_at", Type: metric.Time, Doc: "the first poll at which the DCS, read through GET /cluster, showed leader_before no longer holding the leader key (expired, released, or taken by another member); not recorded when the new leader was seen first", Resolution: "the poll interval plus one REST call"},
 			{Name: "key_gone_s", Type: metric.Number, Doc: "seconds from the fault to leader_key_gone_at: the old leader's key expiring (kill, pause: at most ttl after its last renewal) or being released (stop, switchover)", Resolution: "the poll interval plus one REST call"},
 			{Name: "election_s", Type: metric.Number, Doc: "seconds from leader_key_gone_at to promoted_at: a replica noticing, asking the other members (2 s at most each, in parallel: an old leader that does not answer costs the 2 s), taking the key, and PostgreSQL switching timeline"},
-			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block", Resolution: "the poll interval plus one connection"},
+			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block, and a first poll that found it still in recovery or not answering", Resolution: "the poll interval plus one connection"},
 			{Name: "ready_s", Type: metric.Number, Doc: "seconds from promoted_at to pg_ready_at: PostgreSQL ending recovery until it takes writes (as seen by a new connection)", Resolution: "the poll interval plus one connection"},
 			{Name: "bound_s", Type: metric.Number, Doc: "ttl + loop_wait of the live configuration: after an unclean loss of the leader, the time by which its key has expired (at most ttl after its last renewal, made at or before the fault; etcd adds up to 0.5 s) and a replica has begun the election (replicas watch the key, and loop every loop_wait). The election then asks the other members' REST APIs, in parallel with a 2 s timeout that Patroni 3 and 4 hard-code (a frozen old leader costs all of it), and promotes: a check allows for that, e.g. rto_s <= bound_s + 3"},
 			ttlMetric, loopWaitMetric, retryMetric,
@@ -516,7 +516,8 @@ const pgReadyPatience = 30 * time.Second
 
 // pgReady polls the leader's PostgreSQL every interval until it is out of
 // recovery and returns when that answer came; false when the cluster block
-// has no DSN for it or it did not end recovery within pgReadyPatience.
+// has no DSN for it, it did not end recovery within pgReadyPatience, or it
+// was out of recovery at the first poll (which dates nothing but the poll).
 func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni.ClusterMember) (time.Time, bool) {
 	dsn, err := steps.MemberDSN(env.MemberOf(leader))
 	if err != nil {
@@ -526,8 +527,10 @@ func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni
 	ctx, cancel := context.WithTimeout(ctx, pgReadyPatience)
 	defer cancel()
 	var readyAt time.Time
+	polls := 0
 	err = steps.Poll(ctx, env, w.Interval, "PostgreSQL out of recovery", func() (bool, string, error) {
 		rows, err := env.Ports.SQL.Query(ctx, dsn, "SELECT pg_is_in_recovery() AS in_recovery")
+		polls++
 		switch {
 		case err != nil:
 			return false, err.Error(), nil
@@ -537,8 +540,12 @@ func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni
 		}
 		return false, "still in recovery", nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		env.Logf("pg_ready_at not measured: %v", err)
+		return time.Time{}, false
+	case polls == 1:
+		env.Logf("PostgreSQL on %s was out of recovery at the first SQL poll: when it became ready is not known, pg_ready_at and ready_s are not measured", leader.Name)
 		return time.Time{}, false
 	}
 	return readyAt, true
