@@ -85,7 +85,7 @@ func init() {
 			{Name: "leader_key_gone_at", Type: metric.Time, Doc: "the first poll at which the DCS, read through GET /cluster, showed leader_before no longer holding the leader key (expired, released, or taken by another member); not recorded when the new leader was seen first", Resolution: "the poll interval plus one REST call"},
 			{Name: "key_gone_s", Type: metric.Number, Doc: "seconds from the fault to leader_key_gone_at: the old leader's key expiring (kill, pause: at most ttl after its last renewal) or being released (stop, switchover)", Resolution: "the poll interval plus one REST call"},
 			{Name: "election_s", Type: metric.Number, Doc: "seconds from leader_key_gone_at to promoted_at: a replica noticing, asking the other members (2 s at most each, in parallel: an old leader that does not answer costs the 2 s), taking the key, and PostgreSQL switching timeline"},
-			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block, and a first poll that found it still in recovery or not answering", Resolution: "the poll interval plus one connection"},
+			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block, and a poll that found it still in recovery or not answering, or that began before promoted_at", Resolution: "the poll interval plus one connection"},
 			{Name: "ready_s", Type: metric.Number, Doc: "seconds from promoted_at to pg_ready_at: PostgreSQL ending recovery until it takes writes (as seen by a new connection)", Resolution: "the poll interval plus one connection"},
 			{Name: "bound_s", Type: metric.Number, Doc: "ttl + loop_wait of the live configuration: after an unclean loss of the leader, the time by which its key has expired (at most ttl after its last renewal, made at or before the fault; etcd adds up to 0.5 s) and a replica has begun the election (replicas watch the key, and loop every loop_wait). The election then asks the other members' REST APIs, in parallel with a 2 s timeout that Patroni 3 and 4 hard-code (a frozen old leader costs all of it), and promotes: a check allows for that, e.g. rto_s <= bound_s + 3"},
 			ttlMetric, loopWaitMetric, retryMetric,
@@ -470,10 +470,15 @@ func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Pa
 		values["timeline"] = float64(*leader.Timeline)
 	}
 	readyAt, ready := w.pgReady(ctx, env, leader)
-	if ready {
-		values["pg_ready_at"] = readyAt
+	notDated := func() {
+		env.Logf("PostgreSQL on %s was out of recovery at the first SQL poll, which began after the promotion or with none known: pg_ready_at and ready_s are not measured", leader.Name)
 	}
 	if !hasFault {
+		if ready && readyAt.dated(time.Time{}, false) {
+			values["pg_ready_at"] = readyAt.at
+		} else if ready {
+			notDated()
+		}
 		env.Logf("leader %s; no fault_at recorded before this step, so rto_s is not measured", leader.Name)
 		return env.RecordAll(values)
 	}
@@ -493,6 +498,16 @@ func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Pa
 		env.Logf("the old leader's key was not seen gone before the new leader: leader_key_gone_at, key_gone_s and election_s are not measured")
 	}
 	p, promoted := promotionRecord(ctx, client, leader.Name, fa)
+	var promotedAt time.Time
+	if promoted {
+		promotedAt = *p.Time
+	}
+	if ready && readyAt.dated(promotedAt, promoted) {
+		values["pg_ready_at"] = readyAt.at
+	} else if ready {
+		notDated()
+		ready = false
+	}
 	if !promoted {
 		env.Logf("Patroni's /history has no promotion of %s after the fault: patroni_rto_s is not measured", leader.Name)
 		return env.RecordAll(values)
@@ -504,8 +519,8 @@ func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Pa
 		values["election_s"] = p.Time.Sub(ph.keyGoneAt).Seconds()
 	}
 	if ready {
-		values["ready_s"] = readyAt.Sub(*p.Time).Seconds()
-		env.Logf("PostgreSQL on %s took writes %.3f s after the promotion record (GET /primary answered 200 %.3f s after it)", leader.Name, readyAt.Sub(*p.Time).Seconds(), seenAt.Sub(*p.Time).Seconds())
+		values["ready_s"] = readyAt.at.Sub(*p.Time).Seconds()
+		env.Logf("PostgreSQL on %s took writes %.3f s after the promotion record (GET /primary answered 200 %.3f s after it)", leader.Name, readyAt.at.Sub(*p.Time).Seconds(), seenAt.Sub(*p.Time).Seconds())
 	}
 	return env.RecordAll(values)
 }
@@ -514,41 +529,52 @@ func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Pa
 // PostgreSQL after Patroni named it: promotion takes well under a second.
 const pgReadyPatience = 30 * time.Second
 
+// readiness is what pgReady saw: when an answer first showed PostgreSQL out
+// of recovery, when that poll began, and whether an earlier poll saw it
+// still in recovery (or not answering).
+type readiness struct {
+	at, asked time.Time
+	sawBefore bool
+}
+
+// dated reports whether the answer dates the end of recovery: an earlier
+// poll saw it still in recovery, or this one began before the promotion
+// (PostgreSQL writes the history file before it ends recovery).
+func (r readiness) dated(promotedAt time.Time, promoted bool) bool {
+	return r.sawBefore || promoted && r.asked.Before(promotedAt)
+}
+
 // pgReady polls the leader's PostgreSQL every interval until it is out of
-// recovery and returns when that answer came; false when the cluster block
-// has no DSN for it, it did not end recovery within pgReadyPatience, or it
-// was out of recovery at the first poll (which dates nothing but the poll).
-func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni.ClusterMember) (time.Time, bool) {
+// recovery; false when the cluster block has no DSN for it or it did not
+// end recovery within pgReadyPatience.
+func (w *WaitLeader) pgReady(ctx context.Context, env *steps.Env, leader patroni.ClusterMember) (readiness, bool) {
 	dsn, err := steps.MemberDSN(env.MemberOf(leader))
 	if err != nil {
 		env.Logf("pg_ready_at not measured: %v", err)
-		return time.Time{}, false
+		return readiness{}, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, pgReadyPatience)
 	defer cancel()
-	var readyAt time.Time
+	var r readiness
 	polls := 0
 	err = steps.Poll(ctx, env, w.Interval, "PostgreSQL out of recovery", func() (bool, string, error) {
+		asked := time.Now()
 		rows, err := env.Ports.SQL.Query(ctx, dsn, "SELECT pg_is_in_recovery() AS in_recovery")
 		polls++
 		switch {
 		case err != nil:
 			return false, err.Error(), nil
 		case len(rows) == 1 && rows[0]["in_recovery"] == false:
-			readyAt = time.Now()
+			r = readiness{at: time.Now(), asked: asked, sawBefore: polls > 1}
 			return true, "", nil
 		}
 		return false, "still in recovery", nil
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		env.Logf("pg_ready_at not measured: %v", err)
-		return time.Time{}, false
-	case polls == 1:
-		env.Logf("PostgreSQL on %s was out of recovery at the first SQL poll: when it became ready is not known, pg_ready_at and ready_s are not measured", leader.Name)
-		return time.Time{}, false
+		return readiness{}, false
 	}
-	return readyAt, true
+	return r, true
 }
 
 // promotionRecord waits (up to 15 s: Patroni writes /history on a loop after
