@@ -41,12 +41,20 @@ func runOnBed(t *testing.T, clusterFile, body string) *report.Scenario {
 // recorded is the value step recorded under name.
 func recorded(t *testing.T, sc *report.Scenario, step, name string) any {
 	t.Helper()
+	v := lookup(sc, step, name)
+	if v == nil {
+		t.Fatalf("step %s recorded no %s", step, name)
+	}
+	return v
+}
+
+// lookup is what the step recorded under name, or nil.
+func lookup(sc *report.Scenario, step, name string) any {
 	for _, s := range sc.Metrics {
 		if s.Step == step && s.Name == name {
 			return s.Value
 		}
 	}
-	t.Fatalf("step %s recorded no %s", step, name)
 	return nil
 }
 

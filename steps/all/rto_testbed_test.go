@@ -178,10 +178,13 @@ func TestRTOPhasesOnTheBed(t *testing.T) {
 	at := func(step, name string) time.Time { return recorded(t, sc, step, name).(time.Time) }
 	num := func(name string) float64 { return recorded(t, sc, "failover", name).(float64) }
 	faultAt, goneAt, promotedAt := at("kill", "fault_at"), at("failover", "leader_key_gone_at"), at("failover", "promoted_at")
-	seenAt, readyAt := at("failover", "leader_seen_at"), at("failover", "pg_ready_at")
+	seenAt := at("failover", "leader_seen_at")
+	// pg_ready_at is measured only when a SQL poll began before PostgreSQL
+	// left recovery; the promotion often wins that race by milliseconds.
+	readyAt, readyMeasured := lookup(sc, "failover", "pg_ready_at").(time.Time)
 	ttl, loopWait := num("ttl"), num("loop_wait")
-	t.Logf("fault %s; key gone +%.3f s, promoted +%.3f s, GET /primary +%.3f s, PostgreSQL ready +%.3f s; ttl %v loop_wait %v bound_s %v",
-		faultAt.Format(time.RFC3339Nano), num("key_gone_s"), num("patroni_rto_s"), num("rto_s"), readyAt.Sub(faultAt).Seconds(), ttl, loopWait, num("bound_s"))
+	t.Logf("fault %s; key gone +%.3f s, promoted +%.3f s, GET /primary +%.3f s; ttl %v loop_wait %v bound_s %v",
+		faultAt.Format(time.RFC3339Nano), num("key_gone_s"), num("patroni_rto_s"), num("rto_s"), ttl, loopWait, num("bound_s"))
 
 	// margin is what one REST call and a busy 2-core machine's scheduling
 	// may add to either clock reading (seen on a quiet machine: 0.04 s; CI
@@ -251,11 +254,19 @@ func TestRTOPhasesOnTheBed(t *testing.T) {
 
 	// PostgreSQL ready: its own log line, then drill's next SQL poll.
 	pgLogAt := at("ready", "matched_at")
-	if d := readyAt.Sub(pgLogAt); d < -margin || d > interval+margin {
-		t.Errorf("pg_ready_at is %v from PostgreSQL's \"ready to accept connections\" (%s), want within [-%v, %v]", d, pgLogAt.Format(time.RFC3339Nano), margin, interval+margin)
-	}
-	if got := num("ready_s"); got != readyAt.Sub(promotedAt).Seconds() {
-		t.Errorf("ready_s %v, want pg_ready_at - promoted_at = %v", got, readyAt.Sub(promotedAt).Seconds())
+	switch {
+	case !readyMeasured:
+		if lookup(sc, "failover", "ready_s") != nil {
+			t.Error("ready_s recorded without pg_ready_at")
+		}
+		t.Logf("pg_ready_at not measured this run (the first SQL poll found PostgreSQL out of recovery); its ready line at +%.3f s", pgLogAt.Sub(faultAt).Seconds())
+	default:
+		if d := readyAt.Sub(pgLogAt); d < -margin || d > interval+margin {
+			t.Errorf("pg_ready_at is %v from PostgreSQL's \"ready to accept connections\" (%s), want within [-%v, %v]", d, pgLogAt.Format(time.RFC3339Nano), margin, interval+margin)
+		}
+		if got := num("ready_s"); got != readyAt.Sub(promotedAt).Seconds() {
+			t.Errorf("ready_s %v, want pg_ready_at - promoted_at = %v", got, readyAt.Sub(promotedAt).Seconds())
+		}
 	}
 	if got := num("bound_s"); got != ttl+loopWait {
 		t.Errorf("bound_s %v, want ttl + loop_wait = %v", got, ttl+loopWait)
