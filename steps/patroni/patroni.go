@@ -84,7 +84,7 @@ func init() {
 			{Name: "patroni_rto_s", Type: metric.Number, Doc: "seconds from the fault to Patroni's promotion record", Resolution: "Patroni's clock (1 ms)"},
 			{Name: "leader_key_gone_at", Type: metric.Time, Doc: "the first poll at which the DCS, read through GET /cluster, showed leader_before no longer holding the leader key (expired, released, or taken by another member); not recorded when the new leader was seen first", Resolution: "the poll interval plus one REST call"},
 			{Name: "key_gone_s", Type: metric.Number, Doc: "seconds from the fault to leader_key_gone_at: the old leader's key expiring (kill, pause: at most ttl after its last renewal) or being released (stop, switchover)", Resolution: "the poll interval plus one REST call"},
-			{Name: "election_s", Type: metric.Number, Doc: "seconds from leader_key_gone_at to promoted_at: a replica noticing, asking the other members (2 s at most each, in parallel: an old leader that does not answer costs the 2 s), taking the key, and PostgreSQL switching timeline"},
+			{Name: "election_s", Type: metric.Number, Doc: "seconds from leader_key_gone_at to promoted_at: a replica noticing, asking the other members (2 s at most each, in parallel: an old leader that does not answer costs the 2 s), taking the key, and PostgreSQL switching timeline; not recorded when the poll that saw the key gone answered after the promotion (an election shorter than the poll)"},
 			{Name: "pg_ready_at", Type: metric.Time, Doc: "when the new leader's PostgreSQL first answered pg_is_in_recovery() = false, polled from leader_seen_at on; needs the leader's DSN in the cluster block, and a poll that found it still in recovery or not answering, or that began before promoted_at", Resolution: "the poll interval plus one connection"},
 			{Name: "ready_s", Type: metric.Number, Doc: "seconds from promoted_at to pg_ready_at: PostgreSQL ending recovery until it takes writes (as seen by a new connection)", Resolution: "the poll interval plus one connection"},
 			{Name: "bound_s", Type: metric.Number, Doc: "ttl + loop_wait of the live configuration: after an unclean loss of the leader, the time by which its key has expired (at most ttl after its last renewal, made at or before the fault; etcd adds up to 0.5 s) and a replica has begun the election (replicas watch the key, and loop every loop_wait). The election then asks the other members' REST APIs, in parallel with a 2 s timeout that Patroni 3 and 4 hard-code (a frozen old leader costs all of it), and promotes: a check allows for that, e.g. rto_s <= bound_s + 3"},
@@ -515,8 +515,12 @@ func (w *WaitLeader) record(ctx context.Context, env *steps.Env, client steps.Pa
 	values["promoted_at"] = *p.Time
 	values["patroni_rto_s"] = p.Time.Sub(fa).Seconds()
 	env.Logf("Patroni recorded the promotion of %s at %s (%.3f s after the fault)", p.NewLeader, p.Time.UTC().Format(time.RFC3339Nano), p.Time.Sub(fa).Seconds())
-	if !ph.keyGoneAt.IsZero() {
-		values["election_s"] = p.Time.Sub(ph.keyGoneAt).Seconds()
+	switch d := p.Time.Sub(ph.keyGoneAt); {
+	case ph.keyGoneAt.IsZero():
+	case d < 0:
+		env.Logf("the poll that saw the old leader's key gone answered %.3f s after the promotion record: the election was shorter than a poll, election_s is not measured", -d.Seconds())
+	default:
+		values["election_s"] = d.Seconds()
 	}
 	if ready {
 		values["ready_s"] = readyAt.at.Sub(*p.Time).Seconds()
