@@ -25,6 +25,14 @@ type Cluster struct {
 	SSH            SSH                     `yaml:"ssh" doc:"how drill logs in to hosts (platform: hosts) and to an ssh:// docker_host"`
 	Hosts          map[string]Host         `yaml:"hosts" doc:"platform hosts: each host by name, with its address and the systemd units it runs for the cluster"`
 	Processes      map[string]Process      `yaml:"processes" doc:"processes inside a member that the process.* steps act on, by name: overrides of the built-in postmaster, patroni, walreceiver and pgbouncer, or new names"`
+	Groups         map[string][]string     `yaml:"groups" doc:"named sets of services (compose) or hosts (platform hosts) that a target names as one, e.g. etcd: [etcd1, etcd2, etcd3]: a fault on the group hits every one of them at once"`
+}
+
+// Group returns the services or hosts the group name stands for, and
+// whether name is a group of the block.
+func (c *Cluster) Group(name string) ([]string, bool) {
+	g, ok := c.Groups[name]
+	return g, ok
 }
 
 // SSH is how drill logs in over SSH.

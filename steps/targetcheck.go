@@ -51,8 +51,9 @@ func targetFieldsOf(t reflect.Type) []targetField {
 	return out
 }
 
-// TargetNames are the names a cluster block gives, its members and the
-// services that run them, for checking targets at load time.
+// TargetNames are the names a cluster block gives, its members, the
+// services that run them, its hosts and its groups (and the services in
+// them), for checking targets at load time.
 type TargetNames struct {
 	members, known []string // known: members and their services
 	isMember       map[string]bool
@@ -85,6 +86,12 @@ func NewTargetNames(c *cluster.Cluster) *TargetNames {
 	}
 	for name := range c.Hosts {
 		add(name)
+	}
+	for name, group := range c.Groups {
+		add(name)
+		for _, service := range group {
+			add(service)
+		}
 	}
 	n.strict = c.Platform == "hosts"
 	sort.Strings(n.members)

@@ -31,7 +31,7 @@ const OnPooled = "pooled"
 const OnAll = "all"
 
 // TargetHelp explains the target syntax, for parameter docs.
-const TargetHelp = "a compose service, or leader, replica, any_replica, sync_standby or member:NAME, resolved from Patroni when the step runs"
+const TargetHelp = "a compose service (a host on platform hosts) or a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME, resolved from Patroni when the step runs"
 
 // IsRole reports whether target names a role (resolved from Patroni) rather
 // than a compose service.
@@ -65,8 +65,20 @@ type Member struct {
 
 // Members resolves a role or member target through Patroni's /cluster; a
 // plain service name resolves to itself (with the member it runs, when the
-// cluster block maps one to it).
+// cluster block maps one to it); a group of the cluster block to each of
+// its services, in the block's order.
 func (e *Env) Members(ctx context.Context, target string) ([]Member, error) {
+	if group, ok := e.Cluster().Group(target); ok {
+		var out []Member
+		for _, service := range group {
+			ms, err := e.Members(ctx, service)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ms...)
+		}
+		return out, nil
+	}
 	if !IsRole(target) {
 		m := Member{Service: target}
 		for name, cm := range e.Cluster().Members {

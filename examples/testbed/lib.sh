@@ -7,7 +7,7 @@ TESTBED_PROJECT=drill-testbed
 TESTBED_HASH_LABEL=org.drill.inputs-hash
 TESTBED_FLAVOUR_LABEL=org.drill.flavour
 TESTBED_VERSIONS_LABEL=org.drill.versions
-TESTBED_SERVICES=(etcd postgres-master postgres-standby1 postgres-standby2 haproxy pgbouncer)
+TESTBED_SERVICES=(etcd1 etcd2 etcd3 postgres-master postgres-standby1 postgres-standby2 haproxy pgbouncer)
 export COMPOSE_PROJECT_NAME=$TESTBED_PROJECT
 
 _t0=$SECONDS
@@ -98,6 +98,8 @@ HOSTS_IMAGE=drill-testbed-hosts:latest
 HOSTS_STATE=$TESTBED_DIR/.state/hosts
 HOSTS_NETWORK=${HOSTS_PROJECT}_net
 # host:ssh-port, in the order up starts them; the Docker-over-SSH host last.
-HOSTS=(etcd1:2224 pg1:2221 pg2:2222 pg3:2223 dockerssh:2230)
+HOSTS=(etcd1:2224 etcd2:2225 etcd3:2226 pg1:2221 pg2:2222 pg3:2223 dockerssh:2230)
+# The hosts that run systemd (all but the Docker-over-SSH host).
+SYSTEMD_HOSTS=(etcd1 etcd2 etcd3 pg1 pg2 pg3)
 hcompose() { compose_project "$HOSTS_PROJECT" "$TESTBED_DIR/docker-compose-hosts.yml" "$@"; }
 hname() { printf 'drill-hosts-%s' "$1"; }

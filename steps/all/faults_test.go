@@ -395,6 +395,38 @@ checks:
 		assertClean(t, p, dir, bedNetworks)
 	})
 
+	t.Run("a group of the cluster block: every service at once, undone by the run", func(t *testing.T) {
+		hook(t, "group paused", func(ctx context.Context) error {
+			for _, tg := range []docker.Target{tb, ts1, ts2} {
+				if s := inspect(t, p, tg); !s.Paused {
+					t.Errorf("%s after compose.pause of group pair: %s, want paused", tg, s)
+				}
+			}
+			if s := inspect(t, p, tc); s.Paused {
+				t.Errorf("c, outside the group, is paused")
+			}
+			return nil
+		})
+		sc, dir := b.run(t, `  groups: {pair: [b, s]}
+steps:
+  - id: freeze
+    kind: compose.pause
+    target: pair
+  - kind: test.hook
+    call: group paused
+checks:
+  - len(freeze.containers) == 3 && freeze.service == "b,s"
+`)
+		passed(t, sc)
+		undos(t, sc, "pause ", "pause ", "pause ")
+		for _, tg := range []docker.Target{tb, ts1, ts2} {
+			if s := inspect(t, p, tg); s.Paused || !s.Running {
+				t.Errorf("%s after the run: %s, want running", tg, s)
+			}
+		}
+		assertClean(t, p, dir, bedNetworks)
+	})
+
 	t.Run("restart a replica", func(t *testing.T) {
 		started := inspect(t, p, tb).StartedAt
 		sc, dir := b.run(t, `steps:

@@ -105,7 +105,7 @@ func init() {
 
 // ComposeStop stops containers.
 type ComposeStop struct {
-	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to stop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to stop: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Grace  time.Duration `yaml:"grace" doc:"time between SIGTERM and SIGKILL, in whole seconds"`
 	Keep   bool          `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -138,7 +138,7 @@ func (s *ComposeStop) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeKill signals containers.
 type ComposeKill struct {
-	Target string `yaml:"target" target:"unit" required:"true" doc:"what to kill: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to kill: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Signal string `yaml:"signal" doc:"signal name or number, e.g. SIGKILL, SIGTERM, HUP, 9"`
 	Keep   bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -171,7 +171,7 @@ func (s *ComposeKill) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposePause freezes containers.
 type ComposePause struct {
-	Target string `yaml:"target" target:"unit" required:"true" doc:"what to freeze: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to freeze: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Keep   bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
 }
@@ -191,7 +191,7 @@ func (s *ComposePause) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeRestart restarts containers.
 type ComposeRestart struct {
-	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to restart: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string        `yaml:"target" target:"unit" required:"true" doc:"what to restart: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Grace  time.Duration `yaml:"grace" doc:"time between SIGTERM and SIGKILL, in whole seconds"`
 }
@@ -219,7 +219,7 @@ func (s *ComposeRestart) Run(ctx context.Context, env *steps.Env) error {
 
 // ComposeResume puts containers back: compose.start and compose.unpause.
 type ComposeResume struct {
-	Target string `yaml:"target" target:"unit" required:"true" doc:"what to put back: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target string `yaml:"target" target:"unit" required:"true" doc:"what to put back: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index  int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 
 	resume resume

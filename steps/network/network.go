@@ -146,7 +146,7 @@ func registerHeal(op, verb string, heal func(ctx context.Context, ex netfault.Ne
 
 // NetworkDisconnect takes containers off a network.
 type NetworkDisconnect struct {
-	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to isolate: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to isolate: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index   int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Network string `yaml:"network" doc:"compose network name (default: cluster.network, else the container's only network)"`
 	Keep    bool   `yaml:"keep" doc:"leave the fault in place when the run ends; drill prints how to undo it"`
@@ -198,7 +198,7 @@ func (s *NetworkDisconnect) Run(ctx context.Context, env *steps.Env) error {
 
 // NetworkConnect puts containers back on a network.
 type NetworkConnect struct {
-	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to reconnect: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target  string `yaml:"target" target:"unit" required:"true" doc:"what to reconnect: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index   int    `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Network string `yaml:"network" doc:"compose network name (default: cluster.network, else the network the scenario disconnected it from, else the project's only network)"`
 }
@@ -485,7 +485,7 @@ func logGone(env *steps.Env, gone []string) {
 
 // NetworkDelay delays packets.
 type NetworkDelay struct {
-	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to delay: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to delay: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index    int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Delay    time.Duration `yaml:"delay" required:"true" doc:"added to every packet sent, e.g. 200ms"`
 	Jitter   time.Duration `yaml:"jitter" doc:"the delay varies by up to this much either way"`
@@ -523,7 +523,7 @@ func (s *NetworkDelay) netem() netemStep {
 
 // NetworkLoss drops packets.
 type NetworkLoss struct {
-	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to drop: a compose service, or leader, replica, any_replica, sync_standby or member:NAME"`
+	Target   string        `yaml:"target" target:"unit" required:"true" doc:"whose packets to drop: a compose service or host, a group of the cluster block, or leader, replica, any_replica, sync_standby or member:NAME"`
 	Index    int           `yaml:"index" doc:"container number of a scaled service (default: every container of the service)"`
 	Loss     float64       `yaml:"loss" required:"true" doc:"percent of the packets sent that are dropped, more than 0 and at most 100"`
 	Towards  []string      `yaml:"towards" target:"unit" doc:"only packets to these targets (services, roles, or service#N); default: all"`

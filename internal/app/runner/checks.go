@@ -228,6 +228,53 @@ func checkClusterProcesses(file string, c *cluster.Cluster, nodes map[string]*ya
 	return errs
 }
 
+// checkClusterGroups checks the block's groups: each lists services (hosts
+// on platform hosts) by name, at least one, none twice; a group's name is
+// not a role or another name of the block, and a group holds no group.
+func checkClusterGroups(file string, c *cluster.Cluster, nodes map[string]*yaml.Node) dsl.ErrorList {
+	n := nodes["groups"]
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var errs dsl.ErrorList
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name, list := n.Content[i].Value, n.Content[i+1]
+		where, at := "cluster.groups."+name, dsl.At(file, n.Content[i])
+		_, isHost := c.Hosts[name]
+		_, isMember := c.Members[name]
+		switch {
+		case steps.IsRole(name) || name == steps.OnPooled || name == steps.OnAll:
+			errs = append(errs, dsl.Errorf(at, "%s: %q is a word targets already use: name the group otherwise", where, name))
+		case isHost || isMember:
+			errs = append(errs, dsl.Errorf(at, "%s: the block already names a member or host %q: name the group otherwise", where, name))
+		case len(c.Groups[name]) == 0:
+			errs = append(errs, dsl.Errorf(at, "%s: lists nothing: give the services (hosts on platform hosts) it stands for, e.g. [etcd1, etcd2, etcd3]", where))
+		}
+		seen := map[string]bool{}
+		for j, entry := range c.Groups[name] {
+			pos := dsl.At(file, list)
+			if list.Kind == yaml.SequenceNode && j < len(list.Content) {
+				pos = dsl.At(file, list.Content[j])
+			}
+			_, isGroup := c.Groups[entry]
+			_, isHost := c.Hosts[entry]
+			switch {
+			case entry == "" || steps.IsRole(entry) || strings.Contains(entry, "${"):
+				errs = append(errs, dsl.Errorf(pos, "%s: %q: a group lists services (hosts on platform hosts) by name, not roles or references", where, entry))
+			case isGroup:
+				errs = append(errs, dsl.Errorf(pos, "%s: %q is a group: list its services here instead", where, entry))
+			case c.Platform == "hosts" && !isHost:
+				hosts := slices.Sorted(maps.Keys(c.Hosts))
+				errs = append(errs, dsl.Errorf(pos, "%s: no host %q in the cluster block (hosts: %s)%s", where, entry, strings.Join(hosts, ", "), dsl.DidYouMean(entry, hosts)))
+			case seen[entry]:
+				errs = append(errs, dsl.Errorf(pos, "%s: lists %q twice", where, entry))
+			}
+			seen[entry] = true
+		}
+	}
+	return errs
+}
+
 // valueOf returns the value of key in a mapping node, or nil.
 func valueOf(m *yaml.Node, key string) *yaml.Node {
 	if m.Kind != yaml.MappingNode {
