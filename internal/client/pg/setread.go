@@ -197,7 +197,8 @@ type WriteFate struct {
 	// the final read-back saw it, but not before its attempt began.
 	VisibleAt *time.Time `json:",omitempty"`
 	// FirstSeenAt and LastSeenAt are the starts of the first and the last
-	// set read that saw it.
+	// set read that saw it, but not before its attempt began (a read's
+	// snapshot is taken after it starts).
 	FirstSeenAt *time.Time `json:",omitempty"`
 	LastSeenAt  *time.Time `json:",omitempty"`
 }
@@ -212,11 +213,15 @@ func (r *WriterReport) visibility(attempts []Attempt, rows []int, reads []readSp
 	vanished, unread, listed := 0, 0, map[string]int{}
 	var after []float64
 	var ghostAt *time.Time
-	at := func(i int32) *time.Time {
+	// seenAt is the start of read i, not before a began.
+	seenAt := func(i int32, a Attempt) *time.Time {
 		if i < 0 {
 			return nil
 		}
-		return ptr(reads[i].Start)
+		if t := reads[i].Start; t.After(a.Start) {
+			return &t
+		}
+		return ptr(a.Start)
 	}
 	for _, a := range attempts {
 		st := unseen
@@ -224,7 +229,7 @@ func (r *WriterReport) visibility(attempts []Attempt, rows []int, reads []readSp
 			st = seqs[a.Seq]
 		}
 		present := a.Seq >= 0 && a.Seq < int64(len(rows)) && rows[a.Seq] > 0
-		f := WriteFate{Seq: a.Seq, Outcome: a.Outcome, FirstSeenAt: at(st.first), LastSeenAt: at(st.last)}
+		f := WriteFate{Seq: a.Seq, Outcome: a.Outcome, FirstSeenAt: seenAt(st.first, a), LastSeenAt: seenAt(st.last, a)}
 		if a.Outcome == Acknowledged {
 			f.AcknowledgedAt = ptr(a.End)
 		}

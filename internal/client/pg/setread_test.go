@@ -2,6 +2,7 @@ package pg
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -88,7 +89,7 @@ func TestSetVisibilityClassifiesEachWrite(t *testing.T) {
 		{"indeterminate, present: a ghost visible from the third read", setSaw{other(Indeterminate, 1150, 1350), "..xxx", true}, -1, 0, 0,
 			&WriteFate{Seq: 1, Fate: FateGhost, Outcome: Indeterminate, VisibleAt: optMS(1200), FirstSeenAt: optMS(1200), LastSeenAt: optMS(1400)}},
 		{"a ghost a read saw before its attempt began: visible from the attempt's start", setSaw{other(Failed, 1250, 1260), "..xxx", true}, -1, 0, 0,
-			&WriteFate{Seq: 1, Fate: FateGhost, Outcome: Failed, VisibleAt: optMS(1250), FirstSeenAt: optMS(1200), LastSeenAt: optMS(1400)}},
+			&WriteFate{Seq: 1, Fate: FateGhost, Outcome: Failed, VisibleAt: optMS(1250), FirstSeenAt: optMS(1250), LastSeenAt: optMS(1400)}},
 		{"a ghost no set read saw", setSaw{other(Indeterminate, 1450, 1500), ".....", true}, -1, 0, 1,
 			&WriteFate{Seq: 1, Fate: FateGhost, Outcome: Indeterminate, VisibleAt: optMS(setFinal)}},
 		{"failed, seen, then missing: vanished, not lost", setSaw{other(Failed, 1040, 1050), ".x...", false}, -1, 1, 0,
@@ -214,5 +215,119 @@ func TestSetReadsLeaveOutRowsTheWriterCannotHaveWritten(t *testing.T) {
 	}
 	if got := s.sight(1_000_000_000); got != unseen {
 		t.Errorf("sight of a seq never tried = %+v", got)
+	}
+}
+
+// lastSetRead returns the writer's latest successful set read.
+func lastSetRead(w *Writer) readSpan {
+	w.set.mu.Lock()
+	defer w.set.mu.Unlock()
+	if len(w.set.reads) == 0 {
+		return readSpan{}
+	}
+	return w.set.reads[len(w.set.reads)-1]
+}
+
+// TestWriterSetReadsAgainstPostgres runs a writer with set reads on the
+// real primary and, from other connections: kills the set reader's
+// connection (one failed read, then it reads again); deletes acknowledged
+// rows the set reader has seen (a rewind: they vanish); and puts in a row
+// for a seq the writer has not reached, so that its insert fails on the
+// duplicate key while the row is there (a ghost).
+func TestWriterSetReadsAgainstPostgres(t *testing.T) {
+	w, err := StartWriter(t.Context(), WriterConfig{DSN: primary.DSN, Rate: 100, SetRead: MinSetRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "20 acknowledged writes and a set read", func() bool {
+		ok, _, _ := w.set.counts()
+		return len(acknowledged(w)) >= 20 && ok > 0
+	})
+
+	killed := queryInt(t, primary, `WITH r AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE query = $1)
+		SELECT count(*) FROM r WHERE pg_terminate_backend(pid)`, readSet)
+	if killed != 1 {
+		t.Fatalf("terminated %d set-reader connections, want 1", killed)
+	}
+	var afterKill int
+	waitFor(t, "a failed set read", func() bool {
+		ok, failed, _ := w.set.counts()
+		afterKill = ok
+		return failed > 0
+	})
+	waitFor(t, "set reads again", func() bool { ok, _, _ := w.set.counts(); return ok > afterKill })
+
+	victims := acknowledged(w)[3:8]
+	waitFor(t, "the set reader to see the victims", func() bool {
+		for _, v := range victims {
+			if w.set.sight(v).first < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	exec(t, primary, `DELETE FROM drill_writes WHERE run_id = $1 AND seq = ANY($2)`, w.RunID(), victims)
+	deleted := time.Now()
+	waitFor(t, "a set read that began after the deletion", func() bool { return lastSetRead(w).Start.After(deleted) })
+
+	ghost := w.tried() + 20
+	exec(t, primary, `INSERT INTO drill_writes (run_id, seq) VALUES ($1, $2)`, w.RunID(), ghost)
+	waitFor(t, "the writer past the ghost's seq and a set read that saw it", func() bool {
+		return w.tried() > ghost+5 && w.set.sight(ghost).first >= 0
+	})
+
+	r, err := w.Stop(t.Context(), primary)
+	stopped := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := w.Attempts()
+	t.Logf("attempts %d, set reads %d (%d failed: %s), vanished %d, unread %d, visible after p50 %.3f max %.3f s",
+		r.Attempts, deref(r.SetReads), deref(r.SetReadErrors), r.SetReadError, deref(r.VanishedWrites), deref(r.UnreadWrites),
+		deref(r.VisibleAfterP50S), deref(r.VisibleAfterMaxS))
+
+	if deref(r.SetReadErrors) != 1 || r.SetReadError == "" || deref(r.SetReads) <= afterKill {
+		t.Errorf("set reads %v, failed %v (%q), want more than %d and exactly 1", r.SetReads, r.SetReadErrors, r.SetReadError, afterKill)
+	}
+	if r.VanishedWrites == nil || *r.VanishedWrites != len(victims) || deref(r.LostWrites) != len(victims) || !slices.Equal(r.LostSeqs, victims) {
+		t.Errorf("vanished %v, lost %v %v, want %d: %v", r.VanishedWrites, r.LostWrites, r.LostSeqs, len(victims), victims)
+	}
+	if deref(r.FailedButPresent) != 1 || !slices.Equal(r.GhostSeqs, []int64{ghost}) {
+		t.Errorf("failed but present %v, ghosts %v, want 1: [%d]", r.FailedButPresent, r.GhostSeqs, ghost)
+	}
+	var vanished []int64
+	for _, f := range r.Fates {
+		a := attempts[f.Seq-1]
+		switch f.Fate {
+		case FateVanished:
+			vanished = append(vanished, f.Seq)
+			if f.AcknowledgedAt == nil || !f.AcknowledgedAt.Equal(a.End) || f.FirstSeenAt == nil || f.LastSeenAt == nil ||
+				f.FirstSeenAt.Before(a.Start) || f.LastSeenAt.Before(*f.FirstSeenAt) || !f.LastSeenAt.Before(deleted) {
+				t.Errorf("vanished %+v: want acknowledged at %s, seen within [%s, %s)", f, a.End, a.Start, deleted)
+			}
+		case FateGhost:
+			if f.Seq != ghost || a.Outcome != Failed || f.VisibleAt == nil || f.VisibleAt.Before(a.Start) || f.VisibleAt.After(stopped) ||
+				r.GhostVisibleAt == nil || !r.GhostVisibleAt.Equal(*f.VisibleAt) {
+				t.Errorf("ghost %+v (attempt %+v), ghost_visible_at %v: want visible within [%s, %s]", f, a, r.GhostVisibleAt, a.Start, stopped)
+			}
+		default:
+			t.Errorf("unexpected fate %+v", f)
+		}
+	}
+	if !slices.Equal(vanished, victims) {
+		t.Errorf("vanished writes listed %v, want %v", vanished, victims)
+	}
+	if r.VisibleAfterP50S == nil || r.VisibleAfterMaxS == nil || *r.VisibleAfterP50S < 0 || *r.VisibleAfterP50S > *r.VisibleAfterMaxS ||
+		*r.VisibleAfterMaxS > stopped.Sub(attempts[0].End).Seconds() {
+		t.Errorf("visible after p50 %v max %v, want 0 <= p50 <= max <= %s", r.VisibleAfterP50S, r.VisibleAfterMaxS, stopped.Sub(attempts[0].End))
+	}
+	if r.UnreadWrites == nil || *r.UnreadWrites > r.Acknowledged {
+		t.Errorf("unread %v of %d acknowledged", r.UnreadWrites, r.Acknowledged)
+	}
+	m := r.Metrics()
+	for name, want := range map[string]float64{"vanished_writes": float64(len(victims)), "set_read_errors": 1, "lost_writes": float64(len(victims)), "ghost_writes": 1} {
+		if got, ok := m[name]; !ok || got != want {
+			t.Errorf("%s = %v (recorded %v), want %v", name, got, ok, want)
+		}
 	}
 }
