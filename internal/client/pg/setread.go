@@ -116,6 +116,14 @@ func (s *setReads) sight(seq int64) seqSight {
 	return s.seqs[seq]
 }
 
+// combine completes r with what the reads saw and the final read-back
+// that began at final and found rows (see WriterReport.visibility).
+func (s *setReads) combine(r *WriterReport, attempts []Attempt, rows []int, final time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.visibility(attempts, rows, s.reads, s.seqs, final)
+}
+
 // readSets reads the run's set every SetRead until Stop (or MaxDuration),
 // on its own connection, (re)connecting as the writer does. A failed read
 // is counted and retried after RetryInterval; it never stops the writer.

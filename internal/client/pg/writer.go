@@ -424,9 +424,7 @@ func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
 	r.VerifiedOn = verify.Name
 	r.classify(attempts, present)
 	if w.set != nil {
-		w.set.mu.Lock()
-		r.visibility(attempts, present, w.set.reads, w.set.seqs, at)
-		w.set.mu.Unlock()
+		w.set.combine(&r, attempts, present, at)
 	}
 	return r, nil
 }
