@@ -88,6 +88,7 @@ steps:
     kind: writer.start
     on: pg1
     rate: 100
+    set_read: 50ms
   - kind: sleep
     duration: 800ms
   - id: delete
@@ -107,12 +108,19 @@ checks:
   - delete.rows_affected == 3
   - lost_writes == 3
   - acknowledged >= 50 && failed == 0 && indeterminate_writes == 0
+  - set_reads > 0 && set_read_errors == 0 && vanished_writes <= 3 && unread_writes >= 0
+  - visible_after_s_p50 >= 0 && visible_after_s_max >= visible_after_s_p50
 `, p.DSN("postgres"), r.DSN("postgres")))
 	if code := (&report.Run{Scenarios: []*report.Scenario{res}}).ExitCode(); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
 	}
 	if got := value(t, res, "lost_writes"); got != 3.0 {
 		t.Errorf("lost_writes = %v, want 3", got)
+	}
+	for _, s := range res.Metrics {
+		if s.Name == "ghost_visible_at" {
+			t.Errorf("ghost_visible_at recorded (%v) without a ghost write", s.Value)
+		}
 	}
 }
 

@@ -47,7 +47,11 @@ func init() {
 		Summary: "start a background writer that inserts sequence-numbered rows across the fault",
 		Doc: "Writes one row per attempt through on (default the pooled endpoint), at rate attempts per second (0: as " +
 			"fast as one connection can), reconnecting after failures. Every attempt is recorded with its outcome: " +
-			"acknowledged, failed, or indeterminate (the connection was lost while committing). Stop it with writer.stop.",
+			"acknowledged, failed, or indeterminate (the connection was lost while committing). With set_read, a second " +
+			"connection through the same route reads the whole set of the run's rows (SELECT seq FROM drill_writes WHERE " +
+			"run_id = ...) every set_read, so that writer.stop can say when each write became visible for good and which " +
+			"writes a read saw that are gone at the end (Jepsen's set-full checker); a failed set read is counted, not fatal. " +
+			"Each set read returns every row the run has written so far. Stop it with writer.stop.",
 		Example: "kind: writer.start\nrate: 50",
 		New:     func() steps.Step { return &WriterStart{Name: "writer", On: steps.OnPooled, Rate: 50} },
 		Timeout: 30 * time.Second,
@@ -57,7 +61,10 @@ func init() {
 		Summary: "stop the writer and count what survived on the current leader",
 		Doc: "Stops the writer, reads back this run's rows on verify_on (default the current leader) and computes " +
 			"lost_writes (acknowledged but missing), ghost_writes (failed for the client but committed), " +
-			"never_committed_writes, the outage as the client saw it and the reconnection time.",
+			"never_committed_writes, the outage as the client saw it and the reconnection time. When writer.start had " +
+			"set_read and a set read returned, it combines the set reads with that final read-back: vanished_writes, " +
+			"unread_writes, visible_after_s_p50/max and ghost_visible_at (not recorded when the read-back failed), and it " +
+			"logs each lost, vanished and ghost write with when it was acknowledged and seen.",
 		Example: "kind: writer.stop",
 		New:     func() steps.Step { return &WriterStop{Name: "writer", VerifyOn: steps.RoleLeader} },
 		Timeout: time.Minute,
@@ -77,6 +84,13 @@ func init() {
 			{Name: "ack_gap_ended_at", Type: metric.Time, Doc: "the acknowledgement that ended that longest gap (not recorded when it was still open at writer.stop)"},
 			{Name: "outage_started_at", Type: metric.Time, Doc: "start of the first write that was not acknowledged"},
 			{Name: "writes_resumed_at", Type: metric.Time, Doc: "end of the first acknowledged write after the outage: seconds(writes_resumed_at - leader_seen_at) is how long clients waited once the new leader was up"},
+			{Name: "set_reads", Type: metric.Number, Doc: "set_read: set reads that returned (recorded whenever set_read was on)"},
+			{Name: "set_read_errors", Type: metric.Number, Doc: "set_read: set reads that failed, or whose connection could not be made (not fatal: the next one reconnects)"},
+			{Name: "vanished_writes", Type: metric.Number, Doc: "set_read: writes a set read saw that are missing on the verification node: seen, then lost (e.g. rows of an old leader rewound away); the acknowledged ones are in lost_writes too"},
+			{Name: "unread_writes", Type: metric.Number, Doc: "set_read: writes present on the verification node that no set read saw (normally those of the last interval before writer.stop)"},
+			{Name: "visible_after_s_p50", Type: metric.Number, Doc: "set_read: median (nearest rank), over the acknowledged writes present on the verification node, of the time from the acknowledgement to stable visibility: the start of the first set read from which every later set read and the final read-back saw the row (0 when a read that began before the acknowledgement saw it)", Resolution: "the set_read interval (longer while set reads fail)"},
+			{Name: "visible_after_s_max", Type: metric.Number, Doc: "set_read: the longest of the same", Resolution: "the set_read interval (longer while set reads fail)"},
+			{Name: "ghost_visible_at", Type: metric.Time, Doc: "set_read: when the first ghost write (failed for the client, present at the end) became visible for good, the same way (not recorded without a ghost write)", Resolution: "the set_read interval"},
 		},
 	})
 	steps.Register(steps.Kind{
@@ -190,12 +204,16 @@ type WriterStart struct {
 	DSN            string        `yaml:"dsn" doc:"write here instead"`
 	Rate           float64       `yaml:"rate" doc:"attempts per second (0: as fast as one connection can)"`
 	AttemptTimeout time.Duration `yaml:"attempt_timeout" doc:"limit of one INSERT and its commit (an attempt that runs out is indeterminate)"`
+	SetRead        time.Duration `yaml:"set_read" doc:"read the whole set of the run's rows through the same route this often (at least 50ms; absent or 0: no set reads), for writer.stop's visibility metrics"`
 }
 
-// Validate checks the rate and target.
+// Validate checks the rate, the set-read interval and the target.
 func (w *WriterStart) Validate() error {
-	if w.Rate < 0 {
+	switch {
+	case w.Rate < 0:
 		return steps.FieldErrorf("rate", "must not be negative")
+	case w.SetRead != 0 && w.SetRead < pg.MinSetRead:
+		return steps.FieldErrorf("set_read", "must be at least %s (or 0: no set reads)", pg.MinSetRead)
 	}
 	return steps.ValidateOn(w.On, w.DSN)
 }
@@ -259,11 +277,15 @@ func (w *WriterStart) Run(ctx context.Context, env *steps.Env) error {
 	}
 	// The writer outlives this step: it stops at writer.stop or at the end
 	// of the scenario, not when this step's context ends.
-	wr, err := env.Ports.SQL.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout, Logger: env.Logger})
+	wr, err := env.Ports.SQL.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout,
+		SetRead: w.SetRead, Logger: env.Logger})
 	if err != nil {
 		return err
 	}
 	env.Logf("writer %s (run %s) writing through %s at %v/s", w.Name, wr.RunID(), n.Name, w.Rate)
+	if w.SetRead > 0 {
+		env.Logf("reading the run's set through %s every %s", n.Name, w.SetRead)
+	}
 	return env.Background.Start(w.Name, writerTask{w: wr, name: w.Name, tl: env.Timeline})
 }
 
@@ -318,10 +340,16 @@ func (w *WriterStop) Run(ctx context.Context, env *steps.Env) error {
 	if rep.VerifyError != "" {
 		env.Logf("verification failed, lost_writes not measured: %s", rep.VerifyError)
 	}
+	logSetReads(env, rep)
 	m := rep.Metrics()
 	delete(m, "indeterminate") // the same count as indeterminate_writes, the documented name
 	if rerr := recordFloats(env, m); rerr != nil {
 		return rerr
+	}
+	if rep.GhostVisibleAt != nil {
+		if rerr := env.Record("ghost_visible_at", *rep.GhostVisibleAt); rerr != nil {
+			return rerr
+		}
 	}
 	attempts := wt.w.Attempts()
 	env.Timeline.AddWrites(writeBuckets(w.Name, env.Step.Key, attempts))
@@ -385,6 +413,59 @@ func (w *WriterStop) stop(ctx context.Context, env *steps.Env, wt writerTask) (r
 	}
 	best.VerifiedOn += " (no leader: the member that kept the most acknowledged writes)"
 	return *best, nil, nil
+}
+
+// maxLoggedFates caps the writes logSetReads lists: the step's log is
+// capped too.
+const maxLoggedFates = 50
+
+// logSetReads logs what the set reads saw: their counts, and each lost,
+// vanished and ghost write with its times (the first maxLoggedFates).
+func logSetReads(env *steps.Env, rep pg.WriterReport) {
+	if rep.SetReads == nil {
+		return
+	}
+	env.Logf("set reads: %d returned, %d failed%s", *rep.SetReads, *rep.SetReadErrors, suffixErr(rep.SetReadError))
+	if rep.VanishedWrites == nil {
+		if rep.VerifiedOn != "" {
+			env.Logf("no set read returned: visibility not measured")
+		}
+		return
+	}
+	env.Logf("visibility: %d writes seen then missing (vanished), %d present but never seen by a set read", *rep.VanishedWrites, *rep.UnreadWrites)
+	if rep.VisibleAfterMaxS != nil {
+		env.Logf("acknowledged writes visible for good after: median %.3f s, at most %.3f s", *rep.VisibleAfterP50S, *rep.VisibleAfterMaxS)
+	}
+	for i, f := range rep.Fates {
+		if i == maxLoggedFates {
+			env.Logf("  ... and %d more", len(rep.Fates)-i)
+			break
+		}
+		env.Logf("  %s", describeFate(f))
+	}
+}
+
+// describeFate is one notable write on one line.
+func describeFate(f pg.WriteFate) string {
+	at := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	s := fmt.Sprintf("seq %d %s (%s", f.Seq, f.Fate, f.Outcome)
+	if f.AcknowledgedAt != nil {
+		s += " at " + at(f.AcknowledgedAt)
+	}
+	if f.VisibleAt != nil {
+		s += ", visible from " + at(f.VisibleAt)
+	}
+	if f.FirstSeenAt != nil {
+		s += ", seen from " + at(f.FirstSeenAt) + " to " + at(f.LastSeenAt)
+	} else {
+		s += ", no set read saw it"
+	}
+	return s + ")"
 }
 
 // recordOutage records when the client-side outage started and, if it

@@ -47,6 +47,13 @@ type WriterConfig struct {
 	RetryInterval time.Duration
 	// MaxDuration stops the writer if Stop is never called (default 1 h).
 	MaxDuration time.Duration
+	// SetRead, when above 0, is the interval between set reads: on its
+	// own connection through DSN, the writer's set reader reads every
+	// sequence number of the run (see setread.go); 0 does not read. Each
+	// read returns all the run's rows so far.
+	SetRead time.Duration
+	// SetReadTimeout bounds one set read (default 2 s).
+	SetReadTimeout time.Duration
 	// Logger receives outage start/end lines (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -67,6 +74,9 @@ func (c *WriterConfig) defaults() {
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour
 	}
+	if c.SetReadTimeout <= 0 {
+		c.SetReadTimeout = 2 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -86,12 +96,15 @@ type Attempt struct {
 }
 
 // Writer inserts sequence-numbered rows in the background, across faults,
-// and records every attempt. Stop ends it and verifies what survived.
+// and records every attempt; with SetRead it also reads the run's set.
+// Stop ends it and verifies what survived.
 type Writer struct {
-	cfg  WriterConfig
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	cfg     WriterConfig
+	stop    chan struct{}
+	done    chan struct{}
+	setDone chan struct{} // closed when the set reader has stopped (at once without one)
+	once    sync.Once
+	set     *setReads // nil without SetRead
 
 	mu       sync.Mutex
 	attempts []Attempt
@@ -112,8 +125,14 @@ func StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 		closeConn(conn)
 		return nil, fmt.Errorf("pg: writer: create %s: %w", WritesTable, err)
 	}
-	w := &Writer{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}), setDone: make(chan struct{})}
 	go w.run(conn)
+	if cfg.SetRead > 0 {
+		w.set = &setReads{}
+		go w.readSets()
+	} else {
+		close(w.setDone)
+	}
 	return w, nil
 }
 
@@ -143,6 +162,14 @@ func (w *Writer) Acks() []Ack {
 		}
 	}
 	return acks
+}
+
+// tried returns the highest sequence number tried so far, counting the
+// attempt in flight.
+func (w *Writer) tried() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int64(len(w.attempts)) + 1
 }
 
 func (w *Writer) record(a Attempt) {
@@ -261,6 +288,32 @@ type WriterReport struct {
 	// layer (pooler, driver, proxy) that replayed a statement.
 	DuplicateRows *int
 	VerifyError   string `json:",omitempty"`
+
+	// The set reads (WriterConfig.SetRead), as Jepsen's set-full checker
+	// counts them. SetReads and SetReadErrors are nil without SetRead;
+	// the rest also when no set read succeeded or verification failed.
+	SetReads      *int
+	SetReadErrors *int
+	SetReadError  string `json:",omitempty"` // the last one
+	// VanishedWrites counts writes a set read saw that are missing on the
+	// verification node: seen, then lost. The acknowledged ones are in
+	// LostWrites too.
+	VanishedWrites *int
+	// UnreadWrites counts writes present on the verification node that no
+	// set read saw (normally those of the last interval).
+	UnreadWrites *int
+	// VisibleAfterP50S and VisibleAfterMaxS are the median (nearest rank)
+	// and the longest time, over the acknowledged writes present at the
+	// end, from the acknowledgement to when the write became visible for
+	// good (WriteFate.VisibleAt; 0 when a read that began before the
+	// acknowledgement saw it).
+	VisibleAfterP50S *float64
+	VisibleAfterMaxS *float64
+	// GhostVisibleAt is when the first ghost write became visible for good.
+	GhostVisibleAt *time.Time `json:",omitempty"`
+	// Fates are the lost, vanished and ghost writes in sequence order,
+	// the first maxListed of each fate.
+	Fates []WriteFate `json:",omitempty"`
 }
 
 // Metrics returns the report under drill's metric names, leaving out every
@@ -281,8 +334,12 @@ func (r WriterReport) Metrics() map[string]float64 {
 	put("throughput_ops", r.ThroughputOps)
 	put("write_rto_s", r.WriteRTOS)
 	put("reconnect_s", r.ReconnectS)
+	put("visible_after_s_p50", r.VisibleAfterP50S)
+	put("visible_after_s_max", r.VisibleAfterMaxS)
 	for name, v := range map[string]*int{"lost_writes": r.LostWrites, "ghost_writes": r.GhostWrites,
-		"never_committed_writes": r.NeverCommitted, "duplicate_rows": r.DuplicateRows} {
+		"never_committed_writes": r.NeverCommitted, "duplicate_rows": r.DuplicateRows,
+		"set_reads": r.SetReads, "set_read_errors": r.SetReadErrors,
+		"vanished_writes": r.VanishedWrites, "unread_writes": r.UnreadWrites} {
 		if v != nil {
 			m[name] = float64(*v)
 		}
@@ -290,8 +347,16 @@ func (r WriterReport) Metrics() map[string]float64 {
 	return m
 }
 
-// Summary returns the report of the attempts so far, without verification.
-func (w *Writer) Summary() WriterReport { return summarize(w.cfg.RunID, w.Attempts()) }
+// Summary returns the report of the attempts and the set reads so far,
+// without verification.
+func (w *Writer) Summary() WriterReport {
+	r := summarize(w.cfg.RunID, w.Attempts())
+	if w.set != nil {
+		ok, failed, lastErr := w.set.counts()
+		r.SetReads, r.SetReadErrors, r.SetReadError = &ok, &failed, lastErr
+	}
+	return r
+}
 
 func summarize(runID string, as []Attempt) WriterReport {
 	r := WriterReport{RunID: runID, Attempts: len(as)}
@@ -338,8 +403,10 @@ func summarize(runID string, as []Attempt) WriterReport {
 }
 
 // Stop stops the writer (waiting for the attempt in flight, at most
-// AttemptTimeout), then reads back which of this run's rows exist on
-// verify (in drill: the current leader) and completes the report. If
+// AttemptTimeout, and the set read in flight), then reads back which of
+// this run's rows exist on verify (in drill: the current leader) and
+// completes the report, with the set reads combined with that final read
+// when there were any. If
 // verification fails the report is returned with its verification fields
 // nil, together with the error. Stop may be called again, e.g. to verify
 // on another node.
@@ -348,14 +415,17 @@ func (w *Writer) Stop(ctx context.Context, verify Node) (WriterReport, error) {
 		return r, err
 	}
 	attempts := w.Attempts()
-	r := summarize(w.cfg.RunID, attempts)
-	present, err := readBack(ctx, verify, w.cfg.RunID, int64(len(attempts)))
+	r := w.Summary()
+	present, at, err := readBack(ctx, verify, w.cfg.RunID, int64(len(attempts)))
 	if err != nil {
 		r.VerifyError = err.Error()
 		return r, fmt.Errorf("pg: writer: verify run %s on %s: %w", w.cfg.RunID, verify.Name, err)
 	}
 	r.VerifiedOn = verify.Name
 	r.classify(attempts, present)
+	if w.set != nil {
+		w.set.combine(&r, attempts, present, at)
+	}
 	return r, nil
 }
 
@@ -396,33 +466,37 @@ func (r *WriterReport) classify(attempts []Attempt, rows []int) {
 	r.GhostWrites, r.NeverCommitted, r.DuplicateRows = &ghost, &never, &dup
 }
 
-// Halt stops the writer (waiting for the attempt in flight, at most
-// AttemptTimeout) and returns the report of its attempts, unverified. Stop
+// Halt stops the writer and its set reader (waiting for the attempt in
+// flight, at most AttemptTimeout, and the set read in flight, at most
+// SetReadTimeout) and returns the report of its attempts, unverified. Stop
 // calls it; call it alone when there is nowhere to verify.
 func (w *Writer) Halt(ctx context.Context) (WriterReport, error) {
 	w.once.Do(func() { close(w.stop) })
-	select {
-	case <-w.done:
-		return w.Summary(), nil
-	case <-ctx.Done():
-		return w.Summary(), fmt.Errorf("pg: writer: stop: %w", ctx.Err())
+	for _, done := range []chan struct{}{w.done, w.setDone} {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return w.Summary(), fmt.Errorf("pg: writer: stop: %w", ctx.Err())
+		}
 	}
+	return w.Summary(), nil
 }
 
 // readBack returns, indexed by seq (1..max), how many rows of run n has
-// for each sequence number.
-func readBack(ctx context.Context, n Node, runID string, max int64) ([]int, error) {
+// for each sequence number, and when its query was sent.
+func readBack(ctx context.Context, n Node, runID string, max int64) ([]int, time.Time, error) {
 	present := make([]int, max+1)
 	ctx, cancel := withDeadline(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := connectNode(ctx, n, ConnOptions{})
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer closeConn(conn)
-	rows, err := conn.Query(ctx, `SELECT seq FROM drill_writes WHERE run_id = $1`, runID)
+	at := time.Now()
+	rows, err := conn.Query(ctx, readSet, runID)
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
 	var seq int64
 	_, err = pgx.ForEachRow(rows, []any{&seq}, func() error {
@@ -431,5 +505,5 @@ func readBack(ctx context.Context, n Node, runID string, max int64) ([]int, erro
 		}
 		return nil
 	})
-	return present, err
+	return present, at, err
 }

@@ -65,6 +65,14 @@ func TestWriterCountsRowsDeletedBehindItsBackAsLost(t *testing.T) {
 			t.Errorf("metric %s present without an outage", absent)
 		}
 	}
+	for _, absent := range []string{"set_reads", "set_read_errors", "vanished_writes", "unread_writes", "visible_after_s_max"} {
+		if _, ok := m[absent]; ok {
+			t.Errorf("metric %s present without set reads", absent)
+		}
+	}
+	if r.Fates != nil || r.GhostVisibleAt != nil {
+		t.Errorf("set-read fields without set reads: %+v", r)
+	}
 
 	// The replica agrees once it has replayed the deletion.
 	if _, err := WaitCatchUp(t.Context(), primary, []Node{replica}, 10*time.Second, 0); err != nil {
