@@ -32,7 +32,7 @@ func init() {
 			"(e.g. an http step reading an endpoint). With hold, expr must stay true on every evaluation for " +
 			"that long (no leader for 20s, lag under 1 MB for 30s); a false one starts the hold again. " +
 			"Records how long the wait took.",
-		Example: "kind: wait_until\nexpr: status_code == 200\ninterval: 500ms\ntimeout: 60s\npoll:\n  kind: http\n  url: http://127.0.0.1:18009/primary\n  expect_status: [200, 503]",
+		Example: "kind: wait_until\nexpr: status_code == 200 # postgres-standby1 is the primary...\nhold: 10s            # ...and stays it for 10 s on end\ninterval: 500ms\ntimeout: 60s\npoll:\n  kind: http\n  url: http://127.0.0.1:18009/primary\n  expect_status: [200, 503]",
 		New:     func() steps.Step { return &WaitUntil{Interval: time.Second} },
 		Timeout: 5 * time.Minute,
 		Metrics: []metric.Spec{
@@ -94,6 +94,10 @@ func (w *WaitUntil) Validate() error {
 	}
 	if w.Hold < 0 {
 		return steps.FieldErrorf("hold", "must not be negative")
+	}
+	if w.Hold > 0 && w.Poll == nil {
+		return steps.FieldErrorf("hold", "needs poll: without a poll step expr reads the same recorded metrics on every evaluation; "+
+			"add a poll step (e.g. patroni.status or sql.query) whose metrics expr reads")
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func init() {
 			"(postgresql: {parameters: {...}}), and non-boolean ones such as synchronous_mode: quorum, " +
 			"synchronous_node_count, failsafe_mode or member_slots_ttl of Patroni 4; a null removes a setting. " +
 			"A patch is a fault: the previous values are restored when the run ends (a key the patch added is removed).",
-		Example: "kind: patroni.config\nset:\n  synchronous_mode: true",
+		Example: "kind: patroni.config\nset:\n  synchronous_mode: quorum # Patroni 4: true, false, on, off or quorum\n  synchronous_node_count: 2",
 		New:     func() steps.Step { return &PatroniConfig{} },
 		Timeout: 15 * time.Second, Fault: true,
 		Metrics: []metric.Spec{

@@ -139,7 +139,8 @@ func WriteKind(w io.Writer, k *steps.Kind) {
 			fmt.Fprintf(w, "  %-18s %s\n", "", p.Doc)
 		}
 	}
-	fmt.Fprintln(w, "  Every step also takes: id, name, timeout, continue_on_error, retry {attempts, interval}.")
+	fmt.Fprintln(w, "  Every step also takes: id, name, timeout, continue_on_error, retry {attempts, interval},")
+	fmt.Fprintln(w, "  expect_error (a regular expression: the step must fail with a matching error, e.g. a refused switchover).")
 	fmt.Fprint(w, "\nMetrics:\n")
 	if len(k.Metrics) == 0 {
 		fmt.Fprintln(w, "  (none)")
