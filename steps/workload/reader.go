@@ -16,8 +16,8 @@ func init() {
 	steps.Register(steps.Kind{
 		Name:    "reader.start",
 		Summary: "start a background reader, with concurrency and a rate, that can follow a writer",
-		Doc: "Reads through on (default the pooled endpoint; a replica with any_replica or member:NAME; HAProxy's replica " +
-			"route with dsn) from concurrency connections, at rate reads per second in all (0: as fast as they can), " +
+		Doc: "Reads through on (default the pooled endpoint; the read-only route to the replicas, e.g. HAProxy's replica " +
+			"port, with replica_route (cluster.replica_dsn); one replica with any_replica or member:NAME) from concurrency connections, at rate reads per second in all (0: as fast as they can), " +
 			"reconnecting after failures. Each read looks up the highest sequence number of the writer named by follows " +
 			"(SELECT max(seq) FROM drill_writes WHERE run_id = ..., one index lookup), so that reader.stop can compare " +
 			"what each read saw with the writes acknowledged before it began. Without follows the reads look up a run " +
@@ -52,8 +52,8 @@ func init() {
 // ReaderStart starts a background reader.
 type ReaderStart struct {
 	Name        string  `yaml:"reader" doc:"name of this reader, for reader.stop"`
-	On          string  `yaml:"on" target:"sql" doc:"where to read (one node): pooled, leader, any_replica, member:NAME, a service"`
-	DSN         string  `yaml:"dsn" doc:"read here instead, e.g. HAProxy's replica route"`
+	On          string  `yaml:"on" target:"sql,read" doc:"where to read (one node): pooled, replica_route (cluster.replica_dsn), leader, any_replica, member:NAME, a service"`
+	DSN         string  `yaml:"dsn" doc:"read here instead"`
 	Follows     string  `yaml:"follows" doc:"the writer (writer.start's writer) whose rows the reads look at and whose acknowledgements they are compared with"`
 	Concurrency int     `yaml:"concurrency" doc:"connections reading at once (1-256)"`
 	Rate        float64 `yaml:"rate" doc:"reads per second of all connections together (0: as fast as they can)"`
