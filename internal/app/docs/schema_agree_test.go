@@ -141,6 +141,8 @@ var schemaBlind = map[string]string{
 	"165-reader-stop-unstarted.yaml":    "reader: naming a writer, or no running reader: a cross-reference between steps",
 	"166-reader-follows-unknown.yaml":   "follows: naming no writer started before: a cross-reference between steps",
 	"167-reader-concurrency.yaml":       "a value checked by the kind's Validate method (Go code)",
+	"168-replica-route-write.yaml":      "a target word a writing step does not take: checked against the targets vocabulary (Go code)",
+	"169-replica-route-no-dsn.yaml":     "replica_route in a cluster block without replica_dsn: a cross-reference to the cluster block",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file
