@@ -127,6 +127,19 @@ checks:
 	if !strings.Contains(res.Steps[2].Log, "reading through replica_route") {
 		t.Errorf("reader.start's log does not name the route: %q", res.Steps[2].Log)
 	}
+	// the reader's reads per bucket are on the timeline, as many as it counted
+	reads := int(value(t, res, "via_route.reads").(float64))
+	if res.Timeline == nil || len(res.Timeline.Reads) != 1 {
+		t.Fatalf("timeline %+v: want the reader's buckets", res.Timeline)
+	}
+	rd := res.Timeline.Reads[0]
+	ok, failed := 0, 0
+	for i := range rd.OK {
+		ok, failed = ok+rd.OK[i], failed+rd.Failed[i]
+	}
+	if rd.Reader != "reader" || rd.Step != "via_route" || rd.On != "replica_route" || rd.BucketMS != 100 || ok != reads || failed != 0 || rd.Outage != nil {
+		t.Errorf("the reader on the timeline: %s/%s through %s, %d ok and %d failed reads (reader.stop counted %d), outage %+v", rd.Reader, rd.Step, rd.On, ok, failed, reads, rd.Outage)
+	}
 
 	res = runScenario(t, fmt.Sprintf(`
 name: replica route known at run time
