@@ -19,6 +19,7 @@ type Cluster struct {
 	Network        string                  `yaml:"network" doc:"compose network that network steps act on (default: the service's only network)"`
 	Patroni        []string                `yaml:"patroni" doc:"Patroni REST API base URLs, e.g. http://127.0.0.1:8008"`
 	PooledDSN      string                  `yaml:"pooled_dsn" doc:"PostgreSQL DSN of the pooled endpoint (PgBouncer or HAProxy) that clients use"`
+	ReplicaDSN     string                  `yaml:"replica_dsn" doc:"PostgreSQL DSN of the read-only route to the replicas (e.g. HAProxy's replica port) that read clients use"`
 	Members        map[string]MemberConfig `yaml:"members" doc:"Patroni member name to its compose service, DSN and REST URL"`
 	HelperImage    string                  `yaml:"helper_image" doc:"image with iptables and tc, run beside a container that has neither"`
 	DockerHost     string                  `yaml:"docker_host" doc:"compose: the Docker engine to use: ssh://user@host[:port] (reached over SSH with the ssh: settings, no docker CLI needed), tcp://host:port (TLS from DOCKER_CERT_PATH), unix:///path; default DOCKER_HOST, else the local engine"`

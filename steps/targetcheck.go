@@ -19,6 +19,7 @@ import (
 //	target:"sql"     the same, or pooled
 //	target:"all"     the same, or all
 //	target:"sql,all" sql or all: steps that run on each member and report per member
+//	target:"sql,read" sql, or replica_route: steps that only read (writes go to the primary)
 //	target:"member"  a Patroni member name
 //	target:"process" a process name: built-in or in cluster.processes
 //	target:"unit,one" a unit that is one member: not the plural role replica
@@ -63,6 +64,8 @@ type TargetNames struct {
 	strict bool
 	// processes are the process names: built-in and the block's.
 	processes []string
+	// replicaRoute: the block gives replica_dsn.
+	replicaRoute bool
 }
 
 // NewTargetNames collects the names of a cluster block (nil: none).
@@ -72,6 +75,7 @@ func NewTargetNames(c *cluster.Cluster) *TargetNames {
 		c = &cluster.Cluster{}
 	}
 	n.processes = c.ProcessNames()
+	n.replicaRoute = c.ReplicaDSN != ""
 	add := func(name string) {
 		if name != "" && !n.isKnown[name] {
 			n.isKnown[name] = true
@@ -152,6 +156,15 @@ func (n *TargetNames) check(mode, s string) string {
 		return fmt.Sprintf("no process %q: use %s, or define it in the cluster block's processes (a match pattern or a pid_file)%s", s, dsl.OneOf(n.processes), dsl.DidYouMean(s, n.processes))
 	}
 	if (slices.Contains(modes, "sql") && s == OnPooled) || (slices.Contains(modes, "all") && s == OnAll) {
+		return ""
+	}
+	if s == OnReplicaRoute && slices.Contains(modes, "sql") {
+		switch {
+		case !slices.Contains(modes, "read"):
+			return fmt.Sprintf("%q (cluster.replica_dsn) is the read-only route to the replicas, and this step writes or needs the primary: use %s or %s", s, OnPooled, RoleLeader)
+		case !n.replicaRoute:
+			return errNoReplicaDSN
+		}
 		return ""
 	}
 	if s == OnAll && slices.Contains(modes, "sql") && !n.isKnown[s] {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,6 +26,15 @@ const (
 
 // OnPooled names the pooled endpoint (cluster.pooled_dsn) as a SQL target.
 const OnPooled = "pooled"
+
+// OnReplicaRoute names the read-only route to the replicas
+// (cluster.replica_dsn, e.g. HAProxy's replica port) as a SQL target. Only
+// steps that read take it (their on parameter's target tag has read).
+const OnReplicaRoute = "replica_route"
+
+// errNoReplicaDSN says why a step cannot read on the replica route when
+// the cluster block gives none.
+const errNoReplicaDSN = "replica_route needs cluster.replica_dsn: set it to the read-only route to the replicas (e.g. HAProxy's replica port)"
 
 // OnAll names every member of the cluster block, up or down, as the target
 // of the steps that run on each member and report per member.
@@ -185,7 +195,8 @@ func MemberDSN(m Member) (string, error) {
 }
 
 // Nodes resolves a SQL target to the nodes to run on: an explicit DSN, the
-// pooled endpoint, or members (by role or service) with their DSNs.
+// pooled endpoint, the replica route, or members (by role or service) with
+// their DSNs.
 func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
 	if dsn != "" {
 		return []pg.Node{{Name: "dsn", DSN: dsn}}, nil
@@ -198,6 +209,12 @@ func (e *Env) Nodes(ctx context.Context, on, dsn string) ([]pg.Node, error) {
 			return nil, fmt.Errorf("on: pooled needs cluster.pooled_dsn (e.g. the PgBouncer endpoint)")
 		}
 		return []pg.Node{{Name: OnPooled, DSN: e.Cluster().PooledDSN}}, nil
+	}
+	if on == OnReplicaRoute {
+		if e.Cluster().ReplicaDSN == "" {
+			return nil, errors.New("on: " + errNoReplicaDSN)
+		}
+		return []pg.Node{{Name: OnReplicaRoute, DSN: e.Cluster().ReplicaDSN}}, nil
 	}
 	members, err := e.Members(ctx, on)
 	if err != nil {
@@ -261,7 +278,7 @@ func ValidateOn(on, dsn string) error {
 	if dsn != "" {
 		return nil
 	}
-	if on == OnPooled {
+	if on == OnPooled || on == OnReplicaRoute {
 		return nil
 	}
 	return ValidateTarget("on", on)

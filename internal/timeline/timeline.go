@@ -1,7 +1,8 @@
 // Package timeline holds the series a scenario records for its timeline,
 // which the HTML report draws on one time axis: the members' roles as
 // Patroni reported them, sampled at a stated interval; each writer's
-// acknowledged, failed and indeterminate writes per bucket; the
+// acknowledged, failed and indeterminate writes per bucket; each reader's
+// successful and failed reads per bucket and its longest outage; the
 // split-brain watcher's view of each member and the windows in which more
 // than one accepted writes; replication lag samples.
 //
@@ -23,6 +24,7 @@ import (
 type Timeline struct {
 	Roles   *Roles      `json:"roles,omitempty"`
 	Writes  []Writes    `json:"writes,omitempty"`
+	Reads   []Reads     `json:"reads,omitempty"`
 	Watches []Watch     `json:"watches,omitempty"`
 	Lag     []LagSeries `json:"lag,omitempty"`
 }
@@ -122,6 +124,31 @@ func Bucket(writer string, start time.Time, width time.Duration, ends []time.Tim
 	return w
 }
 
+// Reads are one reader's reads counted per bucket of BucketMS by the time
+// each ended, as Writes are: bucket i covers [Start + i*BucketMS, Start +
+// (i+1)*BucketMS). OK and Failed have the same length.
+type Reads struct {
+	Reader   string    `json:"reader"`
+	Step     string    `json:"step,omitempty"` // the step that stopped it; "" at the end of the run
+	On       string    `json:"on,omitempty"`   // what it read through: a member, pooled, replica_route...
+	Start    time.Time `json:"start"`
+	BucketMS int64     `json:"bucket_ms"`
+	OK       []int     `json:"ok"`
+	Failed   []int     `json:"failed"`
+	// Outage is the reader's longest outage; nil when no read failed.
+	Outage *Outage `json:"outage,omitempty"`
+}
+
+// Outage is a window in which reads failed: from the start of a failed
+// read to the end of the first successful read that began after it (the
+// reader's read_outage_s), or, when Open, from the start of the first
+// failed read that no successful read followed to the end of the last read.
+type Outage struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Open  bool      `json:"open,omitempty"`
+}
+
 // Watch is what a split-brain watcher saw: each member's state over time
 // (primary: it committed the probe write; read_only: it refused it;
 // unknown: no answer in time) and the windows during which more than one
@@ -174,6 +201,11 @@ func (r *Recorder) AddWrites(w Writes) {
 	r.update(func(t *Timeline) { t.Writes = append(t.Writes, w) })
 }
 
+// AddReads keeps one reader's buckets.
+func (r *Recorder) AddReads(rd Reads) {
+	r.update(func(t *Timeline) { t.Reads = append(t.Reads, rd) })
+}
+
 // AddWatch keeps what a split-brain watcher saw.
 func (r *Recorder) AddWatch(w Watch) {
 	r.update(func(t *Timeline) { t.Watches = append(t.Watches, w) })
@@ -199,11 +231,12 @@ func (r *Recorder) Timeline() *Timeline {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.t.Roles == nil && r.t.Writes == nil && r.t.Watches == nil && r.t.Lag == nil {
+	if r.t.Roles == nil && r.t.Writes == nil && r.t.Reads == nil && r.t.Watches == nil && r.t.Lag == nil {
 		return nil
 	}
 	t := r.t
 	t.Writes = slices.Clone(t.Writes)
+	t.Reads = slices.Clone(t.Reads)
 	t.Watches = slices.Clone(t.Watches)
 	t.Lag = slices.Clone(t.Lag)
 	return &t

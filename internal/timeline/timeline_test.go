@@ -54,7 +54,12 @@ func TestRecorder(t *testing.T) {
 	}
 	r.AddLag(LagSeries{Watcher: "lag"})
 	r.AddWatch(Watch{Watcher: "sb"})
-	if tl := r.Timeline(); tl == nil || len(tl.Lag) != 1 || len(tl.Watches) != 1 || tl.Roles != nil {
+	if tl := r.Timeline(); tl == nil || len(tl.Lag) != 1 || len(tl.Watches) != 1 || tl.Roles != nil || tl.Reads != nil {
 		t.Errorf("timeline %+v", tl)
+	}
+	reads := &Recorder{}
+	reads.AddReads(Reads{Reader: "r", OK: []int{3}, Failed: []int{0}})
+	if tl := reads.Timeline(); tl == nil || len(tl.Reads) != 1 || tl.Reads[0].Reader != "r" || tl.Writes != nil {
+		t.Errorf("a recorder given only a reader's buckets: %+v", tl)
 	}
 }

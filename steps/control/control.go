@@ -36,7 +36,7 @@ func init() {
 		New:     func() steps.Step { return &WaitUntil{Interval: time.Second} },
 		Timeout: 5 * time.Minute,
 		Metrics: []metric.Spec{
-			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until expr was first true", Resolution: "the interval"},
+			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until the wait ended: expr first true (with hold: true for the whole hold, so waited_s - held_s is when the streak began)", Resolution: "the interval"},
 			{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"},
 			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true (with hold: when the streak that lasted began)", Resolution: "the interval"},
 			{Name: "held_s", Type: metric.Number, Doc: "with hold: how long expr had stayed true when the wait ended (at least hold)", Resolution: "the interval"},
@@ -94,10 +94,6 @@ func (w *WaitUntil) Validate() error {
 	}
 	if w.Hold < 0 {
 		return steps.FieldErrorf("hold", "must not be negative")
-	}
-	if w.Hold > 0 && w.Poll == nil {
-		return steps.FieldErrorf("hold", "needs poll: without a poll step expr reads the same recorded metrics on every evaluation; "+
-			"add a poll step (e.g. patroni.status or sql.query) whose metrics expr reads")
 	}
 	return nil
 }

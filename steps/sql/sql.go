@@ -79,7 +79,7 @@ func init() {
 
 // SQLExec runs a statement.
 type SQLExec struct {
-	On   string   `yaml:"on" target:"sql,all" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, pooled (cluster.pooled_dsn), or all (every member of the cluster block)"`
+	On   string   `yaml:"on" target:"sql,all,read" doc:"where to run: leader, replica, any_replica, sync_standby, member:NAME, a compose service, pooled (cluster.pooled_dsn), replica_route (cluster.replica_dsn, read-only), or all (every member of the cluster block)"`
 	DSN  string   `yaml:"dsn" doc:"run here instead (overrides on)"`
 	SQL  string   `yaml:"sql" required:"true" doc:"the statement"`
 	Args []string `yaml:"args" doc:"values for $1, $2..."`
@@ -117,7 +117,7 @@ func anyArgs(args []string) []any {
 // SQLQuery runs a query and records columns of its first row, on one node
 // or on every member.
 type SQLQuery struct {
-	On            string            `yaml:"on" target:"sql,all" doc:"where to run: one node (leader, any_replica, sync_standby, member:NAME, a compose service, or pooled), or all: every member of the cluster block"`
+	On            string            `yaml:"on" target:"sql,all,read" doc:"where to run: one node (leader, any_replica, sync_standby, member:NAME, a compose service, pooled, or replica_route: cluster.replica_dsn), or all: every member of the cluster block"`
 	DSN           string            `yaml:"dsn" doc:"run here instead (overrides on)"`
 	SQL           string            `yaml:"sql" required:"true" doc:"the query"`
 	Args          []string          `yaml:"args" doc:"values for $1, $2..."`

@@ -7,6 +7,7 @@ import (
 
 	"github.com/drill-dev/drill/internal/client/pg"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/timeline"
 	"github.com/drill-dev/drill/steps"
 )
 
@@ -16,8 +17,8 @@ func init() {
 	steps.Register(steps.Kind{
 		Name:    "reader.start",
 		Summary: "start a background reader, with concurrency and a rate, that can follow a writer",
-		Doc: "Reads through on (default the pooled endpoint; a replica with any_replica or member:NAME; HAProxy's replica " +
-			"route with dsn) from concurrency connections, at rate reads per second in all (0: as fast as they can), " +
+		Doc: "Reads through on (default the pooled endpoint; the read-only route to the replicas, e.g. HAProxy's replica " +
+			"port, with replica_route (cluster.replica_dsn); one replica with any_replica or member:NAME) from concurrency connections, at rate reads per second in all (0: as fast as they can), " +
 			"reconnecting after failures. Each read looks up the highest sequence number of the writer named by follows " +
 			"(SELECT max(seq) FROM drill_writes WHERE run_id = ..., one index lookup), so that reader.stop can compare " +
 			"what each read saw with the writes acknowledged before it began. Without follows the reads look up a run " +
@@ -52,8 +53,8 @@ func init() {
 // ReaderStart starts a background reader.
 type ReaderStart struct {
 	Name        string  `yaml:"reader" doc:"name of this reader, for reader.stop"`
-	On          string  `yaml:"on" target:"sql" doc:"where to read (one node): pooled, leader, any_replica, member:NAME, a service"`
-	DSN         string  `yaml:"dsn" doc:"read here instead, e.g. HAProxy's replica route"`
+	On          string  `yaml:"on" target:"sql,read" doc:"where to read (one node): pooled, replica_route (cluster.replica_dsn), leader, any_replica, member:NAME, a service"`
+	DSN         string  `yaml:"dsn" doc:"read here instead"`
 	Follows     string  `yaml:"follows" doc:"the writer (writer.start's writer) whose rows the reads look at and whose acknowledgements they are compared with"`
 	Concurrency int     `yaml:"concurrency" doc:"connections reading at once (1-256)"`
 	Rate        float64 `yaml:"rate" doc:"reads per second of all connections together (0: as fast as they can)"`
@@ -82,12 +83,29 @@ func (r *ReaderStart) References() []steps.Reference {
 }
 
 // readerTask is a running reader.
-type readerTask struct{ r *pg.Reader }
+type readerTask struct {
+	r        *pg.Reader
+	name, on string // the reader's name and the node it reads through
+	tl       *timeline.Recorder
+}
 
-// Close stops a reader no reader.stop stopped.
+// Close stops a reader no reader.stop stopped; its reads still go on the
+// timeline.
 func (t readerTask) Close(ctx context.Context) error {
-	_, err := t.r.Stop(ctx)
+	rep, err := t.r.Stop(ctx)
+	t.tl.AddReads(readsOf(t.name, t.on, "", rep))
 	return err
+}
+
+// readsOf is what a reader's report puts on the timeline: its reads per
+// bucket (pg.BucketWidth, as the writers') and its longest outage.
+func readsOf(name, on, step string, rep pg.ReaderReport) timeline.Reads {
+	b := rep.Buckets
+	rd := timeline.Reads{Reader: name, Step: step, On: on, Start: b.Start, BucketMS: pg.BucketWidth.Milliseconds(), OK: b.OK, Failed: b.Failed}
+	if !rep.OutageFrom.IsZero() {
+		rd.Outage = &timeline.Outage{Start: rep.OutageFrom, End: rep.OutageTo, Open: rep.OutageOpen}
+	}
+	return rd
 }
 
 // Run starts the reader in the background.
@@ -120,7 +138,7 @@ func (r *ReaderStart) Run(ctx context.Context, env *steps.Env) error {
 		following = "writer " + r.Follows
 	}
 	env.Logf("reader %s reading through %s, %d connection(s) %s, following %s", r.Name, n.Name, r.Concurrency, pace, following)
-	return env.Background.Start(r.Name, readerTask{r: rd})
+	return env.Background.Start(r.Name, readerTask{r: rd, name: r.Name, on: n.Name, tl: env.Timeline})
 }
 
 // ReaderStop stops a reader and records what it measured.
@@ -162,6 +180,7 @@ func (r *ReaderStop) Run(ctx context.Context, env *steps.Env) error {
 	if rep.StaleReads != nil {
 		env.Logf("stale reads: %d (at most %d rows, %.3f s behind); backwards reads: %d", *rep.StaleReads, *rep.MaxStaleRows, *rep.MaxStaleS, *rep.BackwardsReads)
 	}
+	env.Timeline.AddReads(readsOf(rt.name, rt.on, env.Step.Key, rep))
 	if rerr := recordFloats(env, rep.Metrics()); rerr != nil {
 		return rerr
 	}

@@ -36,6 +36,27 @@ func TestWriteBuckets(t *testing.T) {
 	}
 }
 
+// TestReadsOf: a reader's report goes on the timeline with its buckets,
+// where it read, and its longest outage only when a read failed.
+func TestReadsOf(t *testing.T) {
+	t.Parallel()
+	rep := pg.ReaderReport{Buckets: pg.ReadBuckets{Start: at(5), Width: pg.BucketWidth, OK: []int{4, 0, 2}, Failed: []int{0, 3, 0}},
+		OutageFrom: at(110), OutageTo: at(260), OutageOpen: true}
+	got := readsOf("r", "replica_route", "stop", rep)
+	want := timeline.Reads{Reader: "r", Step: "stop", On: "replica_route", Start: at(5), BucketMS: 100, OK: []int{4, 0, 2}, Failed: []int{0, 3, 0},
+		Outage: &timeline.Outage{Start: at(110), End: at(260), Open: true}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readsOf:\n got %+v\nwant %+v", got, want)
+	}
+	rep.OutageFrom, rep.OutageTo, rep.OutageOpen = time.Time{}, time.Time{}, false
+	if got := readsOf("r", "pooled", "", rep); got.Outage != nil {
+		t.Errorf("an outage on the timeline of a reader no read of which failed: %+v", got.Outage)
+	}
+	if empty := readsOf("r", "pooled", "", pg.ReaderReport{}); len(empty.OK) != 0 || empty.BucketMS != 100 {
+		t.Errorf("no reads: %+v", empty)
+	}
+}
+
 // TestWatchSpans: each member's probes become spans of one state, each
 // running to the next observation of that member, the last to the end.
 func TestWatchSpans(t *testing.T) {

@@ -141,10 +141,11 @@ var schemaBlind = map[string]string{
 	"165-reader-stop-unstarted.yaml":    "reader: naming a writer, or no running reader: a cross-reference between steps",
 	"166-reader-follows-unknown.yaml":   "follows: naming no writer started before: a cross-reference between steps",
 	"167-reader-concurrency.yaml":       "a value checked by the kind's Validate method (Go code)",
+	"174-replica-route-write.yaml":      "a target word a writing step does not take: checked against the targets vocabulary (Go code)",
+	"175-replica-route-no-dsn.yaml":     "replica_route in a cluster block without replica_dsn: a cross-reference to the cluster block",
 	"170-group-role-name.yaml":          "a group name that is a target word: checked against the targets vocabulary (Go code)",
 	"171-group-unknown-host.yaml":       "a group entry the hosts block does not list: a cross-reference inside the cluster block",
 	"172-group-nested.yaml":             "a group listing another group: a cross-reference inside the cluster block",
-	"173-wait-hold-no-poll.yaml":        "hold without poll: a value checked by the kind's Validate method (Go code)",
 }
 
 // TestSchemaAgreesWithLoader gives every shipped scenario and every file

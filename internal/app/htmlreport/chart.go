@@ -123,6 +123,9 @@ func buildChart(s *report.Scenario) *chart {
 	if len(tl.Writes) == 0 {
 		add(&row{H: 18, Label: "writes", Class: "lane", Anchor: "writes", Marks: []mark{noteMark("not recorded: no writer ran in this scenario (or the journal predates per-bucket counts)")}})
 	}
+	for _, rd := range tl.Reads {
+		add(readerRow(rd, ax))
+	}
 	for _, w := range tl.Watches {
 		for _, r := range watchRows(w, ax) {
 			add(r)
@@ -139,14 +142,21 @@ func buildChart(s *report.Scenario) *chart {
 		c.Notes = append(c.Notes, fmt.Sprintf("Member roles: %s sampled every %d ms from %s to %s (%d samples, %d without an answer); a role is drawn from the sample that first showed it.",
 			tl.Roles.Source, tl.Roles.IntervalMS, clock(tl.Roles.Start, false), clock(tl.Roles.End, false), tl.Roles.Samples, tl.Roles.Failed))
 	}
-	c.Legend = legend
+	c.Legend = legendOf(tl)
 	return c
 }
 
-var legend = []legendItem{
-	{"r-lead", "leader"}, {"r-sync", "sync standby"}, {"r-rep", "replica"}, {"r-off", "offline / absent"}, {"r-unk", "no answer"},
-	{"flt", "fault window"}, {"w-ack", "acknowledged writes"}, {"w-fail", "failed writes"}, {"w-ind", "indeterminate writes"},
-	{"sb-p", "accepted a probe write"}, {"sb-over", "more than one primary"},
+// legendOf lists what the chart's marks mean: the reads only when a
+// reader's lane is drawn.
+func legendOf(tl *timeline.Timeline) []legendItem {
+	out := []legendItem{
+		{"r-lead", "leader"}, {"r-sync", "sync standby"}, {"r-rep", "replica"}, {"r-off", "offline / absent"}, {"r-unk", "no answer"},
+		{"flt", "fault window"}, {"w-ack", "acknowledged writes"}, {"w-fail", "failed writes"}, {"w-ind", "indeterminate writes"},
+	}
+	if len(tl.Reads) > 0 {
+		out = append(out, legendItem{"rd-ok", "successful reads"}, legendItem{"rd-fail", "failed reads"})
+	}
+	return append(out, legendItem{"sb-p", "accepted a probe write"}, legendItem{"sb-over", "more than one primary"})
 }
 
 func noteMark(text string) mark {
@@ -562,57 +572,122 @@ func segTitle(name, word string, m *timeline.MemberRole, from, to time.Time, ax 
 // recorded, else the longest run of bins without one).
 func writerRow(w timeline.Writes, s *report.Scenario, ax axis) *row {
 	r := &row{H: 64, Label: "writes: " + w.Writer, Class: "lane writes", Anchor: "writes"}
-	n := len(w.Acknowledged)
-	if n == 0 || w.BucketMS <= 0 {
+	if len(w.Acknowledged) == 0 || w.BucketMS <= 0 {
 		r.Marks = append(r.Marks, noteMark("the writer made no attempt"))
 		return r
 	}
+	barLane(r, ax, w.Start, w.BucketMS, barSeries{w.Acknowledged, "w-ack"}, []barSeries{{w.Failed, "w-fail"}, {w.Indeterminate, "w-ind"}},
+		func(from, to time.Time, n []int) string {
+			return fmt.Sprintf("%s–%s (%s): %d acknowledged, %d failed, %d indeterminate", clock(from, false), clock(to, false), offset(from, ax.t0), n[0], n[1], n[2])
+		})
+	if from, to, how, ok := longestGap(w, s); ok {
+		d := wallSub(to, from).Seconds()
+		bracket(r, ax, from, to, fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", d, ax.between(from, to), how), fmt.Sprintf("longest gap %.3f s", d))
+	}
+	return r
+}
+
+// readerRow draws a reader's successful reads per bin upwards and its
+// failed ones downwards, and marks its longest outage (reader.stop's
+// read_outage_s), or the outage still open when it stopped.
+func readerRow(rd timeline.Reads, ax axis) *row {
+	r := &row{H: 64, Label: "reads: " + rd.Reader, Class: "lane reads", Anchor: "reads"}
+	if len(rd.OK) == 0 || rd.BucketMS <= 0 {
+		r.Marks = append(r.Marks, noteMark("the reader made no read"))
+		return r
+	}
+	through := ""
+	if rd.On != "" {
+		through = ", through " + rd.On
+	}
+	barLane(r, ax, rd.Start, rd.BucketMS, barSeries{rd.OK, "rd-ok"}, []barSeries{{rd.Failed, "rd-fail"}},
+		func(from, to time.Time, n []int) string {
+			return fmt.Sprintf("%s–%s (%s): %d reads ok, %d failed%s", clock(from, false), clock(to, false), offset(from, ax.t0), n[0], n[1], through)
+		})
+	if o := rd.Outage; o != nil {
+		d := wallSub(o.End, o.Start).Seconds()
+		title := fmt.Sprintf("longest read outage: %.3f s, %s (read_outage_s: from the start of a failed read to the end of the first successful read that began after it)", d, ax.between(o.Start, o.End))
+		label := fmt.Sprintf("longest outage %.3f s", d)
+		if o.Open {
+			title = fmt.Sprintf("reads still failing when the reader stopped: %s, from the first failed read that no successful read followed (read_outage_s not measured)", ax.between(o.Start, o.End))
+			label = "reads failing at the end"
+		}
+		bracket(r, ax, o.Start, o.End, title, label)
+	}
+	return r
+}
+
+// barBase is the baseline of a bar lane: bars rise up to 36 units above
+// it, and fall up to 18 below.
+const barBase = 42.0
+
+// barSeries is one count per bucket, drawn as bars of class.
+type barSeries struct {
+	counts []int
+	class  string
+}
+
+// barLane draws counts per bucket of bucketMS from start on r: up as bars
+// rising from the baseline, the down series stacked below it, in order.
+// Buckets are summed into bins of whole buckets, at most maxBars; title
+// describes one bin from its sums (up first, then down).
+func barLane(r *row, ax axis, start time.Time, bucketMS int64, up barSeries, down []barSeries, title func(from, to time.Time, sums []int) string) {
+	n := len(up.counts)
 	k := (n + maxBars - 1) / maxBars
-	bin := time.Duration(int64(k)*w.BucketMS) * time.Millisecond
+	bin := time.Duration(int64(k)*bucketMS) * time.Millisecond
 	r.Sub = fmt.Sprintf("per %d ms: ▲ ok, ▼ failed", bin.Milliseconds())
-	type sum struct{ ack, fail, ind int }
-	bins := make([]sum, (n+k-1)/k)
-	peak, peakBad := 1, 1
+	series := append([]barSeries{up}, down...)
+	bins := make([][]int, (n+k-1)/k)
+	for b := range bins {
+		bins[b] = make([]int, len(series))
+	}
 	for i := range n {
-		b := &bins[i/k]
-		b.ack += w.Acknowledged[i]
-		b.fail += w.Failed[i]
-		b.ind += w.Indeterminate[i]
+		for j, sr := range series {
+			if i < len(sr.counts) {
+				bins[i/k][j] += sr.counts[i]
+			}
+		}
 	}
+	peak, peakDown := 1, 1
 	for _, b := range bins {
-		peak, peakBad = max(peak, b.ack), max(peakBad, b.fail+b.ind)
+		sumDown := 0
+		for _, c := range b[1:] {
+			sumDown += c
+		}
+		peak, peakDown = max(peak, b[0]), max(peakDown, sumDown)
 	}
-	const base = 42.0
 	for i, b := range bins {
-		from := w.Start.Add(time.Duration(i) * bin)
+		from := start.Add(time.Duration(i) * bin)
 		to := from.Add(bin)
 		x0, x1 := ax.x(from), ax.x(to)
 		bw := math.Max(x1-x0-0.2, 0.6)
-		title := fmt.Sprintf("%s–%s (%s): %d acknowledged, %d failed, %d indeterminate", clock(from, false), clock(to, false), offset(from, ax.t0), b.ack, b.fail, b.ind)
-		if b.ack > 0 {
-			h := 36 * float64(b.ack) / float64(peak)
-			r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: base - h, W: bw, H: h, Class: "w-ack", Title: title})
+		t := title(from, to, b)
+		if b[0] > 0 {
+			h := 36 * float64(b[0]) / float64(peak)
+			r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: barBase - h, W: bw, H: h, Class: up.class, Title: t})
 		}
-		if b.fail > 0 {
-			h := 18 * float64(b.fail) / float64(peakBad)
-			r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: base + 1, W: bw, H: h, Class: "w-fail", Title: title})
-		}
-		if b.ind > 0 {
-			h := 18 * float64(b.ind) / float64(peakBad)
-			r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: base + 1 + 18*float64(b.fail)/float64(peakBad), W: bw, H: h, Class: "w-ind", Title: title})
+		y := barBase + 1
+		for j, sr := range down {
+			if c := b[j+1]; c > 0 {
+				h := 18 * float64(c) / float64(peakDown)
+				r.Marks = append(r.Marks, mark{Kind: "rect", X: x0, Y: y, W: bw, H: h, Class: sr.class, Title: t})
+				y += h
+			}
 		}
 	}
-	r.Marks = append(r.Marks, mark{Kind: "line", X: ax.x(w.Start), Y: base + 0.5, X2: ax.x(w.Start.Add(time.Duration(n) * time.Duration(w.BucketMS) * time.Millisecond)), Y2: base + 0.5, Class: "baseline"})
+	r.Marks = append(r.Marks, mark{Kind: "line", X: ax.x(start), Y: barBase + 0.5, X2: ax.x(start.Add(time.Duration(n) * time.Duration(bucketMS) * time.Millisecond)), Y2: barBase + 0.5, Class: "baseline"})
 	r.Marks = append(r.Marks, mark{Kind: "text", X: plotLeft - 4, Y: 10, Text: fmt.Sprint(peak), Class: "scale", Anchor: "end"})
-	if from, to, how, ok := longestGap(w, s); ok {
-		x0, x1 := ax.x(from), ax.x(to)
-		title := fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", wallSub(to, from).Seconds(), ax.between(from, to), how)
-		r.Marks = append(r.Marks,
-			mark{Kind: "path", D: fmt.Sprintf("M%.1f 8 v-5 H%.1f v5", x0, x1), Class: "gap", Title: title},
-			mark{Kind: "rect", X: x0, Y: 3, W: math.Max(x1-x0, 1), H: base - 3, Class: "gap-area", Title: title},
-			mark{Kind: "text", X: x1 + 3, Y: 12, Text: fmt.Sprintf("longest gap %.3f s", wallSub(to, from).Seconds()), Class: "gap-label", Title: title})
-	}
-	return r
+}
+
+// bracket marks a window over a bar lane, the longest gap or outage: a
+// bracket along the top, a shaded area down to the baseline, and a label
+// after it.
+func bracket(r *row, ax axis, from, to time.Time, title, label string) {
+	x0, x1 := ax.x(from), ax.x(to)
+	r.Marks = append(r.Marks,
+		mark{Kind: "path", D: fmt.Sprintf("M%.1f 8 v-5 H%.1f v5", x0, x1), Class: "gap", Title: title},
+		mark{Kind: "rect", X: x0, Y: 3, W: math.Max(x1-x0, 1), H: barBase - 3, Class: "gap-area", Title: title},
+		mark{Kind: "text", X: x1 + 3, Y: 12, Text: label, Class: "gap-label", Title: title})
 }
 
 // longestGap is the window of the longest gap between acknowledgements:

@@ -12,6 +12,7 @@ import (
 	"github.com/drill-dev/drill/internal/app/htmlreport/chromiumtest"
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/golden"
+	"github.com/drill-dev/drill/internal/timeline"
 )
 
 func render(t testing.TB, run *report.Run) []byte {
@@ -27,14 +28,14 @@ func render(t testing.TB, run *report.Run) []byte {
 // -update and look at the result in a browser.
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	golden.Check(t, "testdata/synthetic.html", render(t, syntheticRun(60*time.Second, 50)))
+	golden.Check(t, "testdata/synthetic.html", render(t, withReader(syntheticRun(60*time.Second, 50))))
 }
 
 // TestJournalRoundTrip: a journal read back renders exactly as the live run
 // (metric times come back as text, numbers as float64).
 func TestJournalRoundTrip(t *testing.T) {
 	t.Parallel()
-	run := syntheticRun(60*time.Second, 50)
+	run := withReader(syntheticRun(60*time.Second, 50))
 	var journal bytes.Buffer
 	if err := report.WriteJSON(&journal, run, nil); err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func firstDiff(a, b []byte) int {
 // loaded from elsewhere.
 func TestDOM(t *testing.T) {
 	t.Parallel()
-	doc, err := html.Parse(bytes.NewReader(render(t, syntheticRun(60*time.Second, 50))))
+	doc, err := html.Parse(bytes.NewReader(render(t, withReader(syntheticRun(60*time.Second, 50)))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +134,29 @@ func TestDOM(t *testing.T) {
 			t.Errorf("no title for the bucket of the indeterminate writes in %.300q", s)
 		}
 	}
+	reads := byKind["reads"]
+	if len(reads) != 1 || label(reads[0]) != "reads: route_reads" || !strings.Contains(chromiumtest.Text(reads[0]), "longest outage 0.620 s") {
+		t.Errorf("no reader row with its longest outage marked: %d rows", len(reads))
+	} else {
+		for _, cls := range []string{"rd-ok", "rd-fail", "gap", "gap-area"} {
+			if !containsClass(reads[0], cls) {
+				t.Errorf("the reader row has no %s mark", cls)
+			}
+		}
+		s := titles(reads[0])
+		for _, want := range []string{
+			"12:00:05.000–12:00:05.100 (+5.000 s): 0 reads ok, 4 failed, through replica_route",
+			"12:00:05.600–12:00:05.700 (+5.600 s): 20 reads ok, 1 failed, through replica_route",
+			"longest read outage: 0.620 s, from 12:00:05.020 (+5.020 s) to 12:00:05.640 (+5.640 s), 0.620 s",
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("the reader row has no title %q in %.300q", want, s)
+			}
+		}
+		if got := chromiumtest.Text(reads[0]); !strings.Contains(got, "▲ ok, ▼ failed") {
+			t.Errorf("the reader row does not say which way is which without colour: %q", got)
+		}
+	}
 	if s := chromiumtest.Text(byKind["patroni"][0]); !strings.Contains(s, "leader at start: pg1") || !strings.Contains(s, "leader pg2") || !strings.Contains(s, "timeline 2") {
 		t.Errorf("Patroni events: %q", s)
 	}
@@ -169,6 +193,60 @@ func TestDOM(t *testing.T) {
 	}
 	if !strings.Contains(env["maximum_lag_on_failover"], "not read") || !strings.Contains(env["ttl"], "10") || !strings.Contains(env["drill"], "0123abc") {
 		t.Errorf("fingerprint: %q", env)
+	}
+}
+
+// TestReaderLane: a reader's lane and its legend are drawn when the
+// journal has its buckets and only then; an outage still open at the end
+// is marked as such, and a reader that made no read says so.
+func TestReaderLane(t *testing.T) {
+	t.Parallel()
+	rows := func(page []byte) map[string][]*html.Node {
+		doc, err := html.Parse(bytes.NewReader(page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]*html.Node{}
+		chromiumtest.Walk(doc, func(n *html.Node) {
+			if r := chromiumtest.Attr(n, "data-row"); r != "" {
+				out[r] = append(out[r], n)
+			}
+		})
+		return out
+	}
+	without := render(t, syntheticRun(30*time.Second, 50))
+	if n := len(rows(without)["reads"]); n != 0 {
+		t.Errorf("%d reader rows for a journal without reader buckets", n)
+	}
+	for _, legend := range []string{"successful reads", "failed reads"} {
+		if bytes.Contains(without, []byte(legend)) {
+			t.Errorf("the legend says %q although no reader ran", legend)
+		}
+	}
+
+	run := withReader(syntheticRun(30*time.Second, 50))
+	tl := run.Scenarios[0].Timeline
+	open := tl.Reads[0]
+	open.Reader, open.Outage = "stuck", &timeline.Outage{Start: at(17 * time.Second), End: at(19 * time.Second), Open: true}
+	tl.Reads = append(tl.Reads, open, timeline.Reads{Reader: "idle", BucketMS: 100})
+	page := render(t, run)
+	got := rows(page)["reads"]
+	if len(got) != 3 {
+		t.Fatalf("%d reader rows, want 3", len(got))
+	}
+	if s := chromiumtest.Text(got[1]); !strings.Contains(s, "reads failing at the end") || strings.Contains(s, "longest outage") {
+		t.Errorf("the open outage is not marked as open: %q", s)
+	}
+	if s := titles(got[1]); !strings.Contains(s, "reads still failing when the reader stopped: from 12:00:17.000 (+17.000 s) to 12:00:19.000 (+19.000 s), 2.000 s") {
+		t.Errorf("the open outage's title: %.300q", s)
+	}
+	if s := chromiumtest.Text(got[2]); !strings.Contains(s, "the reader made no read") {
+		t.Errorf("a reader without reads: %q", s)
+	}
+	for _, legend := range []string{"successful reads", "failed reads"} {
+		if !bytes.Contains(page, []byte(legend)) {
+			t.Errorf("the legend lacks %q", legend)
+		}
 	}
 }
 

@@ -147,3 +147,30 @@ func syntheticRun(d time.Duration, rate int) *report.Run {
 	s.Timeline = &timeline.Timeline{Roles: roles, Writes: []timeline.Writes{w}, Watches: []timeline.Watch{watch}, Lag: []timeline.LagSeries{lag}}
 	return &report.Run{Started: t0, Finished: at(d + time.Second), Scenarios: []*report.Scenario{s}, Drill: fmt.Sprintf("drill (devel) (commit %s)", "0123abc")}
 }
+
+// withReader adds to a synthetic run a reader through the replica route
+// from 1 s until reader.stop 10 s before the end, 30 reads per 100 ms,
+// whose reads fail from just after the kill for 620 ms (4 failed reads per
+// bucket): its longest outage, as reader.stop measured it.
+func withReader(run *report.Run) *report.Run {
+	s := run.Scenarios[0]
+	d := s.Finished.Sub(s.Started)
+	kill := 5 * time.Second
+	start, n := at(time.Second), int((d-11*time.Second)/(100*time.Millisecond))
+	rd := timeline.Reads{Reader: "route_reads", Step: "reads", On: "replica_route", Start: start, BucketMS: 100, OK: make([]int, n), Failed: make([]int, n),
+		Outage: &timeline.Outage{Start: at(kill + ms(20)), End: at(kill + ms(640))}}
+	for i := range n {
+		bt := time.Second + time.Duration(i)*100*time.Millisecond
+		switch {
+		case bt >= kill && bt < kill+ms(600):
+			rd.Failed[i] = 4
+		case bt == kill+ms(600):
+			rd.OK[i], rd.Failed[i] = 20, 1
+		default:
+			rd.OK[i] = 30
+		}
+	}
+	s.Timeline.Reads = append(s.Timeline.Reads, rd)
+	s.Metrics = append(s.Metrics, metric.Sample{Name: "read_outage_s", Step: "reads", Value: 0.62, At: at(d - 10*time.Second)})
+	return run
+}

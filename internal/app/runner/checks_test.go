@@ -128,6 +128,7 @@ steps:
 func TestTargetsAccepted(t *testing.T) {
 	t.Parallel()
 	const cluster = `cluster:
+  replica_dsn: postgres://postgres@127.0.0.1:15001/fileshare
   members:
     pg1: {service: postgres-1}
     pg2: {}
@@ -142,6 +143,9 @@ func TestTargetsAccepted(t *testing.T) {
 		{true, "kind: compose.stop\n    target: etcd"}, // a service the block need not list
 		{true, "kind: network.partition\n    groups: [[leader], [replica, etcd, \"postgres-1#1\"]]"},
 		{true, "kind: sql.query\n    sql: select 1\n    on: pooled"},
+		{true, "kind: sql.query\n    sql: select 1\n    on: replica_route"},
+		{true, "kind: sql.exec\n    sql: select 1\n    on: replica_route"},
+		{true, "kind: reader.start\n    on: replica_route"},
 		{true, "kind: watch.split_brain\n    members: all"},
 		{true, "kind: patroni.wait_leader\n    member: pg1"},
 		{false, "kind: compose.stop\n    target: member:anything"},

@@ -253,6 +253,14 @@ type ReaderReport struct {
 	// a failed read was followed by no successful one (OutageOpen).
 	ReadOutageS *float64
 	OutageOpen  bool
+	// OutageFrom and OutageTo are the window of ReadOutageS or, when
+	// OutageOpen, from the start of the first failed read that no
+	// successful read followed to the end of the last read. Zero when no
+	// read failed.
+	OutageFrom, OutageTo time.Time
+	// Buckets count the reads per BucketWidth by when each ended, for the
+	// report's timeline.
+	Buckets ReadBuckets
 
 	// Staleness, measured only when the reader follows a writer and some
 	// read returned. A read that began at t and saw the highest sequence
@@ -271,6 +279,14 @@ type ReaderReport struct {
 	// A read's end is taken after its result is known, so concurrent reads
 	// never count.
 	BackwardsReads *int
+}
+
+// ReadBuckets count reads per Width from Start (the first read's start)
+// by when each ended. OK and Failed have the same length.
+type ReadBuckets struct {
+	Start      time.Time
+	Width      time.Duration
+	OK, Failed []int
 }
 
 // Metrics returns the report under drill's metric names, leaving out every
@@ -338,7 +354,13 @@ func assess(begin time.Time, reads []read, following bool, acks []Ack) ReaderRep
 	if d := (last - first).Seconds(); d > 0 {
 		rep.ReadsPerS = ptr(float64(len(ok)) / d)
 	}
-	rep.ReadOutageS, rep.OutageOpen = longestOutage(ok, failed)
+	rep.Buckets = readBuckets(begin, first, last, reads)
+	if w, found, open := longestOutage(ok, failed, last); found {
+		rep.OutageFrom, rep.OutageTo, rep.OutageOpen = begin.Add(w.from), begin.Add(w.to), open
+		if !open {
+			rep.ReadOutageS = ptr((w.to - w.from).Seconds())
+		}
+	}
 	if following && len(ok) > 0 {
 		rep.staleness(begin, ok, acks)
 		rep.BackwardsReads = ptr(backwards(ok))
@@ -346,10 +368,31 @@ func assess(begin time.Time, reads []read, following bool, acks []Ack) ReaderRep
 	return rep
 }
 
+// readBuckets counts the reads, made from first to last (offsets from
+// begin), per BucketWidth from first by when each ended.
+func readBuckets(begin time.Time, first, last time.Duration, reads []read) ReadBuckets {
+	n := int((last-first)/BucketWidth) + 1
+	b := ReadBuckets{Start: begin.Add(first), Width: BucketWidth, OK: make([]int, n), Failed: make([]int, n)}
+	for _, rd := range reads {
+		i := int(max(rd.End-first, 0) / BucketWidth)
+		if rd.ok() {
+			b.OK[i]++
+		} else {
+			b.Failed[i]++
+		}
+	}
+	return b
+}
+
+// window is a span of the reads, offsets from the reader's start.
+type window struct{ from, to time.Duration }
+
 // longestOutage returns the longest window from a failed read's start to
-// the end of the first successful read that began after it; open is set
-// when some failed read has no successful read after it.
-func longestOutage(ok, failed []read) (longest *float64, open bool) {
+// the end of the first successful read that began after it (found: some
+// read failed). When some failed read has no successful read after it,
+// open is set and the window runs from the earliest such read's start to
+// last, the end of the last read.
+func longestOutage(ok, failed []read, last time.Duration) (w window, found, open bool) {
 	byStart := slices.Clone(ok)
 	slices.SortFunc(byStart, func(a, b read) int { return cmp.Compare(a.Start, b.Start) })
 	// firstEnd[i] is the earliest end of the reads byStart[i:].
@@ -361,20 +404,24 @@ func longestOutage(ok, failed []read) (longest *float64, open bool) {
 			firstEnd[i] = next
 		}
 	}
+	var openFrom time.Duration
 	for _, f := range failed {
 		i := sort.Search(len(byStart), func(i int) bool { return byStart[i].Start > f.Start })
 		if firstEnd[i] < 0 {
+			if !open || f.Start < openFrom {
+				openFrom = f.Start
+			}
 			open = true
 			continue
 		}
-		if d := (firstEnd[i] - f.Start).Seconds(); longest == nil || d > *longest {
-			longest = &d
+		if d := firstEnd[i] - f.Start; !found || d > w.to-w.from {
+			w, found = window{f.Start, firstEnd[i]}, true
 		}
 	}
 	if open {
-		return nil, true
+		return window{openFrom, last}, true, true
 	}
-	return longest, false
+	return w, found, false
 }
 
 // staleness compares each successful read with the writes acknowledged

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -93,5 +94,45 @@ func TestAssessLeavesOutWhatItCannotMeasure(t *testing.T) {
 	// No reads at all: nothing but the zero counts.
 	if m := assess(begin, nil, true, nil).Metrics(); len(m) != 2 {
 		t.Errorf("no reads: %v", m)
+	}
+}
+
+// TestAssessBucketsAndOutageWindow: the reads per 100 ms bucket by their
+// end, from the first read's start, and the window of the longest outage,
+// closed and then open.
+func TestAssessBucketsAndOutageWindow(t *testing.T) {
+	begin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	reads := []read{
+		{Start: ms(20), End: ms(30), Seen: 0},    // bucket 0 (from 20 ms)
+		{Start: ms(50), End: ms(120), Seen: -1},  // bucket 1; outage 50..150
+		{Start: ms(130), End: ms(150), Seen: 0},  // bucket 1
+		{Start: ms(200), End: ms(210), Seen: -1}, // bucket 1
+		{Start: ms(220), End: ms(480), Seen: 0},  // bucket 4; ends the longest outage, 200..480
+	}
+	rep := assess(begin, reads, false, nil)
+	want := ReadBuckets{Start: begin.Add(ms(20)), Width: BucketWidth, OK: []int{1, 1, 0, 0, 1}, Failed: []int{0, 2, 0, 0, 0}}
+	if !reflect.DeepEqual(rep.Buckets, want) {
+		t.Errorf("buckets:\n got %+v\nwant %+v", rep.Buckets, want)
+	}
+	if rep.OutageOpen || rep.ReadOutageS == nil || *rep.ReadOutageS != ms(280).Seconds() ||
+		!rep.OutageFrom.Equal(begin.Add(ms(200))) || !rep.OutageTo.Equal(begin.Add(ms(480))) {
+		t.Errorf("outage %v from %s to %s (open %v), want 0.28 s from +200 ms to +480 ms", deref(rep.ReadOutageS), rep.OutageFrom, rep.OutageTo, rep.OutageOpen)
+	}
+
+	// Reads still failing at the end: the window runs from the first of
+	// them to the end of the last read, and read_outage_s is not measured.
+	reads = append(reads, read{Start: ms(500), End: ms(505), Seen: -1}, read{Start: ms(490), End: ms(600), Seen: -1})
+	rep = assess(begin, reads, false, nil)
+	if !rep.OutageOpen || rep.ReadOutageS != nil || !rep.OutageFrom.Equal(begin.Add(ms(490))) || !rep.OutageTo.Equal(begin.Add(ms(600))) {
+		t.Errorf("open outage %v from %s to %s (open %v), want from +490 ms to +600 ms, open", deref(rep.ReadOutageS), rep.OutageFrom, rep.OutageTo, rep.OutageOpen)
+	}
+	if got, want := rep.Buckets.Failed, []int{0, 2, 0, 0, 1, 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("failed reads per bucket %v, want %v", got, want)
+	}
+
+	// No read failed: no window.
+	rep = assess(begin, reads[:1], false, nil)
+	if !rep.OutageFrom.IsZero() || !rep.OutageTo.IsZero() || rep.OutageOpen {
+		t.Errorf("an outage window without a failed read: %s..%s", rep.OutageFrom, rep.OutageTo)
 	}
 }

@@ -203,4 +203,16 @@ func TestReaderOutageAcrossARestart(t *testing.T) {
 	if rep.StaleReads != nil || rep.BackwardsReads != nil {
 		t.Errorf("staleness measured for a reader that follows no writer: %+v", rep)
 	}
+	// The timeline's window of the outage is read_outage_s, and began
+	// after the server was stopped; the buckets count every read.
+	if d := rep.OutageTo.Sub(rep.OutageFrom).Seconds(); d != *rep.ReadOutageS || rep.OutageFrom.Before(t0) {
+		t.Errorf("outage window %s..%s (%.3f s), want read_outage_s %.3f from after %s", rep.OutageFrom, rep.OutageTo, d, *rep.ReadOutageS, t0)
+	}
+	ok, failed := 0, 0
+	for i := range rep.Buckets.OK {
+		ok, failed = ok+rep.Buckets.OK[i], failed+rep.Buckets.Failed[i]
+	}
+	if ok != rep.Reads || failed != rep.ReadErrors || rep.Buckets.Width != BucketWidth || !rep.Buckets.Start.Equal(rep.Start) {
+		t.Errorf("buckets from %s (reads from %s): %d ok and %d failed reads, want %d and %d", rep.Buckets.Start, rep.Start, ok, failed, rep.Reads, rep.ReadErrors)
+	}
 }

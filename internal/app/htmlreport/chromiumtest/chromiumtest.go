@@ -2,7 +2,8 @@
 // (Debian's chromium package) and checks what is on the page against the
 // run they were rendered from: a section per scenario, a row per check and
 // per step, a role row per member the journal sampled, a row per fault
-// window and per writer, the fingerprint, and that the page's script ran.
+// window, per writer and per reader (none without one), the fingerprint,
+// and that the page's script ran.
 // scripts/htmlcheck runs it on the reports of the end-to-end stage; Check
 // also works on the renderer's own output, so it is tested without a
 // browser.
@@ -197,6 +198,13 @@ func checkScenario(sec *html.Node, s *report.Scenario) error {
 	}
 	if faults > 0 && len(rows["fault"]) != faults {
 		fail("%d fault rows, the journal has %d faults", len(rows["fault"]), faults)
+	}
+	readers := 0
+	if s.Timeline != nil {
+		readers = len(s.Timeline.Reads)
+	}
+	if len(rows["reads"]) != readers {
+		fail("%d reader rows, the journal has %d readers", len(rows["reads"]), readers)
 	}
 	if tl := s.Timeline; tl != nil {
 		if tl.Roles != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/drill-dev/drill/internal/app/htmlreport"
 	"github.com/drill-dev/drill/internal/app/report"
+	"github.com/drill-dev/drill/internal/timeline"
 )
 
 // TestCheck runs the page checks on the renderer's output for a run with
@@ -36,5 +37,25 @@ func TestCheck(t *testing.T) {
 	}
 	if err := Check(buf.Bytes(), run); err == nil || !strings.Contains(err.Error(), "script did not run") {
 		t.Errorf("a page whose script did not run: %v", err)
+	}
+	if strings.Contains(page, `data-row="reads"`) {
+		t.Errorf("a reader row on the page of a run without a reader")
+	}
+
+	// A reader's buckets: its row must be there, and only as many as readers.
+	s := run.Scenarios[0]
+	s.Timeline = &timeline.Timeline{Reads: []timeline.Reads{{Reader: "r", On: "replica_route", Start: t0, BucketMS: 100, OK: []int{5, 0, 5}, Failed: []int{0, 2, 0},
+		Outage: &timeline.Outage{Start: t0.Add(110 * time.Millisecond), End: t0.Add(250 * time.Millisecond)}}}}
+	buf.Reset()
+	if err := htmlreport.Write(&buf, run, nil, htmlreport.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	page = strings.Replace(buf.String(), `<html lang="en">`, `<html lang="en" data-js="ready">`, 1)
+	if err := Check([]byte(page), run); err != nil {
+		t.Errorf("the renderer's page of a run with a reader fails the checks: %v", err)
+	}
+	noReader := strings.Replace(page, `data-row="reads"`, `data-row="gone"`, 1)
+	if err := Check([]byte(noReader), run); err == nil || !strings.Contains(err.Error(), "0 reader rows, the journal has 1 readers") {
+		t.Errorf("a page without the reader's row: %v", err)
 	}
 }
