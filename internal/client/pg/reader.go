@@ -123,16 +123,12 @@ func StartReader(ctx context.Context, cfg ReaderConfig) (*Reader, error) {
 	if cfg.Follows != nil {
 		runID = cfg.Follows.RunID()
 	}
-	conn, err := connect(ctx, cfg.DSN, poolSafeOptions(cfg.ConnectTimeout))
+	conn, err := openRoute(ctx, cfg.DSN, poolSafeOptions(cfg.ConnectTimeout), cfg.RetryInterval, cfg.Logger, "reader", func(ctx context.Context, conn *pgx.Conn) error {
+		var seen int64
+		return conn.QueryRow(ctx, readMax, runID).Scan(&seen)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("pg: reader: connect: %w", err)
-	}
-	probe, cancel := withDeadline(ctx, DefaultQueryTimeout)
-	defer cancel()
-	var seen int64
-	if err := conn.QueryRow(probe, readMax, runID).Scan(&seen); err != nil {
-		closeConn(conn)
-		return nil, fmt.Errorf("pg: reader: first read of %s: %w", WritesTable, err)
+		return nil, fmt.Errorf("pg: reader: connect and first read of %s: %w", WritesTable, err)
 	}
 	r := &Reader{cfg: cfg, runID: runID, begin: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	pace := newPacer(cfg.Rate)

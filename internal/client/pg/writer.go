@@ -111,19 +111,17 @@ type Writer struct {
 }
 
 // StartWriter connects through cfg.DSN, creates drill_writes if missing and
-// starts writing. ctx bounds this setup only: the writer runs until Stop
-// (or MaxDuration).
+// starts writing. A route that refuses new clients for a moment (see
+// openRoute) is retried until ctx ends. ctx bounds this setup only: the
+// writer runs until Stop (or MaxDuration).
 func StartWriter(ctx context.Context, cfg WriterConfig) (*Writer, error) {
 	cfg.defaults()
-	conn, err := connect(ctx, cfg.DSN, cfg.connOptions())
+	conn, err := openRoute(ctx, cfg.DSN, cfg.connOptions(), cfg.RetryInterval, cfg.Logger, "writer", func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, createWrites)
+		return ignoreDuplicateObject(err)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("pg: writer: connect: %w", err)
-	}
-	setup, cancel := withDeadline(ctx, DefaultQueryTimeout)
-	defer cancel()
-	if _, err := conn.Exec(setup, createWrites); ignoreDuplicateObject(err) != nil {
-		closeConn(conn)
-		return nil, fmt.Errorf("pg: writer: create %s: %w", WritesTable, err)
+		return nil, fmt.Errorf("pg: writer: connect and create %s: %w", WritesTable, err)
 	}
 	w := &Writer{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}), setDone: make(chan struct{})}
 	go w.run(conn)
