@@ -1,0 +1,176 @@
+//go:build testbed
+
+package all_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestGhostsAndStaleReadsOnTheBed checks the writer's and the reader's
+// classifications against independent counts on the bed's tables:
+//
+//   - stale reads: a reader follows the writer on a replica whose
+//     walreceiver is frozen. The replica's own max(seq), read by SQL once the
+//     reads are over, is what every late read saw; the reader's worst miss
+//     can be no larger than the writes acknowledged by the end minus that.
+//   - ghost writes: PgBouncer is frozen under the writer for 5 s, so writes
+//     in flight are given up on, and some commit after the thaw. The rows of
+//     the run on the leader, counted by SQL, must be exactly the
+//     acknowledged ones minus the lost plus the ghosts (and any duplicates),
+//     and every ghost the writer lists must be there.
+func TestGhostsAndStaleReadsOnTheBed(t *testing.T) {
+	// What each replica holds of each run while the walreceiver is frozen,
+	// read by psql in the member: member -> run_id -> max(seq).
+	held := map[string]map[string]float64{}
+	hook(t, "replicas hold", func(ctx context.Context) error {
+		for _, m := range []string{"postgres-master", "postgres-standby1", "postgres-standby2"} {
+			held[m] = map[string]float64{}
+			// Not inMember: a hook runs on the runner's goroutine, where t.Fatal must not be called.
+			out, err := exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+m, "sh", "-c",
+				`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -AtF ' ' -c "SELECT run_id, max(seq) FROM drill_writes GROUP BY run_id"`).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("psql in %s: %w: %s", m, err, out)
+			}
+			for _, line := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(line); len(f) == 2 {
+					n, err := strconv.ParseFloat(f[1], 64)
+					if err != nil {
+						return fmt.Errorf("%s: %q: %w", m, line, err)
+					}
+					held[m][f[0]] = n
+				}
+			}
+		}
+		return nil
+	})
+	sc := runOnBed(t, "cluster.yaml", `steps:
+  - kind: patroni.wait_healthy
+    members: 3
+    timeout: 2m
+  - id: start
+    kind: writer.start
+    on: pooled
+    rate: 50
+    set_read: 250ms
+  - id: freeze
+    name: freeze one replica's walreceiver
+    kind: process.freeze
+    target: any_replica
+    process: walreceiver
+  - kind: reader.start
+    on: member:${freeze.member}
+    follows: writer
+    rate: 20
+  - kind: sleep
+    duration: 3s
+  - id: reads
+    kind: reader.stop
+  - kind: test.hook
+    call: replicas hold
+  - kind: process.thaw
+    target: member:${freeze.member}
+    process: walreceiver
+  - id: pause
+    kind: member.pause
+    target: pgbouncer
+  - kind: sleep
+    duration: 5s
+  - kind: member.unpause
+    target: pgbouncer
+  - kind: sleep
+    duration: 5s
+  - id: writes
+    kind: writer.stop
+  - id: after
+    kind: patroni.status
+cleanup:
+  - kind: patroni.wait_healthy
+    members: 3
+    timeout: 3m
+`)
+	if !sc.Passed() {
+		t.Fatalf("the run did not pass: %s", sc.Aborted)
+	}
+	num := func(step, name string) float64 {
+		t.Helper()
+		v, ok := recorded(t, sc, step, name).(float64)
+		if !ok {
+			t.Fatalf("%s.%s is not a number", step, name)
+		}
+		return v
+	}
+
+	// The run's id, from writer.start's log.
+	var startLog, stopLog string
+	for _, st := range sc.Steps {
+		switch st.ID {
+		case "start":
+			startLog = st.Log
+		case "writes":
+			stopLog = st.Log
+		}
+	}
+	run := regexp.MustCompile(`\(run ([^)]+)\)`).FindStringSubmatch(startLog)
+	if run == nil {
+		t.Fatalf("no run id in writer.start's log:\n%s", startLog)
+	}
+
+	// Stale reads against the frozen replica's own table.
+	frozen, _ := sample(sc, "freeze", "member")
+	frozenMax, ok := held[frozen.(string)][run[1]]
+	if !ok {
+		t.Fatalf("the frozen replica %v holds no row of run %s: %v", frozen, run[1], held)
+	}
+	acked := num("writes", "acknowledged")
+	stale, worst := num("reads", "stale_reads"), num("reads", "max_stale_rows")
+	if stale < 1 || worst < 1 {
+		t.Errorf("stale_reads %v, max_stale_rows %v on a replica frozen for 3 s under 50 writes/s: want both >= 1", stale, worst)
+	}
+	if worst > acked-frozenMax {
+		t.Errorf("max_stale_rows %v, more than the %v acknowledged writes less the %v the frozen replica holds", worst, acked, frozenMax)
+	}
+	if b := num("reads", "backwards_reads"); b != 0 {
+		t.Errorf("backwards_reads %v on one replica, want 0", b)
+	}
+	t.Logf("frozen replica holds seq <= %v; the reader's worst read missed %v rows (%v stale reads); %v acknowledged in all", frozenMax, worst, stale, acked)
+
+	// Ghosts against the leader's table.
+	leader, _ := sample(sc, "after", "leader")
+	sql := func(q string) int {
+		t.Helper()
+		out := inMember(t, leader.(string), `PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -Atc "`+q+`"`)
+		n, err := strconv.Atoi(out)
+		if err != nil {
+			t.Fatalf("%s: %q", q, out)
+		}
+		return n
+	}
+	where := "run_id = '" + run[1] + "'"
+	present := float64(sql("SELECT count(*) FROM drill_writes WHERE " + where))
+	lost, ghosts, dups := num("writes", "lost_writes"), num("writes", "ghost_writes"), num("writes", "duplicate_rows")
+	if present != acked-lost+ghosts+dups {
+		t.Errorf("the leader has %v rows of run %s; the writer says %v acknowledged - %v lost + %v ghosts + %v duplicates = %v",
+			present, run[1], acked, lost, ghosts, dups, acked-lost+ghosts+dups)
+	}
+	if m := regexp.MustCompile(`writes that failed for the client but committed \(seq\): \[([0-9 ]+)\]`).FindStringSubmatch(stopLog); m != nil {
+		listed := strings.Join(strings.Fields(m[1]), ",")
+		if n := sql("SELECT count(DISTINCT seq) FROM drill_writes WHERE " + where + " AND seq IN (" + listed + ")"); n != len(strings.Fields(m[1])) {
+			t.Errorf("%d of the ghost seqs %s are on the leader, want all", n, listed)
+		}
+	} else if ghosts > 0 {
+		t.Errorf("ghost_writes %v but the log lists none:\n%s", ghosts, stopLog)
+	}
+	if v := num("writes", "vanished_writes"); v != 0 {
+		t.Errorf("vanished_writes %v without a failover, want 0", v)
+	}
+	if sr := num("writes", "set_reads"); sr < 1 {
+		t.Errorf("set_reads %v, want some", sr)
+	}
+	t.Logf("leader %s: %v rows of the run = %v acknowledged - %v lost + %v ghosts + %v duplicates", leader, present, acked, lost, ghosts, dups)
+}
