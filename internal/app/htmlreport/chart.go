@@ -580,9 +580,13 @@ func writerRow(w timeline.Writes, s *report.Scenario, ax axis) *row {
 		func(from, to time.Time, n []int) string {
 			return fmt.Sprintf("%s–%s (%s): %d acknowledged, %d failed, %d indeterminate", clock(from, false), clock(to, false), offset(from, ax.t0), n[0], n[1], n[2])
 		})
-	if from, to, how, ok := longestGap(w, s); ok {
-		d := wallSub(to, from).Seconds()
-		bracket(r, ax, from, to, fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", d, ax.between(from, to), how), fmt.Sprintf("longest gap %.3f s", d))
+	if g, ok := longestGap(w, s); ok {
+		d := wallSub(g.to, g.from).Seconds()
+		label := fmt.Sprintf("longest gap %.3f s", d)
+		if g.open {
+			label = fmt.Sprintf("no acknowledgement for %.3f s at the stop", d)
+		}
+		bracket(r, ax, g.from, g.to, fmt.Sprintf("longest gap between acknowledged writes: %.3f s, %s (%s)", d, ax.between(g.from, g.to), g.how), label)
 	}
 	return r
 }
@@ -690,10 +694,20 @@ func bracket(r *row, ax axis, from, to time.Time, title, label string) {
 		mark{Kind: "text", X: x1 + 3, Y: 12, Text: label, Class: "gap-label", Title: title})
 }
 
+// ackGap is a window without acknowledged writes.
+type ackGap struct {
+	from, to time.Time
+	how      string // what it was read from
+	open     bool   // still going on when the writer stopped
+}
+
 // longestGap is the window of the longest gap between acknowledgements:
-// from writer.stop's max_ack_gap_s and ack_gap_ended_at when recorded,
-// else from the buckets (to their resolution).
-func longestGap(w timeline.Writes, s *report.Scenario) (time.Time, time.Time, string, bool) {
+// from writer.stop's max_ack_gap_s and ack_gap_ended_at when recorded;
+// from max_ack_gap_s alone when the gap was still open at writer.stop
+// (ack_gap_ended_at is then not recorded: it ends with the last bucket);
+// else from the buckets (to their resolution), a trailing run of buckets
+// without an acknowledgement counting as an open gap.
+func longestGap(w timeline.Writes, s *report.Scenario) (ackGap, bool) {
 	var gap float64
 	var end time.Time
 	haveGap, haveEnd := false, false
@@ -708,8 +722,14 @@ func longestGap(w timeline.Writes, s *report.Scenario) (time.Time, time.Time, st
 			end, haveEnd = asTime(m.Value)
 		}
 	}
-	if haveGap && haveEnd {
-		return end.Add(-time.Duration(gap * float64(time.Second))), end, "max_ack_gap_s and ack_gap_ended_at", true
+	b := time.Duration(w.BucketMS) * time.Millisecond
+	last := w.Start.Add(time.Duration(len(w.Acknowledged)) * b)
+	d := time.Duration(gap * float64(time.Second))
+	switch {
+	case haveGap && haveEnd:
+		return ackGap{end.Add(-d), end, "max_ack_gap_s and ack_gap_ended_at", false}, true
+	case haveGap && d > 0:
+		return ackGap{last.Add(-d), last, "max_ack_gap_s, still open when the writer stopped", true}, true
 	}
 	best, bestFrom, run, runFrom := 0, 0, 0, 0
 	seen := false
@@ -726,12 +746,19 @@ func longestGap(w timeline.Writes, s *report.Scenario) (time.Time, time.Time, st
 		}
 		run++
 	}
-	if best == 0 {
-		return time.Time{}, time.Time{}, "", false
+	open := seen && run > best
+	if open {
+		best, bestFrom = run, runFrom
 	}
-	b := time.Duration(w.BucketMS) * time.Millisecond
+	if best == 0 {
+		return ackGap{}, false
+	}
 	from := w.Start.Add(time.Duration(bestFrom) * b)
-	return from, from.Add(time.Duration(best) * b), fmt.Sprintf("from the %d ms buckets", w.BucketMS), true
+	how := fmt.Sprintf("from the %d ms buckets", w.BucketMS)
+	if open {
+		how += ", still open when the writer stopped"
+	}
+	return ackGap{from, from.Add(time.Duration(best) * b), how, open}, true
 }
 
 var sbClass = map[string]string{"primary": "sb-p", "read_only": "sb-ro", "unknown": "sb-unk"}
