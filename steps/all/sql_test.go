@@ -3,6 +3,7 @@ package all_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,31 @@ steps:
 	}
 	if st := res.Steps[0]; st.Attempts != 1 {
 		t.Errorf("the refused query was tried %d times, want once", st.Attempts)
+	}
+}
+
+// A writer.start whose route never takes a client fails when its step's
+// time runs out, saying so, instead of retrying for ever (the writer
+// outlives its step, its start does not).
+func TestWriterStartGivesUpAtItsTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now: every connection is refused
+	res := runScenario(t, fmt.Sprintf(`
+name: a route that never takes a client
+steps:
+  - kind: writer.start
+    dsn: "host=127.0.0.1 port=%d user=postgres sslmode=disable connect_timeout=1"
+    timeout: 1500ms
+`, port))
+	st := res.Steps[0]
+	if st.Status != report.Error || !strings.Contains(st.Message, "still refused when the step's time ran out") || !strings.Contains(st.Message, "refused") {
+		t.Errorf("writer.start: %s %q, want an error saying the route still refused when time ran out", st.Status, st.Message)
+	}
+	if d := st.Duration; d > time.Minute {
+		t.Errorf("writer.start took %v with a 1.5 s timeout", d)
 	}
 }

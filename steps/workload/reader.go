@@ -110,7 +110,7 @@ func readsOf(name, on, step string, rep pg.ReaderReport) timeline.Reads {
 
 // Run starts the reader in the background.
 func (r *ReaderStart) Run(ctx context.Context, env *steps.Env) error {
-	cfg := pg.ReaderConfig{Concurrency: r.Concurrency, Rate: r.Rate, Logger: env.Logger}
+	cfg := pg.ReaderConfig{Concurrency: r.Concurrency, Rate: r.Rate, LoopConfig: pg.LoopConfig{Logger: env.Logger}}
 	if r.Follows != "" {
 		t, ok := env.Background.Get(r.Follows)
 		wt, isWriter := t.(writerTask)
@@ -126,7 +126,9 @@ func (r *ReaderStart) Run(ctx context.Context, env *steps.Env) error {
 	cfg.DSN = n.DSN
 	// The reader outlives this step: it stops at reader.stop or at the end
 	// of the scenario, not when this step's context ends.
-	rd, err := env.Ports.SQL.StartReader(context.WithoutCancel(ctx), cfg)
+	setup, cancel := setupContext(ctx)
+	defer cancel()
+	rd, err := env.Ports.SQL.StartReader(setup, cfg)
 	if err != nil {
 		return err
 	}

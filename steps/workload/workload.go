@@ -277,8 +277,10 @@ func (w *WriterStart) Run(ctx context.Context, env *steps.Env) error {
 	}
 	// The writer outlives this step: it stops at writer.stop or at the end
 	// of the scenario, not when this step's context ends.
-	wr, err := env.Ports.SQL.StartWriter(context.WithoutCancel(ctx), pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout,
-		SetRead: w.SetRead, Logger: env.Logger})
+	setup, cancel := setupContext(ctx)
+	defer cancel()
+	wr, err := env.Ports.SQL.StartWriter(setup, pg.WriterConfig{DSN: n.DSN, Rate: w.Rate, AttemptTimeout: w.AttemptTimeout,
+		SetRead: w.SetRead, LoopConfig: pg.LoopConfig{Logger: env.Logger}})
 	if err != nil {
 		return err
 	}
@@ -806,6 +808,18 @@ func suffixErr(s string) string {
 		return ""
 	}
 	return " (last error: " + s + ")"
+}
+
+// setupContext bounds the start of a background task by the step's
+// deadline but not by its cancellation: the task outlives the step, and
+// its start retries a route that refuses new clients for a moment only
+// until the step's time runs out.
+func setupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	setup := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(setup, deadline)
+	}
+	return setup, func() {}
 }
 
 // Interface guards: what each kind of this family implements.

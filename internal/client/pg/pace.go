@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -9,6 +10,35 @@ import (
 
 // This file holds what the background Writer and Reader share: how they
 // space their attempts and how they connect.
+
+// LoopConfig is what the background Writer and Reader share: how each of
+// their connections reconnects and pauses after a failure, how long they
+// may run, and where they log. Zero values take the defaults.
+type LoopConfig struct {
+	// ConnectTimeout bounds each (re)connection (default 1 s).
+	ConnectTimeout time.Duration
+	// RetryInterval is the pause after a failed attempt (default 100 ms).
+	RetryInterval time.Duration
+	// MaxDuration stops the loop if Stop is never called (default 1 h).
+	MaxDuration time.Duration
+	// Logger receives outage start/end lines (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c *LoopConfig) defaults() {
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 100 * time.Millisecond
+	}
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
 
 // pacer spaces attempts at a rate, for one goroutine or shared by several.
 // After falling behind (an outage, a slow attempt) it resumes at its rate,

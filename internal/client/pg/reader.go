@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -52,39 +51,21 @@ type ReaderConfig struct {
 	// 0 reads as fast as they can. After an outage the reader resumes at
 	// Rate, without a burst to catch up.
 	Rate float64
-	// ConnectTimeout bounds each (re)connection (default 1 s).
-	ConnectTimeout time.Duration
 	// ReadTimeout bounds one read (default 2 s).
 	ReadTimeout time.Duration
-	// RetryInterval is a connection's pause after a failed read (default
-	// 100 ms).
-	RetryInterval time.Duration
-	// MaxDuration stops the reader if Stop is never called (default 1 h).
-	// The reader keeps 32 bytes per read until Stop.
-	MaxDuration time.Duration
-	// Logger receives outage start/end lines (default slog.Default()).
-	Logger *slog.Logger
+	// LoopConfig: reconnection, the pause after a failed read, the
+	// longest run (the reader keeps 32 bytes per read until Stop), the log.
+	LoopConfig
 }
 
 func (c *ReaderConfig) defaults() {
 	if c.Concurrency < 1 {
 		c.Concurrency = 1
 	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = time.Second
-	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 2 * time.Second
 	}
-	if c.RetryInterval <= 0 {
-		c.RetryInterval = 100 * time.Millisecond
-	}
-	if c.MaxDuration <= 0 {
-		c.MaxDuration = time.Hour
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.LoopConfig.defaults()
 }
 
 // read is one read, its times offset from the reader's start to keep it

@@ -173,7 +173,7 @@ func TestReaderOutageAcrossARestart(t *testing.T) {
 	p, _ := newPair(t, false)
 	node := Node{Name: "p", DSN: p.DSN("")}
 	exec(t, node, createWrites)
-	r := startReader(t, ReaderConfig{DSN: node.DSN, Concurrency: 2, ConnectTimeout: 500 * time.Millisecond})
+	r := startReader(t, ReaderConfig{DSN: node.DSN, Concurrency: 2, LoopConfig: LoopConfig{ConnectTimeout: 500 * time.Millisecond}})
 	waitFor(t, "100 reads", func() bool { ended, _ := r.Reads(); return ended >= 100 })
 	t0 := time.Now()
 	if err := p.Stop("immediate"); err != nil {

@@ -96,14 +96,14 @@ func TestStartRetriesARouteThatRefusesLoginsForAMoment(t *testing.T) {
 			var stop func()
 			switch what {
 			case "writer":
-				w, err := StartWriter(ctx, WriterConfig{DSN: dsn, Rate: 50, Logger: logger})
+				w, err := StartWriter(ctx, WriterConfig{DSN: dsn, Rate: 50, LoopConfig: LoopConfig{Logger: logger}})
 				if err != nil {
 					t.Fatal(err)
 				}
 				stop = func() { _, _ = w.Halt(t.Context()) }
 			case "reader":
 				exec(t, primary, createWrites)
-				r, err := StartReader(ctx, ReaderConfig{DSN: dsn, Rate: 50, Logger: logger})
+				r, err := StartReader(ctx, ReaderConfig{DSN: dsn, Rate: 50, LoopConfig: LoopConfig{Logger: logger}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -128,7 +128,7 @@ func TestStartGivesUp(t *testing.T) {
 	_, dsn := startLoginRefuser(t, primary.DSN, 1<<30)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	_, err := StartWriter(ctx, WriterConfig{DSN: dsn, Logger: slog.New(slog.DiscardHandler)})
+	_, err := StartWriter(ctx, WriterConfig{DSN: dsn, LoopConfig: LoopConfig{Logger: slog.New(slog.DiscardHandler)}})
 	var pgErr *pgconn.PgError
 	if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "08P01" || !strings.Contains(err.Error(), "still refused when the step's time ran out") {
 		t.Errorf("StartWriter against a route that never takes clients: %v, want the 08P01 refusal and that time ran out", err)

@@ -3,7 +3,6 @@ package pg
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -38,15 +37,9 @@ type WriterConfig struct {
 	// connection can. After an outage the writer resumes at Rate, without
 	// a burst to catch up.
 	Rate float64
-	// ConnectTimeout bounds each (re)connection (default 1 s).
-	ConnectTimeout time.Duration
 	// AttemptTimeout bounds one INSERT and its commit (default 2 s). An
 	// attempt that runs out of time is indeterminate.
 	AttemptTimeout time.Duration
-	// RetryInterval is the pause after a failed attempt (default 100 ms).
-	RetryInterval time.Duration
-	// MaxDuration stops the writer if Stop is never called (default 1 h).
-	MaxDuration time.Duration
 	// SetRead, when above 0, is the interval between set reads: on its
 	// own connection through DSN, the writer's set reader reads every
 	// sequence number of the run (see setread.go); 0 does not read. Each
@@ -54,32 +47,22 @@ type WriterConfig struct {
 	SetRead time.Duration
 	// SetReadTimeout bounds one set read (default 2 s).
 	SetReadTimeout time.Duration
-	// Logger receives outage start/end lines (default slog.Default()).
-	Logger *slog.Logger
+	// LoopConfig: reconnection, the pause after a failed attempt, the
+	// longest run, the log.
+	LoopConfig
 }
 
 func (c *WriterConfig) defaults() {
 	if c.RunID == "" {
 		c.RunID = newID("run-")
 	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = time.Second
-	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = 2 * time.Second
-	}
-	if c.RetryInterval <= 0 {
-		c.RetryInterval = 100 * time.Millisecond
-	}
-	if c.MaxDuration <= 0 {
-		c.MaxDuration = time.Hour
 	}
 	if c.SetReadTimeout <= 0 {
 		c.SetReadTimeout = 2 * time.Second
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.LoopConfig.defaults()
 }
 
 // Attempt is one write: one sequence number, tried once.

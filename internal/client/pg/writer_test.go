@@ -90,7 +90,7 @@ func TestWriterCountsRowsDeletedBehindItsBackAsLost(t *testing.T) {
 func TestWriterAcrossACrashAndRestart(t *testing.T) {
 	p, _ := newPair(t, false)
 	node := Node{Name: "p", DSN: p.DSN("")}
-	w, err := StartWriter(t.Context(), WriterConfig{DSN: node.DSN, ConnectTimeout: 500 * time.Millisecond})
+	w, err := StartWriter(t.Context(), WriterConfig{DSN: node.DSN, LoopConfig: LoopConfig{ConnectTimeout: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestWriterAcrossACrashAndRestart(t *testing.T) {
 func TestWriterReportsOpenOutageAndFailedVerification(t *testing.T) {
 	p, _ := newPair(t, false)
 	node := Node{Name: "p", DSN: p.DSN("")}
-	w, err := StartWriter(t.Context(), WriterConfig{DSN: node.DSN, Rate: 100, ConnectTimeout: 200 * time.Millisecond})
+	w, err := StartWriter(t.Context(), WriterConfig{DSN: node.DSN, Rate: 100, LoopConfig: LoopConfig{ConnectTimeout: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
