@@ -69,7 +69,7 @@ func TestGhostsAndStaleReadsOnTheBed(t *testing.T) {
     rate: 20
   - kind: sleep
     duration: 3s
-  - id: reads
+  - id: stale
     kind: reader.stop
   - kind: test.hook
     call: replicas hold
@@ -128,14 +128,14 @@ cleanup:
 		t.Fatalf("the frozen replica %v holds no row of run %s: %v", frozen, run[1], held)
 	}
 	acked := num("writes", "acknowledged")
-	stale, worst := num("reads", "stale_reads"), num("reads", "max_stale_rows")
+	stale, worst := num("stale", "stale_reads"), num("stale", "max_stale_rows")
 	if stale < 1 || worst < 1 {
 		t.Errorf("stale_reads %v, max_stale_rows %v on a replica frozen for 3 s under 50 writes/s: want both >= 1", stale, worst)
 	}
 	if worst > acked-frozenMax {
 		t.Errorf("max_stale_rows %v, more than the %v acknowledged writes less the %v the frozen replica holds", worst, acked, frozenMax)
 	}
-	if b := num("reads", "backwards_reads"); b != 0 {
+	if b := num("stale", "backwards_reads"); b != 0 {
 		t.Errorf("backwards_reads %v on one replica, want 0", b)
 	}
 	t.Logf("frozen replica holds seq <= %v; the reader's worst read missed %v rows (%v stale reads); %v acknowledged in all", frozenMax, worst, stale, acked)
