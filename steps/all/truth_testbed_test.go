@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGhostsAndStaleReadsOnTheBed checks the writer's and the reader's
-// classifications against independent counts on the bed's tables:
+// classifications against independent counts on the bed's tables (and the
+// reader's staleness in seconds against the replica's replay timestamp):
 //
 //   - stale reads: a reader follows the writer on a replica whose
 //     walreceiver is frozen. The replica's own max(seq), read by SQL once the
@@ -27,12 +29,27 @@ import (
 func TestGhostsAndStaleReadsOnTheBed(t *testing.T) {
 	// What each replica holds of each run while the walreceiver is frozen,
 	// read by psql in the member: member -> run_id -> max(seq).
+	// And each member's last replayed commit (pg_last_xact_replay_timestamp,
+	// the primary's commit time; none on the primary).
 	held := map[string]map[string]float64{}
+	replayed := map[string]time.Time{}
 	hook(t, "replicas hold", func(ctx context.Context) error {
 		for _, m := range []string{"postgres-master", "postgres-standby1", "postgres-standby2"} {
 			held[m] = map[string]float64{}
-			// Not inMember: a hook runs on the runner's goroutine, where t.Fatal must not be called.
 			out, err := exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+m, "sh", "-c",
+				`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -Atc "SELECT extract(epoch FROM pg_last_xact_replay_timestamp())"`).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("psql in %s: %w: %s", m, err, out)
+			}
+			if text := strings.TrimSpace(string(out)); text != "" {
+				epoch, err := strconv.ParseFloat(text, 64)
+				if err != nil {
+					return fmt.Errorf("%s: replay timestamp %q: %w", m, text, err)
+				}
+				replayed[m] = time.Unix(0, int64(epoch*1e9))
+			}
+			// Not inMember: a hook runs on the runner's goroutine, where t.Fatal must not be called.
+			out, err = exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+m, "sh", "-c",
 				`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -AtF ' ' -c "SELECT run_id, max(seq) FROM drill_writes GROUP BY run_id"`).CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("psql in %s: %w: %s", m, err, out)
@@ -135,6 +152,30 @@ cleanup:
 	if worst > acked-frozenMax {
 		t.Errorf("max_stale_rows %v, more than the %v acknowledged writes less the %v the frozen replica holds", worst, acked, frozenMax)
 	}
+	// Its age against the frozen replica's last replayed commit: the first
+	// row a read missed committed after that one (within a write interval
+	// and its round trip) and was acknowledged after that, so the worst
+	// age is at most the replay lag at the last read's end (no later than
+	// the hook, which ran right after reader.stop) and trails the lag at
+	// reader.stop's start by at most the write and read intervals, the
+	// acknowledgement's latency and a read's own time: 1 s, on a busy
+	// 2-core machine.
+	staleS, last := num("stale", "max_stale_s"), replayed[frozen.(string)]
+	var stopStarted time.Time
+	for _, st := range sc.Steps {
+		if st.ID == "stale" {
+			stopStarted = st.Started
+		}
+	}
+	if last.IsZero() || stopStarted.IsZero() {
+		t.Fatalf("no replay timestamp of %v (%v) or no reader.stop start", frozen, replayed)
+	}
+	lagAtStop := stopStarted.Sub(last).Seconds()
+	if staleS > lagAtStop+1 || staleS < lagAtStop-1 {
+		t.Errorf("max_stale_s %.3f, want within 1 s of the frozen replica's replay lag when the reads stopped, %.3f s (last replayed commit %s)",
+			staleS, lagAtStop, last.Format(time.RFC3339Nano))
+	}
+	t.Logf("max_stale_s %.3f; the frozen replica's replay lag at reader.stop %.3f s", staleS, lagAtStop)
 	if b := num("stale", "backwards_reads"); b != 0 {
 		t.Errorf("backwards_reads %v on one replica, want 0", b)
 	}
