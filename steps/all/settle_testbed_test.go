@@ -4,7 +4,6 @@ package all_test
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -63,27 +62,20 @@ func TestLossSurvivesUnhealedRun(t *testing.T) {
 	// The independent count, on the new leader's table.
 	leader, _ := sample(s, "failover", "leader")
 	acked, _ := sample(s, "writes", "acknowledged")
-	run := regexp.MustCompile(`\(run ([^)]+)\)`).FindStringSubmatch(step("start").Log)
+	run := runIDOf(t, step("start").Log)
 	seqs := regexp.MustCompile(`lost acknowledged writes \(seq\): \[([0-9 ]+)\]`).FindStringSubmatch(writes.Log)
-	if run == nil || seqs == nil {
-		t.Fatalf("no run id or lost seqs in the logs:\n%s\n%s", step("start").Log, writes.Log)
+	if seqs == nil {
+		t.Fatalf("no lost seqs in writer.stop's log:\n%s", writes.Log)
 	}
-	sql := func(q string) int {
-		out := inMember(t, leader.(string), `PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -Atc "`+q+`"`)
-		n, err := strconv.Atoi(out)
-		if err != nil {
-			t.Fatalf("%s: %q", q, out)
-		}
-		return n
-	}
-	where := "run_id = '" + run[1] + "'"
+	sql := func(q string) int { t.Helper(); return countIn(t, leader.(string), q) }
+	where := "run_id = '" + run + "'"
 	listed := strings.Join(strings.Fields(seqs[1]), ",")
 	if n := sql("SELECT count(*) FROM drill_writes WHERE " + where + " AND seq IN (" + listed + ")"); n != 0 {
 		t.Errorf("%d of the seqs reported lost (%s) are on the new leader %s", n, listed, leader)
 	}
 	present := sql("SELECT count(*) FROM drill_writes WHERE " + where)
 	if float64(present)+lost.(float64) < acked.(float64) {
-		t.Errorf("the new leader has %d rows of run %s and %v were reported lost, fewer than the %v acknowledged", present, run[1], lost, acked)
+		t.Errorf("the new leader has %d rows of run %s and %v were reported lost, fewer than the %v acknowledged", present, run, lost, acked)
 	}
 	t.Logf("lost %v of %v acknowledged writes; the new leader %s has %d rows of the run", lost, acked, leader, present)
 }

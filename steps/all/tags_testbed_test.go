@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,43 @@ func inMember(t *testing.T, member, script string) string {
 		t.Fatalf("docker exec %s %q: %v: %s", member, script, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// psqlIn runs one query with psql in a member's container (database
+// fileshare; unaligned, tuples only, fields separated by a space) and
+// returns its output. It does not touch t, so a hook may call it from the
+// runner's goroutine.
+func psqlIn(ctx context.Context, member, query string) (string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+member, "sh", "-c",
+		`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -AtF ' ' -c "`+query+`"`).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql in %s: %q: %w: %s", member, query, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// countIn is a query's single integer answer in a member.
+func countIn(t *testing.T, member, query string) int {
+	t.Helper()
+	out, err := psqlIn(t.Context(), member, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(out)
+	if err != nil {
+		t.Fatalf("%s in %s: %q is not a number", query, member, out)
+	}
+	return n
+}
+
+// runIDOf is the run id writer.start logged ("writer NAME (run ID) ...").
+func runIDOf(t *testing.T, startLog string) string {
+	t.Helper()
+	m := regexp.MustCompile(`\(run ([^)]+)\)`).FindStringSubmatch(startLog)
+	if m == nil {
+		t.Fatalf("no run id in writer.start's log:\n%s", startLog)
+	}
+	return m[1]
 }
 
 // sums is the sha256 of every member's patroni.yml.

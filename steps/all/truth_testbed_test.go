@@ -5,7 +5,6 @@ package all_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -36,25 +35,22 @@ func TestGhostsAndStaleReadsOnTheBed(t *testing.T) {
 	hook(t, "replicas hold", func(ctx context.Context) error {
 		for _, m := range []string{"postgres-master", "postgres-standby1", "postgres-standby2"} {
 			held[m] = map[string]float64{}
-			out, err := exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+m, "sh", "-c",
-				`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -Atc "SELECT extract(epoch FROM pg_last_xact_replay_timestamp())"`).CombinedOutput()
+			text, err := psqlIn(ctx, m, "SELECT extract(epoch FROM pg_last_xact_replay_timestamp())")
 			if err != nil {
-				return fmt.Errorf("psql in %s: %w: %s", m, err, out)
+				return err
 			}
-			if text := strings.TrimSpace(string(out)); text != "" {
+			if text != "" {
 				epoch, err := strconv.ParseFloat(text, 64)
 				if err != nil {
 					return fmt.Errorf("%s: replay timestamp %q: %w", m, text, err)
 				}
 				replayed[m] = time.Unix(0, int64(epoch*1e9))
 			}
-			// Not inMember: a hook runs on the runner's goroutine, where t.Fatal must not be called.
-			out, err = exec.CommandContext(ctx, "docker", "exec", "drill-testbed-"+m, "sh", "-c",
-				`PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -AtF ' ' -c "SELECT run_id, max(seq) FROM drill_writes GROUP BY run_id"`).CombinedOutput()
+			out, err := psqlIn(ctx, m, "SELECT run_id, max(seq) FROM drill_writes GROUP BY run_id")
 			if err != nil {
-				return fmt.Errorf("psql in %s: %w: %s", m, err, out)
+				return err
 			}
-			for _, line := range strings.Split(string(out), "\n") {
+			for _, line := range strings.Split(out, "\n") {
 				if f := strings.Fields(line); len(f) == 2 {
 					n, err := strconv.ParseFloat(f[1], 64)
 					if err != nil {
@@ -133,16 +129,13 @@ cleanup:
 			stopLog = st.Log
 		}
 	}
-	run := regexp.MustCompile(`\(run ([^)]+)\)`).FindStringSubmatch(startLog)
-	if run == nil {
-		t.Fatalf("no run id in writer.start's log:\n%s", startLog)
-	}
+	run := runIDOf(t, startLog)
 
 	// Stale reads against the frozen replica's own table.
 	frozen, _ := sample(sc, "freeze", "member")
-	frozenMax, ok := held[frozen.(string)][run[1]]
+	frozenMax, ok := held[frozen.(string)][run]
 	if !ok {
-		t.Fatalf("the frozen replica %v holds no row of run %s: %v", frozen, run[1], held)
+		t.Fatalf("the frozen replica %v holds no row of run %s: %v", frozen, run, held)
 	}
 	acked := num("writes", "acknowledged")
 	stale, worst := num("stale", "stale_reads"), num("stale", "max_stale_rows")
@@ -183,21 +176,13 @@ cleanup:
 
 	// Ghosts against the leader's table.
 	leader, _ := sample(sc, "after", "leader")
-	sql := func(q string) int {
-		t.Helper()
-		out := inMember(t, leader.(string), `PGPASSWORD=postgres psql -U postgres -h 127.0.0.1 -d fileshare -Atc "`+q+`"`)
-		n, err := strconv.Atoi(out)
-		if err != nil {
-			t.Fatalf("%s: %q", q, out)
-		}
-		return n
-	}
-	where := "run_id = '" + run[1] + "'"
+	sql := func(q string) int { t.Helper(); return countIn(t, leader.(string), q) }
+	where := "run_id = '" + run + "'"
 	present := float64(sql("SELECT count(*) FROM drill_writes WHERE " + where))
 	lost, ghosts, dups := num("writes", "lost_writes"), num("writes", "ghost_writes"), num("writes", "duplicate_rows")
 	if present != acked-lost+ghosts+dups {
 		t.Errorf("the leader has %v rows of run %s; the writer says %v acknowledged - %v lost + %v ghosts + %v duplicates = %v",
-			present, run[1], acked, lost, ghosts, dups, acked-lost+ghosts+dups)
+			present, run, acked, lost, ghosts, dups, acked-lost+ghosts+dups)
 	}
 	if m := regexp.MustCompile(`writes that failed for the client but committed \(seq\): \[([0-9 ]+)\]`).FindStringSubmatch(stopLog); m != nil {
 		listed := strings.Join(strings.Fields(m[1]), ",")
