@@ -3,11 +3,12 @@
 // 127.0.0.1 with free ports and their data, certificates and logs in one
 // folder. There is no controller manager, scheduler or kubelet: objects are
 // stored and validated, admitted (PodSecurity included) and authorized
-// (RBAC), but nothing acts on them. In particular no namespace gets a
-// "default" ServiceAccount (the ServiceAccount admission plugin then refuses
-// pods that do not name an existing one: create it, or pass
-// --disable-admission-plugins=ServiceAccount in Options.APIServerArgs) and
-// deleted namespaces are never finalized.
+// (RBAC), but nothing acts on them: no pod runs, and deleted namespaces
+// stay Terminating. Of the controller manager's work, only what pods need to
+// be admitted is done here: namespace "default" and those made with
+// CreateNamespace get ServiceAccount "default" (without it the ServiceAccount
+// admission plugin refuses pods) and ConfigMap kube-root-ca.crt; a
+// namespace created otherwise needs them created by the test.
 //
 // Users authenticate with static bearer tokens: Admin (group system:masters)
 // and Drill (group drill-users, no rights until a test binds a Role to it),
@@ -15,6 +16,7 @@
 package kubetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -250,12 +252,23 @@ func StartE(ctx context.Context, o Options) (_ *Server, err error) {
 		}, o.APIServerArgs...)
 		err = s.startAPIServer(ctx)
 		if err == nil {
-			return s, nil
+			break
 		}
 		if s.api == nil || !s.api.exited() || !s.api.portInUse() || attempt == 3 {
 			return nil, err
 		}
 	}
+	// The bootstrap controller creates namespace default just after (or
+	// just before) /readyz turns 200.
+	if err := s.poll(ctx, s.api, func(ctx context.Context) (bool, string) {
+		if err := s.addNamespaceDefaults(ctx, "default"); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // startEtcd starts a one-member etcd, sets s.etcdURL and waits until
@@ -361,6 +374,57 @@ func (s *Server) poll(ctx context.Context, p *proc, ready func(context.Context) 
 		case <-tick.C:
 		}
 	}
+}
+
+// CreateNamespace creates namespace name with labels (nil for none) as
+// Admin, with what the controller manager would add: ServiceAccount
+// "default" (without it the ServiceAccount admission plugin refuses pods)
+// and ConfigMap kube-root-ca.crt.
+func (s *Server) CreateNamespace(ctx context.Context, name string, labels map[string]string) error {
+	ns, err := json.Marshal(map[string]any{"metadata": map[string]any{"name": name, "labels": labels}})
+	if err != nil {
+		return fmt.Errorf("kubetest: namespace %s: %w", name, err)
+	}
+	if err := s.create(ctx, "/api/v1/namespaces", ns, false); err != nil {
+		return err
+	}
+	return s.addNamespaceDefaults(ctx, name)
+}
+
+// addNamespaceDefaults creates ServiceAccount "default" and ConfigMap
+// kube-root-ca.crt in namespace ns unless they exist.
+func (s *Server) addNamespaceDefaults(ctx context.Context, ns string) error {
+	cm, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"name": "kube-root-ca.crt"},
+		"data":     map[string]string{"ca.crt": string(s.CA())},
+	})
+	if err != nil {
+		return fmt.Errorf("kubetest: kube-root-ca.crt: %w", err)
+	}
+	if err := s.create(ctx, "/api/v1/namespaces/"+ns+"/serviceaccounts", []byte(`{"metadata":{"name":"default"}}`), true); err != nil {
+		return err
+	}
+	return s.create(ctx, "/api/v1/namespaces/"+ns+"/configmaps", cm, true)
+}
+
+// create POSTs a JSON object to path as Admin; exists says whether 409
+// Conflict (it exists already) is fine.
+func (s *Server) create(ctx context.Context, path string, obj []byte, exists bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, bytes.NewReader(obj))
+	if err != nil {
+		return fmt.Errorf("kubetest: POST %s: %w", path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.Client(Admin).Do(req)
+	if err != nil {
+		return fmt.Errorf("kubetest: POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusCreated || exists && resp.StatusCode == http.StatusConflict {
+		return nil
+	}
+	return fmt.Errorf("kubetest: POST %s: %s: %s", path, resp.Status, b)
 }
 
 // get GETs url with a bearer token (if not "") and returns the status and body.

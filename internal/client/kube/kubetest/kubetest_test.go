@@ -152,6 +152,33 @@ func TestServer(t *testing.T) {
 		t.Fatalf("admin creates a ConfigMap: %d %s", code, body)
 	}
 
+	t.Run("PodSecurity", func(t *testing.T) {
+		// Pods are admitted in namespace default and in those made with
+		// CreateNamespace (ServiceAccount default exists), and PodSecurity
+		// enforces a namespace's level.
+		pod := func(name, capability string) string {
+			return `{"metadata":{"name":"` + name + `"},"spec":{"containers":[{"name":"c","image":"busybox",` +
+				`"securityContext":{"capabilities":{"add":["` + capability + `"]}}}]}}`
+		}
+		if code, body := post(t, admin, pods, adminToken, pod("in-default", "NET_ADMIN")); code != http.StatusCreated {
+			t.Errorf("a NET_ADMIN pod in namespace default: %d %s; want 201", code, body)
+		}
+		if err := s.CreateNamespace(t.Context(), "baseline", map[string]string{"pod-security.kubernetes.io/enforce": "baseline"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateNamespace(t.Context(), "baseline", nil); err == nil {
+			t.Error("CreateNamespace(baseline) twice: no error")
+		}
+		baseline := url + "/api/v1/namespaces/baseline/pods"
+		code, body := post(t, admin, baseline, adminToken, pod("net-admin", "NET_ADMIN"))
+		if code != http.StatusForbidden || !strings.Contains(body, `violates PodSecurity \"baseline:latest\"`) {
+			t.Errorf("a NET_ADMIN pod in a baseline namespace: %d %s; want 403 for PodSecurity", code, body)
+		}
+		if code, body := post(t, admin, baseline, adminToken, pod("chown", "CHOWN")); code != http.StatusCreated {
+			t.Errorf("a CHOWN pod in a baseline namespace: %d %s; want 201", code, body)
+		}
+	})
+
 	t.Run("StopAPIServer", func(t *testing.T) {
 		s.StopAPIServer()
 		_, err := s.Client(kubetest.Admin).Get(url + "/readyz")
