@@ -30,7 +30,6 @@ import (
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/client/patroni"
 	"github.com/drill-dev/drill/internal/platform"
-	"github.com/drill-dev/drill/internal/platform/hosts"
 )
 
 // This file holds `drill status` and what `drill monitor` shares with it:
@@ -95,13 +94,15 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 	w := &watched{close: func() {}}
 	cfg := clusterview.Config{Timeout: f.timeout, Logger: logger, Patroni: cl.Patroni}
 	var pubs []clusterview.Published
-	if cl.Platform == hosts.Name {
-		hp, err := openHosts(ctx, cl, logger)
+	if cl.Platform != "" && cl.Platform != platform.Compose {
+		pl, err := openPlatform(ctx, cl, logger)
 		if err != nil {
 			return nil, exitWith(report.ExitInvalid, err)
 		}
-		cfg.Containers = hostStates{hp}
-		w.close = func() { _ = hp.Close() }
+		if s, ok := pl.(unitStater); ok {
+			cfg.Containers = platformStates{s}
+		}
+		w.close = func() { _ = pl.Close() }
 	} else {
 		var containers *clusterview.Compose
 		pubs, containers, err = f.discoverCompose(ctx, cl, logger)
@@ -524,30 +525,33 @@ func known(ok bool, s string) string {
 	return s
 }
 
-// openHosts opens the hosts of a cluster block (platform: hosts), whose
-// units' states say why a member is OFFLINE.
-func openHosts(ctx context.Context, cl *cluster.Cluster, logger *slog.Logger) (*hosts.Platform, error) {
-	d, err := platform.Lookup(hosts.Name)
+// openPlatform opens the platform of a cluster block other than compose
+// (hosts, kubernetes), whose units' states say why a member is OFFLINE.
+func openPlatform(ctx context.Context, cl *cluster.Cluster, logger *slog.Logger) (platform.Platform, error) {
+	d, err := platform.Lookup(cl.Platform)
 	if err != nil {
 		return nil, err
 	}
-	p, err := d.Open(ctx, cl, logger)
-	if err != nil {
-		return nil, err
-	}
-	return p.(*hosts.Platform), nil
+	return d.Open(ctx, cl, logger)
 }
 
-// hostStates reports a host's units as a member's container state.
-type hostStates struct{ p *hosts.Platform }
-
-func (h hostStates) ContainerState(ctx context.Context, host string) (string, error) {
-	return h.p.State(ctx, host)
+// unitStater is a platform that describes a unit's state in a word or two
+// (hosts: the units' state; kubernetes: the pod's) and names its units.
+type unitStater interface {
+	State(ctx context.Context, service string) (string, error)
+	Noun() string
 }
 
-func (hostStates) Noun() string { return "host" }
+// platformStates reports a platform's unit as a member's container state.
+type platformStates struct{ p unitStater }
+
+func (s platformStates) ContainerState(ctx context.Context, service string) (string, error) {
+	return s.p.State(ctx, service)
+}
+
+func (s platformStates) Noun() string { return s.p.Noun() }
 
 var (
-	_ clusterview.ContainerStater = hostStates{}
-	_ clusterview.Nouner          = hostStates{}
+	_ clusterview.ContainerStater = platformStates{}
+	_ clusterview.Nouner          = platformStates{}
 )

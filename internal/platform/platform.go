@@ -232,6 +232,11 @@ type Driver struct {
 	Open func(ctx context.Context, c *cluster.Cluster, log *slog.Logger) (Platform, error)
 	// Reopen connects to the platform a ledger entry names.
 	Reopen func(ctx context.Context, ref Ref, log *slog.Logger) (Platform, error)
+	// Check, when set, runs before a scenario's first step with the
+	// capabilities its steps need, on the platform Open returned: an error
+	// (a permission the platform will refuse) stops the run before any
+	// fault.
+	Check func(ctx context.Context, p Platform, caps []Capability) error
 }
 
 // Can reports whether the driver's platforms offer every capability.

@@ -6,6 +6,7 @@ package all
 import (
 	_ "github.com/drill-dev/drill/internal/platform/compose" // the compose platform
 	_ "github.com/drill-dev/drill/internal/platform/hosts"   // hosts over SSH, systemd units
+	_ "github.com/drill-dev/drill/internal/platform/kube"    // pods on Kubernetes
 	_ "github.com/drill-dev/drill/steps/control"             // sleep, wait_until, check
 	_ "github.com/drill-dev/drill/steps/host"                // http, shell
 	_ "github.com/drill-dev/drill/steps/logs"                // log.wait, log.absent

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -227,6 +228,46 @@ func checkClusterProcesses(file string, c *cluster.Cluster, nodes map[string]*ya
 	}
 	return errs
 }
+
+// checkClusterKubernetes checks the block's kubernetes settings: only with
+// platform kubernetes, which needs them, and with a known preset.
+func checkClusterKubernetes(file string, c *cluster.Cluster, nodes map[string]*yaml.Node) dsl.ErrorList {
+	n := nodes["kubernetes"]
+	at := func(key string) dsl.Pos {
+		if v := valueOf(n, key); v != nil {
+			return dsl.At(file, v)
+		}
+		return dsl.At(file, n)
+	}
+	switch {
+	case c.Platform != kubernetesPlatform && n != nil:
+		return dsl.ErrorList{dsl.Errorf(dsl.At(file, n), "cluster.kubernetes: is for platform kubernetes: set platform: kubernetes, or remove this block")}
+	case c.Platform != kubernetesPlatform:
+		return nil
+	case n == nil:
+		return dsl.ErrorList{dsl.Errorf(dsl.At(file, nodes["platform"]), "platform kubernetes needs a kubernetes block: at least selector (the label selector of the cluster's pods) or preset and cluster_name")}
+	}
+	k := c.Kubernetes
+	if _, _, _, err := k.Pods(); err != nil {
+		if k.Preset == "" {
+			return dsl.ErrorList{dsl.Errorf(dsl.At(file, n), "cluster.kubernetes: %v", err)}
+		}
+		msg := err.Error()
+		if _, known := cluster.Presets[k.Preset]; !known {
+			msg += dsl.DidYouMean(k.Preset, slices.Sorted(maps.Keys(cluster.Presets)))
+		}
+		return dsl.ErrorList{dsl.Errorf(at("preset"), "cluster.kubernetes.preset: %s", msg)}
+	}
+	if k.PodCIDR != "" {
+		if _, err := netip.ParsePrefix(k.PodCIDR); err != nil {
+			return dsl.ErrorList{dsl.Errorf(at("pod_cidr"), "cluster.kubernetes.pod_cidr: %q is not an address range such as 10.244.0.0/16", k.PodCIDR)}
+		}
+	}
+	return nil
+}
+
+// kubernetesPlatform is the Kubernetes driver's name (internal/platform/kube).
+const kubernetesPlatform = "kubernetes"
 
 // checkClusterGroups checks the block's groups: each lists services (hosts
 // on platform hosts) by name, at least one, none twice; a group's name is

@@ -318,6 +318,7 @@ func loadParsed(sc *dsl.Scenario, data []byte, overrides map[string]Override, us
 		errs = append(errs, checkClusterURLs(clusterFile, l.Cluster, dc.FieldNodes)...)
 		errs = append(errs, checkClusterProcesses(clusterFile, l.Cluster, dc.FieldNodes)...)
 		errs = append(errs, checkClusterGroups(clusterFile, l.Cluster, dc.FieldNodes)...)
+		errs = append(errs, checkClusterKubernetes(clusterFile, l.Cluster, dc.FieldNodes)...)
 		l.Cluster.ResolvePaths(filepath.Dir(clusterFile))
 		if n, ok := dc.FieldNodes["platform"]; ok {
 			platformPos = dsl.At(clusterFile, n)

@@ -13,18 +13,99 @@ func TestPlatformAtLoad(t *testing.T) {
 	}{
 		{"unknown platform", `name: x
 cluster:
-  platform: kubernets
+  platform: nomad
 steps:
   - kind: sleep
     duration: 1s
-`, `f.yaml:3:13: cluster.platform: unknown platform "kubernets": use one of compose, hosts`},
+`, `f.yaml:3:13: cluster.platform: unknown platform "nomad": use one of compose, hosts, kubernetes`},
 		{"misspelled platform", `name: x
 cluster:
   platform: host
 steps:
   - kind: sleep
     duration: 1s
-`, `f.yaml:3:13: cluster.platform: unknown platform "host": use one of compose, hosts; did you mean "hosts"?`},
+`, `f.yaml:3:13: cluster.platform: unknown platform "host": use one of compose, hosts, kubernetes; did you mean "hosts"?`},
+		{"kubernetes: no block", `name: x
+cluster:
+  platform: kubernetes
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:3:13: platform kubernetes needs a kubernetes block: at least selector (the label selector of the cluster's pods) or preset and cluster_name`},
+		{"kubernetes: an unknown preset", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    preset: spillo
+    cluster_name: acid-main
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:5:13: cluster.kubernetes.preset: unknown preset "spillo": use pgo or spilo, or give selector instead; did you mean "spilo"?`},
+		{"kubernetes: a preset without cluster_name", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    preset: pgo
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:5:13: cluster.kubernetes.preset: preset pgo needs cluster_name: the operator's name of the Postgres cluster (its pods carry it in a label)`},
+		{"kubernetes: neither selector nor preset", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    namespace: db
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:5:5: cluster.kubernetes: needs selector (the label selector of the cluster's pods, e.g. application=spilo,cluster-name=acid-main) or preset with cluster_name`},
+		{"kubernetes: a bad pod_cidr", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    selector: app=pg
+    pod_cidr: 10.244.0.0
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:6:15: cluster.kubernetes.pod_cidr: "10.244.0.0" is not an address range such as 10.244.0.0/16`},
+		{"kubernetes: the block on another platform", `name: x
+cluster:
+  platform: hosts
+  hosts:
+    pg1: {address: 10.0.0.1}
+  kubernetes:
+    selector: app=pg
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:7:5: cluster.kubernetes: is for platform kubernetes: set platform: kubernetes, or remove this block`},
+		{"kubernetes: a kind the platform cannot do", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes: {preset: spilo, cluster_name: acid-main}
+steps:
+  - kind: network.disconnect
+    target: acid-main-0
+`, `f.yaml:6:11: network.disconnect cannot run on platform kubernetes: it cannot take a member off a network`},
+		{"kubernetes: every other fault kind loads", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes: {preset: spilo, cluster_name: acid-main, agent_image: drill-agent:1}
+steps:
+  - kind: compose.stop
+    target: acid-main-0
+  - kind: compose.kill
+    target: leader
+  - kind: compose.pause
+    target: acid-main-1
+  - kind: network.partition
+    groups: [[acid-main-0], [leader]]
+  - kind: member.exec
+    target: leader
+    command: [patronictl, list]
+`, ``},
 		{"a kind the platform cannot do", `name: x
 cluster:
   platform: hosts

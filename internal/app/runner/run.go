@@ -17,6 +17,7 @@ import (
 	"github.com/drill-dev/drill/internal/app/report"
 	"github.com/drill-dev/drill/internal/fault"
 	"github.com/drill-dev/drill/internal/metric"
+	"github.com/drill-dev/drill/internal/platform"
 	"github.com/drill-dev/drill/internal/timeline"
 	"github.com/drill-dev/drill/steps"
 )
@@ -271,7 +272,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options, n int) *report.Sc
 	}
 	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
 	opts.Logger.DebugContext(ctx, "scenario start", "scenario", l.Scenario.Name, "file", l.Scenario.File)
-	if r.unmetRequires(ctx) {
+	if r.unmetRequires(ctx) || r.platformRefuses(ctx) {
 		return r.res
 	}
 	observe := r.observeCluster(ctx)
@@ -331,8 +332,16 @@ func (r *scenarioRun) unmetRequires(ctx context.Context) bool {
 		}
 		return false
 	}
+	r.endUnrun("requires", reason)
+	return true
+}
+
+// endUnrun records every step as not run for reason, and the scenario as
+// finished; the event of the given kind says why (the result's error or
+// skip reason).
+func (r *scenarioRun) endUnrun(kind, reason string) {
 	skipAll(r.res, r.l, reason, r.opts.Repeat)
-	r.event("requires", "", "%s", firstOf(r.res.Error, r.res.Skipped))
+	r.event(kind, "", "%s", firstOf(r.res.Error, r.res.Skipped))
 	if o := r.opts.Observer; o != nil {
 		for _, st := range append(append([]*report.Step(nil), r.res.Steps...), r.res.Cleanup...) {
 			o.StepFinished(st)
@@ -343,6 +352,38 @@ func (r *scenarioRun) unmetRequires(ctx context.Context) bool {
 	if r.opts.Observer != nil {
 		r.opts.Observer.ScenarioFinished(r.res)
 	}
+}
+
+// platformRefuses runs the platform driver's Check, when it has one, with
+// the capabilities the scenario's steps need, before any step: a refusal
+// (a permission the platform lacks) ends the run in error with nothing
+// touched, and it then reports true.
+func (r *scenarioRun) platformRefuses(ctx context.Context) bool {
+	driver, err := platform.Lookup(r.l.Cluster.Platform)
+	if err != nil || driver.Check == nil {
+		return false
+	}
+	var caps []platform.Capability
+	for _, b := range slices.Concat(r.l.Steps, r.l.Cleanup) {
+		for _, c := range b.Kind.Needs {
+			if !slices.Contains(caps, c) {
+				caps = append(caps, c)
+			}
+		}
+	}
+	if len(caps) == 0 {
+		return false
+	}
+	pl, err := r.ports.Platform(ctx)
+	if err == nil {
+		err = driver.Check(ctx, pl, caps)
+	}
+	if err == nil {
+		r.event("platform", "", "%s allows what the steps need", pl.Ref())
+		return false
+	}
+	r.res.Error = err.Error()
+	r.endUnrun("platform", "the platform refuses what the steps need")
 	return true
 }
 

@@ -409,6 +409,9 @@ done`)
 	return unitsState(out), nil
 }
 
+// Noun is what a unit of the platform is, for drill status.
+func (p *Platform) Noun() string { return "host" }
+
 // unitsState folds the output of `systemctl show -p ActiveState -p
 // FreezerState UNIT...` (KEY=value lines, a blank line between units) into
 // one word: the worst state wins.
