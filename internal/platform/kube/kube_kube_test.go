@@ -40,12 +40,6 @@ func openAs(t *testing.T, srv *kubetest.Server, user, ns string, k cluster.Kuber
 	return pl.(*Platform)
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestKubernetesPlatform(t *testing.T) {
 	srv := kubetest.Start(t)
 	admin := srv.AdminClient(t)

@@ -23,7 +23,16 @@ type AdminClient struct {
 // AdminClient returns the admin user's clientset.
 func (s *Server) AdminClient(t testing.TB) *AdminClient {
 	t.Helper()
-	rc, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig(Admin))
+	a := AdminFrom(t, s.Kubeconfig(Admin))
+	a.srv = s
+	return a
+}
+
+// AdminFrom returns a clientset of the kubeconfig's user, who must have
+// every right (examples/kube/node-up's admin). Namespace needs a Server.
+func AdminFrom(t testing.TB, kubeconfig string) *AdminClient {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatalf("admin kubeconfig: %v", err)
 	}
@@ -31,7 +40,7 @@ func (s *Server) AdminClient(t testing.TB) *AdminClient {
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
-	return &AdminClient{t: t, srv: s, cs: cs}
+	return &AdminClient{t: t, cs: cs}
 }
 
 func (a *AdminClient) ctx() (context.Context, context.CancelFunc) {
@@ -58,6 +67,26 @@ func (a *AdminClient) Pod(ns, name string, labels map[string]string, containers 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}}
 	for _, c := range containers {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c, Image: "drill-testbed:latest"})
+	}
+	if _, err := a.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		a.t.Fatalf("create pod %s/%s: %v", ns, name, err)
+	}
+}
+
+// RunPod creates a pod bound to node (there is no scheduler) whose one
+// container, named container, runs command in image; the image must be on
+// the node already (imagePullPolicy Never: nothing can be pulled).
+func (a *AdminClient) RunPod(ns, name string, labels map[string]string, node, container, image string, command ...string) {
+	a.t.Helper()
+	ctx, cancel := a.ctx()
+	defer cancel()
+	zero := int64(0)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: corev1.PodSpec{
+			NodeName: node, TerminationGracePeriodSeconds: &zero, AutomountServiceAccountToken: new(bool),
+			Containers: []corev1.Container{{Name: container, Image: image, Command: command, ImagePullPolicy: corev1.PullNever}},
+		},
 	}
 	if _, err := a.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		a.t.Fatalf("create pod %s/%s: %v", ns, name, err)
