@@ -118,6 +118,7 @@ type Server struct {
 	api         *proc
 	caPEM       []byte
 	kubeconfigs map[string]string
+	clients     map[string]*http.Client
 }
 
 // Start starts a Server in t.TempDir() and stops it when the test ends. When
@@ -189,6 +190,7 @@ func StartE(ctx context.Context, o Options) (_ *Server, err error) {
 		timeout:     o.ReadyTimeout,
 		tokens:      map[string]string{},
 		kubeconfigs: map[string]string{},
+		clients:     map[string]*http.Client{},
 	}
 	defer func() {
 		if err != nil {
@@ -246,9 +248,6 @@ func StartE(ctx context.Context, o Options) (_ *Server, err error) {
 			"--authorization-mode=Node,RBAC",
 			"--token-auth-file=" + tokenFile,
 			"--allow-privileged=true",
-			// Not needed by tests, and less work on a loaded machine:
-			"--profiling=false",
-			"--endpoint-reconciler-type=none", // no Endpoints for the kubernetes Service
 		}, o.APIServerArgs...)
 		err = s.startAPIServer(ctx)
 		if err == nil {
@@ -284,6 +283,7 @@ func (s *Server) startEtcd(ctx context.Context, bin string, port, peerPort int) 
 		"--initial-advertise-peer-urls=" + peer,
 		"--initial-cluster=kubetest=" + peer,
 		"--initial-cluster-state=new",
+		"--heartbeat-interval=10", "--election-timeout=100", // one member: elect it at once
 		"--logger=zap",
 		"--log-outputs=stderr",
 		"--advertise-client-urls=" + client,
@@ -330,16 +330,18 @@ func (s *Server) startAPIServer(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// kube-apiserver writes its self-signed serving certificate and the CA
-	// that signed it, both in certs/apiserver.crt; the CA is valid for
-	// 127.0.0.1 (the bind address).
-	ca, err := os.ReadFile(filepath.Join(s.dir, "certs", "apiserver.crt"))
+	// kube-apiserver writes (once: a restart finds and reuses them) a CA
+	// and the serving certificate it signed, valid for 127.0.0.1 (the bind
+	// address), both in certs/apiserver.crt. The clients trust that file;
+	// the check below is the one client-go makes with the kubeconfig.
+	s.mu.Lock()
+	if s.caPEM == nil {
+		s.caPEM, err = os.ReadFile(filepath.Join(s.dir, "certs", "apiserver.crt"))
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("kubetest: serving certificate: %w", err)
 	}
-	s.mu.Lock()
-	s.caPEM = ca
-	s.mu.Unlock()
 	code, body, err := get(ctx, s.Client(Admin), s.url+"/readyz", "")
 	if err != nil {
 		return fmt.Errorf("kubetest: the generated certificate does not verify the API server: %w", err)
@@ -352,9 +354,19 @@ func (s *Server) startAPIServer(ctx context.Context) error {
 
 // poll calls ready every 100 ms until it says true, p exits, ctx ends or
 // s.timeout passes; the error then has the last answer and the log's end.
+// p's exit also cancels the ctx given to ready.
 func (s *Server) poll(ctx context.Context, p *proc, ready func(context.Context) (bool, string)) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	deadline, cancelDeadline := context.WithTimeout(ctx, s.timeout)
+	defer cancelDeadline()
+	ctx, cancel := context.WithCancel(deadline)
 	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	last := ""
@@ -366,11 +378,14 @@ func (s *Server) poll(ctx context.Context, p *proc, ready func(context.Context) 
 		if answer != "" {
 			last = answer
 		}
+		if p.exited() {
+			return p.exitError()
+		}
 		select {
 		case <-p.done:
 			return p.exitError()
-		case <-ctx.Done():
-			return fmt.Errorf("kubetest: %s not ready: %w; last answer: %s\nend of %s:\n%s", p.name, ctx.Err(), last, p.log, tail(p.log, 40))
+		case <-deadline.Done():
+			return fmt.Errorf("kubetest: %s not ready: %w; last answer: %s\nend of %s:\n%s", p.name, deadline.Err(), last, p.log, tail(p.log, 40))
 		case <-tick.C:
 		}
 	}
@@ -514,17 +529,25 @@ func (s *Server) CA() []byte {
 }
 
 // Client is an HTTP client that verifies the API server with CA and sends
-// user's token. It panics for a user the Server lacks.
+// user's token; one per user, shared. It panics for a user the Server lacks.
 func (s *Server) Client(user string) *http.Client {
+	tok := s.Token(user)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.clients[user]; ok {
+		return c
+	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.CA())
-	return &http.Client{
+	pool.AppendCertsFromPEM(s.caPEM)
+	c := &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: bearer{token: s.Token(user), next: &http.Transport{
+		Transport: bearer{token: tok, next: &http.Transport{
 			Proxy:           nil,
 			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		}},
 	}
+	s.clients[user] = c
+	return c
 }
 
 // bearer adds an Authorization header to each request.

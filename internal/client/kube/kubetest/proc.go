@@ -21,6 +21,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
+	from int64         // where this run's part of log starts
 	done chan struct{} // closed once the process has exited
 	err  error         // Wait's result; read only after done is closed
 }
@@ -34,6 +35,10 @@ func startProc(name, bin string, args []string, logPath string) (*proc, error) {
 		return nil, fmt.Errorf("kubetest: %s log: %w", name, err)
 	}
 	defer f.Close() // the child has its own descriptor
+	from, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("kubetest: %s log: %w", name, err)
+	}
 	fmt.Fprintf(f, "==== kubetest %s %s: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), name, bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -42,7 +47,7 @@ func startProc(name, bin string, args []string, logPath string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("kubetest: start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, log: logPath, from: from, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -96,7 +101,7 @@ func (p *proc) stop() {
 // another process between freePorts and the bind).
 func (p *proc) portInUse() bool {
 	b, _ := os.ReadFile(p.log)
-	return bytes.Contains(b, []byte("address already in use"))
+	return int64(len(b)) > p.from && bytes.Contains(b[p.from:], []byte("address already in use"))
 }
 
 // freePorts returns n distinct TCP ports that were free on 127.0.0.1 a moment ago.
