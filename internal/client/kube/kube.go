@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // Config says which API server and namespace to use.
@@ -237,7 +238,6 @@ type Agent struct {
 	Target   string   // the container whose process namespace it joins
 	NetAdmin bool     // add CAP_NET_ADMIN (Pod Security baseline refuses it)
 	Command  []string // what it runs until the pod ends
-	Env      map[string]string
 }
 
 // AddAgent adds the ephemeral container to the pod. It fails with an
@@ -262,9 +262,6 @@ func (c *Client) AddAgent(ctx context.Context, pod string, a Agent) error {
 			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 			SecurityContext:          &corev1.SecurityContext{RunAsUser: ptr(int64(0)), RunAsNonRoot: ptr(false)},
 		},
-	}
-	for _, k := range sortedKeys(a.Env) {
-		ec.Env = append(ec.Env, corev1.EnvVar{Name: k, Value: a.Env[k]})
 	}
 	if a.NetAdmin {
 		ec.SecurityContext.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}
@@ -329,7 +326,12 @@ func (c *Client) Exec(ctx context.Context, pod, container string, argv []string,
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec in pod %s: %w", pod, err)
 	}
-	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
+	// Fall back to SPDY only when the API server refuses the WebSocket
+	// upgrade (as kubectl does): after any other error the command may have
+	// run, and a fault must not run twice.
+	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("exec in pod %s: %w", pod, err)
 	}
@@ -462,12 +464,3 @@ func (c *Client) explain(err error, verb, resource, name string) error {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

@@ -109,7 +109,6 @@ func (p *Platform) add(ctx context.Context, pod string, a kube.Agent) error {
 		return fmt.Errorf("pod %s: drill needs an ephemeral container for this fault: set kubernetes.agent_image to an image the nodes can pull that has sh, kill, grep, iptables and tc", pod)
 	}
 	a.Command = []string{"sh", "-c", agentScript}
-	a.Env = map[string]string{"DRILL_AGENT": "1"}
 	return p.client.AddAgent(ctx, pod, a)
 }
 

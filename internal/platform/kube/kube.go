@@ -251,65 +251,79 @@ func (p *Platform) Kill(ctx context.Context, u platform.Unit, sig signal.Signal)
 	if sig == 0 {
 		sig = signal.SIGKILL
 	}
-	return p.signal(ctx, u, sig.String(), "kill")
+	return p.signal(ctx, u, sig, "kill")
 }
 
 // Pause stops every process of the Patroni container but its process 1
 // with SIGSTOP; Unpause continues them.
 func (p *Platform) Pause(ctx context.Context, u platform.Unit) (platform.Effect, error) {
-	return p.signal(ctx, u, "STOP", "pause")
+	return p.signal(ctx, u, sigStop, "pause")
 }
 
 // Unpause sends SIGCONT to the processes Pause stopped; a pod that is gone
 // has nothing to thaw.
 func (p *Platform) Unpause(ctx context.Context, u platform.Unit) error {
-	_, err := p.signal(ctx, u, "CONT", "unpause")
+	_, err := p.signal(ctx, u, sigCont, "unpause")
 	if errors.Is(err, platform.ErrNotFound) {
 		return nil
 	}
 	return err
 }
 
-// signalScript signals every process in the shared process namespace but
-// process 1 and drill's own (their environment holds DRILL_AGENT=1), then
-// prints the pod's clock. The kernel ignores SIGKILL and SIGSTOP sent to a
-// namespace's process 1 from inside it: when process 1 is Patroni or
-// PostgreSQL itself, the fault cannot be done this way, and the script says
-// so (exit 3).
+// signalScript sends signal number $1 to every process of the target
+// container but its process 1: those in the same cgroup as process 1 of the
+// shared process namespace (drill's own containers have cgroups of their
+// own). It prints the pod's clock first: when the container's init exits
+// because its child died, the kernel kills every process of the namespace,
+// the script too (exit 137), after the signal has done its work. The kernel ignores SIGKILL (9) and
+// SIGSTOP (19) sent to a namespace's process 1 from inside it: when process
+// 1 is Patroni or PostgreSQL itself, the fault cannot be done this way, and
+// the script says so (exit 3).
 const signalScript = `sig=$1
 init=$(tr '\0' ' ' </proc/1/cmdline)
 case "$sig:$init" in
-  KILL:*patroni*|KILL:*postgres*|STOP:*patroni*|STOP:*postgres*)
-    echo "process 1 of the container is $init: the kernel ignores SIG$sig sent to it from inside the pod; run Patroni under an init (dumb-init, tini), or delete the pod instead" >&2; exit 3;;
+  9:*patroni*|9:*postgres*|19:*patroni*|19:*postgres*)
+    echo "process 1 of the container is $init: the kernel ignores signal $sig sent to it from inside the pod; run Patroni under an init (dumb-init, tini), or delete the pod instead" >&2; exit 3;;
 esac
+cg=$(cat /proc/1/cgroup)
+date +%s.%N
 n=0
 for d in /proc/[0-9]*; do
   pid=${d#/proc/}
   [ "$pid" = 1 ] && continue
-  tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx DRILL_AGENT=1 && continue
-  kill -s "$sig" "$pid" 2>/dev/null && n=$((n+1))
+  [ "$(cat "$d/cgroup" 2>/dev/null)" = "$cg" ] || continue
+  kill -"$sig" "$pid" 2>/dev/null && n=$((n+1))
 done
-[ "$n" -gt 0 ] || { echo "no process to signal besides process 1 ($init)" >&2; exit 4; }
-date +%s.%N`
+[ "$n" -gt 0 ] || { echo "no process to signal besides process 1 ($init)" >&2; exit 4; }`
 
-func (p *Platform) signal(ctx context.Context, u platform.Unit, sig, what string) (platform.Effect, error) {
-	res, err := p.inAgent(ctx, u.Service, agentSignal, []string{"sh", "-c", signalScript, "drill-signal", sig}, nil)
+// The signals Pause and Unpause send.
+const (
+	sigStop signal.Signal = 19
+	sigCont signal.Signal = 18
+)
+
+func (p *Platform) signal(ctx context.Context, u platform.Unit, sig signal.Signal, what string) (platform.Effect, error) {
+	res, err := p.inAgent(ctx, u.Service, agentSignal, []string{"sh", "-c", signalScript, "drill-signal", strconv.Itoa(int(sig))}, nil)
 	if err != nil {
 		return platform.Effect{}, fmt.Errorf("%s pod %s: %w", what, u.Service, err)
 	}
-	if res.ExitCode != 0 {
+	at, clock := parseClock(res.Stdout)
+	switch {
+	case res.ExitCode == 137 && clock:
+		// The container's end took the script with it: the kill worked.
+		return platform.Effect{At: at, Source: "the pod's clock just before the signal (the container ended, drill's shell with it)"}, nil
+	case res.ExitCode != 0:
 		return platform.Effect{}, fmt.Errorf("%s pod %s: exit %d: %s", what, u.Service, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-	}
-	if at, ok := parseClock(res.Stdout); ok {
-		return platform.Effect{At: at, Source: "the pod's clock right after the signal"}, nil
+	case clock:
+		return platform.Effect{At: at, Source: "the pod's clock just before the signal"}, nil
 	}
 	return platform.Effect{At: time.Now(), Source: "drill's clock after the signal (the pod printed no time)"}, nil
 }
 
-// parseClock reads the last line of out as `date +%s.%N`.
+// parseClock reads the first line of out as `date +%s.%N`.
 func parseClock(out []byte) (time.Time, bool) {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	sec, frac, ok := strings.Cut(strings.TrimSpace(lines[len(lines)-1]), ".")
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	sec, frac, ok := strings.Cut(strings.TrimSpace(first), ".")
 	if !ok {
 		return time.Time{}, false
 	}

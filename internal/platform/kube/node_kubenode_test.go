@@ -77,12 +77,13 @@ func TestFaultsOnARealNode(t *testing.T) {
 		t.Errorf("Exec = %+v, %v; want 42 and exit 3", res, err)
 	}
 
-	// sleeps lists the states of the container's sleep processes, as the
-	// kernel reports them (S sleeping, T stopped).
+	// sleeps lists the states of the container's two sleeps, as the kernel
+	// reports them (S sleeping, T stopped); drill's containers, which share
+	// the process namespace, run sleeps of their own.
 	sleeps := func() string {
 		t.Helper()
 		res, err := p.Exec(ctxFor(t, 30*time.Second), u, []string{"sh", "-c",
-			`for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = sleep ] && awk '{printf "%s", $3}' $d/stat; done; echo`}, nil)
+			`for d in /proc/[0-9]*; do [ "$(tr '\0' ' ' <$d/cmdline 2>/dev/null)" = "sleep 100000 " ] && awk '{printf "%s", $3}' $d/stat; done; echo`}, nil)
 		if err != nil {
 			t.Fatalf("reading the processes' states: %v", err)
 		}
@@ -96,7 +97,7 @@ func TestFaultsOnARealNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Pause: %v", err)
 	}
-	if eff.Source != "the pod's clock right after the signal" || eff.At.Before(before.Add(-2*time.Second)) {
+	if eff.Source != "the pod's clock just before the signal" || eff.At.Before(before.Add(-2*time.Second)) {
 		t.Errorf("pause effect = %+v", eff)
 	}
 	if got := sleeps(); got != "TT" {
