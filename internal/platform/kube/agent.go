@@ -106,7 +106,7 @@ func (p *Platform) agent(ctx context.Context, pod kube.Pod, kind agentKind) (str
 
 func (p *Platform) add(ctx context.Context, pod string, a kube.Agent) error {
 	if p.spec.AgentImage == "" {
-		return fmt.Errorf("pod %s: drill needs an ephemeral container for this fault: set kubernetes.agent_image to an image the nodes can pull that has sh, kill, grep, iptables and tc", pod)
+		return fmt.Errorf("pod %s: drill needs an ephemeral container for this fault: set kubernetes.agent_image to an image the nodes can pull that has sh, cat, tr, sed, date, kill, sleep, iptables and tc", pod)
 	}
 	a.Command = []string{"sh", "-c", agentScript}
 	return p.client.AddAgent(ctx, pod, a)
