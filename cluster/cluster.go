@@ -40,10 +40,9 @@ type Kubernetes struct {
 	Kubeconfig  string `yaml:"kubeconfig" doc:"kubeconfig file, relative to the file that holds the cluster block (default KUBECONFIG, else ~/.kube/config, else the pod's service account when drill runs in the cluster)"`
 	Context     string `yaml:"context" doc:"kubeconfig context (default its current context)"`
 	Namespace   string `yaml:"namespace" doc:"namespace of the cluster's pods (default the context's, else default)"`
-	Preset      string `yaml:"preset" doc:"spilo (Zalando postgres-operator) or pgo (Crunchy PGO and Percona's operator): the selector, role label and container that operator uses, from cluster_name"`
+	Preset      string `yaml:"preset" doc:"spilo (Zalando postgres-operator) or pgo (Crunchy PGO and Percona's operator): the selector and container that operator uses, from cluster_name"`
 	ClusterName string `yaml:"cluster_name" doc:"the operator's name of the Postgres cluster, for preset"`
 	Selector    string `yaml:"selector" doc:"label selector of the pods that are the cluster's services, e.g. application=spilo,cluster-name=acid-main (preset sets it)"`
-	RoleLabel   string `yaml:"role_label" doc:"pod label that holds the Patroni role, shown by drill status (preset sets it)"`
 	Container   string `yaml:"container" doc:"container of each pod that runs Patroni, where exec and logs go (default: the pod's first container; preset sets it)"`
 	AgentImage  string `yaml:"agent_image" doc:"image of the ephemeral containers drill adds to a pod to send signals and set network rules: needs sh, kill, iptables and tc, and must be pullable by the nodes"`
 	PodCIDR     string `yaml:"pod_cidr" doc:"the cluster's pod address range, which a partition from every peer cuts (default: the nodes' spec.podCIDRs)"`
@@ -52,14 +51,13 @@ type Kubernetes struct {
 // Preset is the labels and container an operator gives its Patroni pods.
 type Preset struct {
 	Selector  string // with %s for the cluster's name
-	RoleLabel string
 	Container string
 }
 
 // Presets are the operators whose pod labels drill knows.
 var Presets = map[string]Preset{
-	"spilo": {Selector: "application=spilo,cluster-name=%s", RoleLabel: "spilo-role", Container: "postgres"},
-	"pgo":   {Selector: "postgres-operator.crunchydata.com/cluster=%s,postgres-operator.crunchydata.com/instance", RoleLabel: "postgres-operator.crunchydata.com/role", Container: "database"},
+	"spilo": {Selector: "application=spilo,cluster-name=%s", Container: "postgres"},
+	"pgo":   {Selector: "postgres-operator.crunchydata.com/cluster=%s,postgres-operator.crunchydata.com/instance", Container: "database"},
 }
 
 // Group returns the services or hosts the group name stands for, and
@@ -157,25 +155,24 @@ func (c *Cluster) ResolvePaths(dir string) {
 	}
 }
 
-// Pods returns the label selector, role label and container the block
+// Pods returns the label selector and container the block
 // means, with its preset applied (explicit fields win over the preset's).
 // The error says what to fix; load-time checks report it with a position.
-func (k Kubernetes) Pods() (selector, roleLabel, container string, err error) {
-	selector, roleLabel, container = k.Selector, k.RoleLabel, k.Container
+func (k Kubernetes) Pods() (selector, container string, err error) {
+	selector, container = k.Selector, k.Container
 	if k.Preset != "" {
 		p, ok := Presets[k.Preset]
 		switch {
 		case !ok:
-			return "", "", "", fmt.Errorf("unknown preset %q: use %s, or give selector instead", k.Preset, strings.Join(slices.Sorted(maps.Keys(Presets)), " or "))
+			return "", "", fmt.Errorf("unknown preset %q: use %s, or give selector instead", k.Preset, strings.Join(slices.Sorted(maps.Keys(Presets)), " or "))
 		case k.ClusterName == "":
-			return "", "", "", fmt.Errorf("preset %s needs cluster_name: the operator's name of the Postgres cluster (its pods carry it in a label)", k.Preset)
+			return "", "", fmt.Errorf("preset %s needs cluster_name: the operator's name of the Postgres cluster (its pods carry it in a label)", k.Preset)
 		}
 		selector = cmp.Or(selector, fmt.Sprintf(p.Selector, k.ClusterName))
-		roleLabel = cmp.Or(roleLabel, p.RoleLabel)
 		container = cmp.Or(container, p.Container)
 	}
 	if selector == "" {
-		return "", "", "", errors.New("needs selector (the label selector of the cluster's pods, e.g. application=spilo,cluster-name=acid-main) or preset with cluster_name")
+		return "", "", errors.New("needs selector (the label selector of the cluster's pods, e.g. application=spilo,cluster-name=acid-main) or preset with cluster_name")
 	}
-	return selector, roleLabel, container, nil
+	return selector, container, nil
 }

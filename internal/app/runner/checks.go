@@ -248,7 +248,7 @@ func checkClusterKubernetes(file string, c *cluster.Cluster, nodes map[string]*y
 		return dsl.ErrorList{dsl.Errorf(dsl.At(file, nodes["platform"]), "platform kubernetes needs a kubernetes block: at least selector (the label selector of the cluster's pods) or preset and cluster_name")}
 	}
 	k := c.Kubernetes
-	if _, _, _, err := k.Pods(); err != nil {
+	if _, _, err := k.Pods(); err != nil {
 		if k.Preset == "" {
 			return dsl.ErrorList{dsl.Errorf(dsl.At(file, n), "cluster.kubernetes: %v", err)}
 		}

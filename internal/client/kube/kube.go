@@ -132,32 +132,23 @@ type Pod struct {
 	IP         string
 	Node       string
 	Phase      string
-	Labels     map[string]string
 	Containers []string // the spec's containers, in order
 	Deleting   bool     // a deletion timestamp is set
 	// Running is the containers (ephemeral ones included) whose state is
 	// running, by name, with their restart counts.
 	Running  map[string]int32
 	Restarts map[string]int32
-	// Ephemeral is the pod's ephemeral containers by name.
-	Ephemeral map[string]EphemeralStatus
-	Created   time.Time
-}
-
-// EphemeralStatus is an ephemeral container's spec and state in brief.
-type EphemeralStatus struct {
-	Image    string
-	Target   string
-	NetAdmin bool
-	State    string // waiting (reason), running, terminated (reason), or "" before the kubelet reports
+	// Ephemeral is the state of each of the pod's ephemeral containers, by
+	// name: "waiting (reason)", "running", "terminated (reason)", or ""
+	// before a kubelet reports.
+	Ephemeral map[string]string
 }
 
 func podOf(p *corev1.Pod) Pod {
 	out := Pod{
 		Name: p.Name, UID: string(p.UID), IP: p.Status.PodIP, Node: p.Spec.NodeName,
-		Phase: string(p.Status.Phase), Labels: p.Labels, Deleting: p.DeletionTimestamp != nil,
-		Running: map[string]int32{}, Restarts: map[string]int32{}, Ephemeral: map[string]EphemeralStatus{},
-		Created: p.CreationTimestamp.Time,
+		Phase: string(p.Status.Phase), Deleting: p.DeletionTimestamp != nil,
+		Running: map[string]int32{}, Restarts: map[string]int32{}, Ephemeral: map[string]string{},
 	}
 	for _, ct := range p.Spec.Containers {
 		out.Containers = append(out.Containers, ct.Name)
@@ -176,11 +167,7 @@ func podOf(p *corev1.Pod) Pod {
 		}
 	}
 	for _, ec := range p.Spec.EphemeralContainers {
-		st := EphemeralStatus{Image: ec.Image, Target: ec.TargetContainerName, State: states[ec.Name]}
-		if sc := ec.SecurityContext; sc != nil && sc.Capabilities != nil {
-			st.NetAdmin = slices.Contains(sc.Capabilities.Add, "NET_ADMIN")
-		}
-		out.Ephemeral[ec.Name] = st
+		out.Ephemeral[ec.Name] = states[ec.Name]
 	}
 	return out
 }
@@ -284,8 +271,8 @@ func (c *Client) WaitRunning(ctx context.Context, pod, container string) (Pod, e
 			if _, ok := p.Running[container]; ok {
 				return p, nil
 			}
-			if st, ok := p.Ephemeral[container]; ok && strings.HasPrefix(st.State, "terminated") {
-				return p, fmt.Errorf("container %s of pod %s has ended: %s", container, pod, st.State)
+			if st, ok := p.Ephemeral[container]; ok && strings.HasPrefix(st, "terminated") {
+				return p, fmt.Errorf("container %s of pod %s has ended: %s", container, pod, st)
 			}
 		} else if errors.Is(err, ErrNotFound) || ctx.Err() != nil {
 			return p, err
@@ -293,8 +280,8 @@ func (c *Client) WaitRunning(ctx context.Context, pod, container string) (Pod, e
 		select {
 		case <-ctx.Done():
 			state := "not reported by a kubelet"
-			if st, ok := last.Ephemeral[container]; ok && st.State != "" {
-				state = st.State
+			if st := last.Ephemeral[container]; st != "" {
+				state = st
 			}
 			if last.Node == "" {
 				state += "; the pod is on no node"

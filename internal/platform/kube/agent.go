@@ -87,7 +87,7 @@ func (p *Platform) agent(ctx context.Context, pod kube.Pod, kind agentKind) (str
 				return "", err
 			}
 			p.log.Info("added an ephemeral container to the pod", "pod", pod.Name, "container", name, "image", p.spec.AgentImage)
-		case strings.HasPrefix(st.State, "terminated"):
+		case strings.HasPrefix(st, "terminated"):
 			continue // it ended: ephemeral containers do not restart
 		default:
 			name = candidate // drill's, from an earlier run: wait for it

@@ -48,12 +48,12 @@ func init() {
 		Caps: []platform.Capability{platform.Lifecycle, platform.Freeze, platform.Exec, platform.Logs, platform.NetRules},
 		Open: func(ctx context.Context, c *cluster.Cluster, log *slog.Logger) (platform.Platform, error) {
 			k := c.Kubernetes
-			selector, roleLabel, container, err := k.Pods()
+			selector, container, err := k.Pods()
 			if err != nil {
 				return nil, fmt.Errorf("cluster.kubernetes: %w", err)
 			}
 			return open(Spec{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: k.Namespace, Selector: selector,
-				RoleLabel: roleLabel, Container: container, AgentImage: k.AgentImage, PodCIDR: k.PodCIDR}, log)
+				Container: container, AgentImage: k.AgentImage, PodCIDR: k.PodCIDR}, log)
 		},
 		Reopen: func(ctx context.Context, ref platform.Ref, log *slog.Logger) (platform.Platform, error) {
 			var s Spec
@@ -74,7 +74,6 @@ type Spec struct {
 	Context    string `json:"context,omitempty"`
 	Namespace  string `json:"namespace"`
 	Selector   string `json:"selector"`
-	RoleLabel  string `json:"role_label,omitempty"`
 	Container  string `json:"container,omitempty"`
 	AgentImage string `json:"agent_image,omitempty"`
 	PodCIDR    string `json:"pod_cidr,omitempty"`

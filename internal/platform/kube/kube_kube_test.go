@@ -63,7 +63,7 @@ func TestKubernetesPlatform(t *testing.T) {
 		if want := "acid-main-0,acid-main-1,acid-main-2"; strings.Join(got, ",") != want {
 			t.Errorf("spilo services = %v, want %s", got, want)
 		}
-		if spilo.Spec().Container != "postgres" || spilo.Spec().RoleLabel != "spilo-role" {
+		if spilo.Spec().Container != "postgres" || spilo.Spec().Selector != "application=spilo,cluster-name=acid-main" {
 			t.Errorf("spilo preset spec = %+v", spilo.Spec())
 		}
 		_, err = spilo.Units(ctxFor(t, 30*time.Second), "acid-main-3")

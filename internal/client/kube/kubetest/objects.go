@@ -101,10 +101,7 @@ func (a *AdminClient) SetRunning(ns, name, ip string, running ...string) {
 	a.t.Helper()
 	ctx, cancel := a.ctx()
 	defer cancel()
-	pod, err := a.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		a.t.Fatalf("get pod %s/%s: %v", ns, name, err)
-	}
+	pod := a.get(ns, name)
 	now := metav1.Now()
 	state := func(c string) corev1.ContainerState {
 		for _, r := range running {
@@ -130,13 +127,19 @@ func (a *AdminClient) SetRunning(ns, name, ip string, running ...string) {
 // server stores them.
 func (a *AdminClient) EphemeralContainers(ns, name string) []corev1.EphemeralContainer {
 	a.t.Helper()
+	return a.get(ns, name).Spec.EphemeralContainers
+}
+
+// get returns the pod as the API server stores it; a failure fails the test.
+func (a *AdminClient) get(ns, name string) *corev1.Pod {
+	a.t.Helper()
 	ctx, cancel := a.ctx()
 	defer cancel()
 	pod, err := a.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		a.t.Fatalf("get pod %s/%s: %v", ns, name, err)
 	}
-	return pod.Spec.EphemeralContainers
+	return pod
 }
 
 // PodExists reports whether the pod is there.
@@ -158,14 +161,7 @@ func (a *AdminClient) Grant(ns, user string, rules ...rbacv1.PolicyRule) {
 	if _, err := a.cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
 		a.t.Fatalf("create role: %v", err)
 	}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: user},
-		Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}},
-	}
-	if _, err := a.cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		a.t.Fatalf("create role binding: %v", err)
-	}
+	a.bind(ns, user, user, user)
 }
 
 // Rule is an RBAC rule on core resources (pods, pods/exec, ...).
@@ -176,10 +172,16 @@ func Rule(verbs []string, resources ...string) rbacv1.PolicyRule {
 // Bind binds the Role named role in namespace ns to user too.
 func (a *AdminClient) Bind(ns, role, user string) {
 	a.t.Helper()
+	a.bind(ns, role+"-"+user, role, user)
+}
+
+// bind creates the RoleBinding name of the Role role to user.
+func (a *AdminClient) bind(ns, name, role, user string) {
+	a.t.Helper()
 	ctx, cancel := a.ctx()
 	defer cancel()
 	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role + "-" + user, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role},
 		Subjects:   []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}},
 	}
