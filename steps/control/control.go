@@ -38,6 +38,7 @@ func init() {
 		Metrics: []metric.Spec{
 			{Name: "waited_s", Type: metric.Number, Doc: "seconds from the start of the step until the wait ended: expr first true (with hold: true for the whole hold, so waited_s - held_s is when the streak began)", Resolution: "the interval"},
 			{Name: "polls", Type: metric.Number, Doc: "how many times expr was evaluated"},
+			{Name: "false_polls", Type: metric.Number, Doc: "how many evaluations found expr false or a metric it reads missing; 0 means true from the first evaluation on (with hold: it never broke, however long the poll step took)"},
 			{Name: "until_at", Type: metric.Time, Doc: "when expr was first seen true (with hold: when the streak that lasted began)", Resolution: "the interval"},
 			{Name: "held_s", Type: metric.Number, Doc: "with hold: how long expr had stayed true when the wait ended (at least hold)", Resolution: "the interval"},
 		},
@@ -114,7 +115,7 @@ func (w *WaitUntil) DeclaredMetrics() []metric.Spec { return pollMetrics(w.poll)
 
 // Run polls until expr is true or ctx ends.
 func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
-	start, polls := time.Now(), 0
+	start, polls, falsePolls := time.Now(), 0, 0
 	var since time.Time // when expr became true and stayed so; zero while false
 	return steps.Poll(ctx, env, w.Interval, w.Expr, func() (bool, string, error) {
 		polls++
@@ -137,7 +138,7 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 				return false, fmt.Sprintf("true for %.1f s of %s: %s", held.Seconds(), w.Hold, res.SeenString()), nil
 			}
 			env.Logf("%s true after %d polls: %s", w.Expr, polls, res.SeenString())
-			values := map[string]any{"waited_s": now.Sub(start).Seconds(), "polls": polls, "until_at": since}
+			values := map[string]any{"waited_s": now.Sub(start).Seconds(), "polls": polls, "false_polls": falsePolls, "until_at": since}
 			if w.Hold > 0 {
 				values["held_s"] = now.Sub(since).Seconds()
 				env.Logf("held for %.3f s (hold %s)", now.Sub(since).Seconds(), w.Hold)
@@ -147,10 +148,10 @@ func (w *WaitUntil) Run(ctx context.Context, env *steps.Env) error {
 			if !since.IsZero() {
 				env.Logf("%s false again after %.3f s true: the hold starts over", w.Expr, time.Since(since).Seconds())
 			}
-			since = time.Time{}
+			since, falsePolls = time.Time{}, falsePolls+1
 			return false, res.SeenString() + pollErr, nil
 		case errors.As(err, new(*assertions.MissingError)):
-			since = time.Time{}
+			since, falsePolls = time.Time{}, falsePolls+1
 			return false, err.Error() + pollErr, nil
 		}
 		return false, "", err

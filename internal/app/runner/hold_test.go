@@ -15,7 +15,8 @@ import (
 // true for that long; a false evaluation starts the hold again. The poll
 // step counts its runs in a file; expr is false on the third. The hold (1s)
 // is long against the interval so that the third poll comes within it
-// however slow the shell is on a busy machine.
+// however slow the shell is on a busy machine. false_polls counts that one
+// false evaluation.
 func TestWaitUntilHold(t *testing.T) {
 	t.Parallel()
 	counter := filepath.Join(t.TempDir(), "n")
@@ -30,7 +31,7 @@ steps:
       kind: shell
       command: n=$(( $(cat ` + counter + ` 2>/dev/null || echo 0) + 1 )); echo $n > ` + counter + `; echo $n
 checks:
-  - w.polls >= 5 && w.held_s >= 1
+  - w.polls >= 5 && w.held_s >= 1 && w.false_polls == 1
 `
 	l, err := LoadScenario("f.yaml", []byte(src), nil, map[string]bool{})
 	if err != nil {
