@@ -46,6 +46,7 @@ type Kubernetes struct {
 	Container   string `yaml:"container" doc:"container of each pod that runs Patroni, where exec and logs go (default: the pod's first container; preset sets it)"`
 	AgentImage  string `yaml:"agent_image" doc:"image of the ephemeral containers drill adds to a pod to send signals and set network rules: needs sh, kill, iptables and tc, and must be pullable by the nodes"`
 	PodCIDR     string `yaml:"pod_cidr" doc:"the cluster's pod address range, which a partition from every peer cuts (default: the nodes' spec.podCIDRs)"`
+	PortForward bool   `yaml:"port_forward" doc:"reach the block's addresses (patroni, the members' api and dsn, pooled_dsn, replica_dsn) through port-forwards that drill opens and closes itself: write each with a pod's or a Service's name as its host, as a client in the namespace would, e.g. http://patroni-0:8008"`
 }
 
 // Preset is the labels and container an operator gives its Patroni pods.

@@ -116,6 +116,29 @@ func (p *Ports) Platform(ctx context.Context) (platform.Platform, error) {
 	return pl, nil
 }
 
+// OpenForwards makes the cluster block's addresses (Patroni's REST API,
+// the members' DSNs, pooled_dsn, replica_dsn) go through port-forwards of
+// the platform when the block asks for them (kubernetes.port_forward); it
+// does nothing otherwise. The forwards close with the platform. Call it
+// before anything reads the block's addresses.
+func (p *Ports) OpenForwards(ctx context.Context) error {
+	if !p.Cluster.Kubernetes.PortForward {
+		return nil
+	}
+	pl, err := p.Platform(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := platform.Forwarded(ctx, pl, p.Cluster)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Cluster = c
+	return nil
+}
+
 // PlatformAt returns the platform a ledger entry names: the scenario's own
 // when it is the same, else a new connection kept for the next undo. It
 // implements fault.Connector.

@@ -92,12 +92,16 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 		return nil, err
 	}
 	w := &watched{close: func() {}}
-	cfg := clusterview.Config{Timeout: f.timeout, Logger: logger, Patroni: cl.Patroni}
+	cfg := clusterview.Config{Timeout: f.timeout, Logger: logger}
 	var pubs []clusterview.Published
 	if cl.Platform != "" && cl.Platform != platform.Compose {
 		pl, err := openPlatform(ctx, cl, logger)
 		if err != nil {
 			return nil, exitWith(report.ExitInvalid, err)
+		}
+		if cl, err = platform.Forwarded(ctx, pl, cl); err != nil {
+			_ = pl.Close()
+			return nil, exitWith(report.ExitError, fmt.Errorf("port-forwards: %w", err))
 		}
 		if s, ok := pl.(unitStater); ok {
 			cfg.Containers = platformStates{s}
@@ -114,6 +118,7 @@ func (f *clusterFlags) open(ctx context.Context, logger *slog.Logger) (*watched,
 			w.close = func() { _ = containers.Close() }
 		}
 	}
+	cfg.Patroni = cl.Patroni
 	cfg.Members, err = targets(cl, pubs, f.dsnTemplate)
 	if err != nil {
 		w.close()

@@ -114,6 +114,34 @@ type DeadMan interface {
 	Disarm(ctx context.Context, u Unit) error
 }
 
+// Forwarder is a platform that carries drill's own connections to the
+// cluster (Patroni's REST API, PostgreSQL, PgBouncer) through tunnels it
+// opens itself: Kubernetes' port-forwards, for a cluster whose pods drill
+// cannot reach directly.
+type Forwarder interface {
+	// Forward returns a local address (127.0.0.1:PORT) whose connections
+	// reach port on what the platform calls host (a pod or a Service),
+	// until the platform is closed. An unknown host is an error.
+	Forward(ctx context.Context, host string, port int) (string, error)
+}
+
+// Forwarded returns c with its addresses through pl's port-forwards when
+// the block asks for them (kubernetes.port_forward), else c itself.
+func Forwarded(ctx context.Context, pl Platform, c *cluster.Cluster) (*cluster.Cluster, error) {
+	if !c.Kubernetes.PortForward {
+		return c, nil
+	}
+	fw, ok := pl.(Forwarder)
+	if !ok {
+		return nil, fmt.Errorf("platform %s opens no port-forwards", pl.Ref().Driver)
+	}
+	out, err := c.Readdressed(func(host string, port int) (string, error) { return fw.Forward(ctx, host, port) })
+	if err != nil {
+		return nil, fmt.Errorf("cluster.%w", err)
+	}
+	return out, nil
+}
+
 // Effect is when a fault took effect on a unit, and how the platform knows.
 type Effect struct {
 	At time.Time

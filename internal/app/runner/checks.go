@@ -263,6 +263,13 @@ func checkClusterKubernetes(file string, c *cluster.Cluster, nodes map[string]*y
 			return dsl.ErrorList{dsl.Errorf(at("pod_cidr"), "cluster.kubernetes.pod_cidr: %q is not an address range such as 10.244.0.0/16", k.PodCIDR)}
 		}
 	}
+	if k.PortForward {
+		// Every address must name one host and a port that a forward can
+		// reach; the real forwards open when the run starts.
+		if _, err := c.Readdressed(func(string, int) (string, error) { return "127.0.0.1:1", nil }); err != nil {
+			return dsl.ErrorList{dsl.Errorf(at("port_forward"), "cluster.kubernetes.port_forward: cluster.%v", err)}
+		}
+	}
 	return nil
 }
 

@@ -70,6 +70,29 @@ steps:
   - kind: sleep
     duration: 1s
 `, `f.yaml:6:15: cluster.kubernetes.pod_cidr: "10.244.0.0" is not an address range such as 10.244.0.0/16`},
+		{"kubernetes: port_forward with a keyword DSN", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    selector: app=pg
+    port_forward: true
+  pooled_dsn: host=pgbouncer port=6432 user=postgres
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:6:19: cluster.kubernetes.port_forward: cluster.pooled_dsn: is not a URL with a host, which a port-forward needs: write it as scheme://host:port/... (e.g. postgres://user:pass@patroni-0:5432/db)`},
+		{"kubernetes: port_forward to several hosts", `name: x
+cluster:
+  platform: kubernetes
+  kubernetes:
+    selector: app=pg
+    port_forward: true
+  members:
+    patroni-0: {dsn: "postgres://postgres:secret@patroni-0,patroni-1/db"}
+steps:
+  - kind: sleep
+    duration: 1s
+`, `f.yaml:6:19: cluster.kubernetes.port_forward: cluster.members.patroni-0.dsn: "postgres://postgres:xxxxx@patroni-0,patroni-1/db" names several hosts: a port-forward reaches one; name a Service instead`},
 		{"kubernetes: the block on another platform", `name: x
 cluster:
   platform: hosts

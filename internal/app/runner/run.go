@@ -272,7 +272,7 @@ func runScenario(ctx context.Context, l *Loaded, opts Options, n int) *report.Sc
 	}
 	r.event("scenario.start", "", "%s (%s)", l.Scenario.Name, l.Scenario.File)
 	opts.Logger.DebugContext(ctx, "scenario start", "scenario", l.Scenario.Name, "file", l.Scenario.File)
-	if r.unmetRequires(ctx) || r.platformRefuses(ctx) {
+	if r.platformRefuses(ctx) || r.forwardsFail(ctx) || r.unmetRequires(ctx) {
 		return r.res
 	}
 	observe := r.observeCluster(ctx)
@@ -384,6 +384,20 @@ func (r *scenarioRun) platformRefuses(ctx context.Context) bool {
 	}
 	r.res.Error = err.Error()
 	r.endUnrun("platform", "the platform refuses what the steps need")
+	return true
+}
+
+// forwardsFail opens the port-forwards the cluster block asks for
+// (kubernetes.port_forward) before anything reads its addresses; when they
+// cannot open, the run ends in error with nothing touched, and it reports
+// true.
+func (r *scenarioRun) forwardsFail(ctx context.Context) bool {
+	err := r.ports.OpenForwards(ctx)
+	if err == nil {
+		return false
+	}
+	r.res.Error = "port-forwards: " + err.Error()
+	r.endUnrun("platform", "the port-forwards did not open")
 	return true
 }
 

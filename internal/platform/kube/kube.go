@@ -86,13 +86,15 @@ type Platform struct {
 	ref    platform.Ref
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	agents map[string]string // pod UID + "/" + agent kind: its running container
+	mu       sync.Mutex
+	agents   map[string]string   // pod UID + "/" + agent kind: its running container
+	forwards map[string]*forward // "host:port": its local listener
 }
 
 var (
-	_ platform.Platform = (*Platform)(nil)
-	_ platform.DeadMan  = (*Platform)(nil)
+	_ platform.Platform  = (*Platform)(nil)
+	_ platform.DeadMan   = (*Platform)(nil)
+	_ platform.Forwarder = (*Platform)(nil)
 )
 
 func open(s Spec, log *slog.Logger) (*Platform, error) {
@@ -108,15 +110,26 @@ func open(s Spec, log *slog.Logger) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Platform{client: c, spec: s, ref: platform.Ref{Driver: Name, Spec: string(spec)}, log: log, agents: map[string]string{}}, nil
+	return &Platform{client: c, spec: s, ref: platform.Ref{Driver: Name, Spec: string(spec)}, log: log,
+		agents: map[string]string{}, forwards: map[string]*forward{}}, nil
 }
 
 // Ref names the API server's kubeconfig context, the namespace and the
 // selector: all `drill cleanup` needs.
 func (p *Platform) Ref() platform.Ref { return p.ref }
 
-// Close has nothing to release: requests are plain HTTP.
-func (p *Platform) Close() error { return nil }
+// Close stops the port-forwards and ends their connections; requests are
+// plain HTTP and need nothing released.
+func (p *Platform) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for key, f := range p.forwards {
+		errs = append(errs, f.close())
+		delete(p.forwards, key)
+	}
+	return errors.Join(errs...)
+}
 
 // Client is the platform's API client, for drill status.
 func (p *Platform) Client() *kube.Client { return p.client }

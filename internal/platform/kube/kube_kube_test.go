@@ -246,6 +246,21 @@ func TestKubernetesPlatform(t *testing.T) {
 		}
 	})
 
+	t.Run("port_forward without pods/portforward is refused, naming the verb, and opens no listener", func(t *testing.T) {
+		admin.Namespace("fwd", nil)
+		admin.Pod("fwd", "pg-0", map[string]string{"app": "pg"}, "patroni")
+		admin.Grant("fwd", "drill", kubetest.Rule([]string{"get", "list"}, "pods"))
+		p := openAs(t, srv, "drill", "fwd", cluster.Kubernetes{Selector: "app=pg"})
+		_, err := p.Forward(ctxFor(t, 30*time.Second), "pg-0", 8008)
+		want := "does not let drill create pods/portforward in namespace fwd, which kubernetes.port_forward needs: grant it with a Role and RoleBinding"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Forward = %v, want it to contain %q", err, want)
+		}
+		if len(p.forwards) != 0 {
+			t.Errorf("%d forwards open after the refusal", len(p.forwards))
+		}
+	})
+
 	t.Run("the ledger's Ref alone reaches the same pods", func(t *testing.T) {
 		admin.Namespace("ledger", nil)
 		admin.Pod("ledger", "pg-0", map[string]string{"app": "pg"}, "patroni")

@@ -93,6 +93,25 @@ func (a *AdminClient) RunPod(ns, name string, labels map[string]string, node, co
 	}
 }
 
+// Service creates a Service of the pods that selector picks, on port.
+func (a *AdminClient) Service(ns, name string, selector map[string]string, port int32) {
+	a.t.Helper()
+	ctx, cancel := a.ctx()
+	defer cancel()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{Port: port}}},
+	}
+	if _, err := a.cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		a.t.Fatalf("create service %s/%s: %v", ns, name, err)
+	}
+	a.t.Cleanup(func() {
+		ctx, cancel := a.ctx()
+		defer cancel()
+		_ = a.cs.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	})
+}
+
 // SetRunning writes the status a kubelet would: the pod Running at ip, the
 // named containers (ephemeral ones included) running and every other one
 // terminated. Only tests of API-level behaviour use it: no kubelet runs
