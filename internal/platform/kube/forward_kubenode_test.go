@@ -98,6 +98,11 @@ func TestPortForwardOnARealNode(t *testing.T) {
 	waitFor(t, "drill's log to name the refused port", func() bool {
 		return strings.Contains(logs.String(), "port-forward to pod drill-fwd-test port 9")
 	})
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "port 9") {
+			t.Logf("drill's log: %s", line)
+		}
+	}
 
 	// A connection held open across the pod's deletion ends.
 	held, err := net.Dial("tcp", addr)
