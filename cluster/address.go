@@ -15,7 +15,7 @@ import (
 // use instead (a local port-forward). DSNs must be URLs
 // (postgres://user@host:port/db); a port left out is the scheme's default
 // (5432, 80 or 443).
-func (c *Cluster) Readdressed(to func(host string, port int) (string, error)) (*Cluster, error) {
+func (c *Cluster) Readdressed(to func(scheme, host string, port int) (string, error)) (*Cluster, error) {
 	out := *c
 	out.Patroni = make([]string, len(c.Patroni))
 	for i, u := range c.Patroni {
@@ -56,7 +56,7 @@ func (c *Cluster) Readdressed(to func(host string, port int) (string, error)) (*
 var defaultPorts = map[string]int{"http": 80, "https": 443, "postgres": 5432, "postgresql": 5432}
 
 // readdress replaces the host and port of one URL.
-func readdress(addr string, to func(host string, port int) (string, error)) (string, error) {
+func readdress(addr string, to func(scheme, host string, port int) (string, error)) (string, error) {
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {
 		// (not quoted: a keyword/value DSN may hold a password)
@@ -73,7 +73,7 @@ func readdress(addr string, to func(host string, port int) (string, error)) (str
 	} else if !ok {
 		return "", fmt.Errorf("%q gives no port", redact(addr))
 	}
-	hostport, err := to(u.Hostname(), port)
+	hostport, err := to(u.Scheme, u.Hostname(), port)
 	if err != nil {
 		return "", err
 	}

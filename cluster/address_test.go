@@ -19,7 +19,7 @@ func TestReaddressed(t *testing.T) {
 		},
 	}
 	asked := map[string]bool{}
-	got, err := c.Readdressed(func(host string, port int) (string, error) {
+	got, err := c.Readdressed(func(_, host string, port int) (string, error) {
 		asked[fmt.Sprintf("%s:%d", host, port)] = true
 		return fmt.Sprintf("127.0.0.1:%d", 10000+port), nil
 	})
@@ -62,7 +62,7 @@ func TestReaddressed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := tt.c.Readdressed(func(string, int) (string, error) { return "127.0.0.1:1", tt.to })
+			_, err := tt.c.Readdressed(func(string, string, int) (string, error) { return "127.0.0.1:1", tt.to })
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("err = %v\nwant %s", err, tt.want)
 			}

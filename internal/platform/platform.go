@@ -121,8 +121,10 @@ type DeadMan interface {
 type Forwarder interface {
 	// Forward returns a local address (127.0.0.1:PORT) whose connections
 	// reach port on what the platform calls host (a pod or a Service),
-	// until the platform is closed. An unknown host is an error.
-	Forward(ctx context.Context, host string, port int) (string, error)
+	// until the platform is closed; scheme is the address's URL scheme
+	// (http, postgres), which may choose the kind of tunnel. An unknown host
+	// is an error.
+	Forward(ctx context.Context, scheme, host string, port int) (string, error)
 }
 
 // Forwarded returns c with its addresses through pl's port-forwards when
@@ -135,7 +137,7 @@ func Forwarded(ctx context.Context, pl Platform, c *cluster.Cluster) (*cluster.C
 	if !ok {
 		return nil, fmt.Errorf("platform %s opens no port-forwards", pl.Ref().Driver)
 	}
-	out, err := c.Readdressed(func(host string, port int) (string, error) { return fw.Forward(ctx, host, port) })
+	out, err := c.Readdressed(func(scheme, host string, port int) (string, error) { return fw.Forward(ctx, scheme, host, port) })
 	if err != nil {
 		return nil, fmt.Errorf("cluster.%w", err)
 	}

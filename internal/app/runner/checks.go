@@ -266,7 +266,7 @@ func checkClusterKubernetes(file string, c *cluster.Cluster, nodes map[string]*y
 	if k.PortForward {
 		// Every address must name one host and a port that a forward can
 		// reach; the real forwards open when the run starts.
-		if _, err := c.Readdressed(func(string, int) (string, error) { return "127.0.0.1:1", nil }); err != nil {
+		if _, err := c.Readdressed(func(string, string, int) (string, error) { return "127.0.0.1:1", nil }); err != nil {
 			return dsl.ErrorList{dsl.Errorf(at("port_forward"), "cluster.kubernetes.port_forward: cluster.%v", err)}
 		}
 	}

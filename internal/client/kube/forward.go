@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 	"k8s.io/streaming/pkg/httpstream"
@@ -199,4 +200,19 @@ func ready(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// ProxyURL is the API server's proxy to port of the pod (kind "pods") or
+// the Service (kind "services") named name: an HTTP request to ProxyURL +
+// "/path" reaches http://NAME:PORT/path, as kubectl proxy does. Use it with
+// Transport.
+func (c *Client) ProxyURL(kind, name string, port int) string {
+	return c.cs.CoreV1().RESTClient().Get().Namespace(c.namespace).Resource(kind).
+		Name(fmt.Sprintf("%s:%d", name, port)).SubResource("proxy").URL().String()
+}
+
+// Transport is an HTTP round tripper with the client's credentials, for
+// ProxyURL.
+func (c *Client) Transport() (http.RoundTripper, error) {
+	return rest.TransportFor(c.rest)
 }

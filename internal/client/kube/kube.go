@@ -75,6 +75,11 @@ func Open(cfg Config) (*Client, error) {
 		rc.Timeout = 30 * time.Second
 	}
 	rc.UserAgent = "drill"
+	// A drill's bursts (every member polled at once, each port-forwarded
+	// connection a request) exceed client-go's default of 5 per second,
+	// whose waits would read as members that do not answer. kubectl's own
+	// limits.
+	rc.QPS, rc.Burst = 50, 300
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", rc.Host, err)

@@ -22,7 +22,9 @@ import (
 
 // TestPortForwardOnARealNode: drill's port-forwards on a real node
 // (examples/kube/node-up). A pod serves a file that names its incarnation.
-// The forward reaches it by the pod's name and through a Service; a held
+// The proxy (http) and the port-forward (other schemes) reach it by the
+// pod's name and through a Service; with the pod gone the proxy answers an
+// error at once; a held
 // connection ends, not hangs, when the pod is deleted, and drill logs why;
 // the same local address reaches the pod that replaces it; a port nothing
 // listens on closes the client's connection and drill logs the kubelet's
@@ -64,31 +66,42 @@ func TestPortForwardOnARealNode(t *testing.T) {
 		t.Fatalf("the pod did not come up: %v", err)
 	}
 
-	addr, err := p.Forward(ctxFor(t, 30*time.Second), pod, 8080)
+	// http goes through the API server's proxy, anything else through a
+	// port-forward; both reach the same server.
+	proxied, err := p.Forward(ctxFor(t, 30*time.Second), "http", pod, 8080)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := p.Forward(ctxFor(t, 30*time.Second), pod, 8080); err != nil || again != addr {
-		t.Errorf("a second Forward to the same pod and port = %q, %v; want %q again", again, err, addr)
+	if again, err := p.Forward(ctxFor(t, 30*time.Second), "http", pod, 8080); err != nil || again != proxied {
+		t.Errorf("a second Forward to the same pod and port = %q, %v; want %q again", again, err, proxied)
+	}
+	addr, err := p.Forward(ctxFor(t, 30*time.Second), "tcp", pod, 8080)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// The server may take a moment to listen after the container starts.
-	first := waitGet(t, "http://"+addr+"/id")
-	svcAddr, err := p.Forward(ctxFor(t, 30*time.Second), "drill-fwd-svc", 8080)
-	if err != nil {
-		t.Fatal(err)
+	first := waitGet(t, "http://"+proxied+"/id")
+	if got := waitGet(t, "http://"+addr+"/id"); got != first {
+		t.Errorf("through the port-forward: %q; want the proxy's %q", got, first)
 	}
-	if got := waitGet(t, "http://"+svcAddr+"/id"); got != first {
-		t.Errorf("through the Service: %q; want the pod's %q", got, first)
+	for _, scheme := range []string{"http", "tcp"} {
+		svcAddr, err := p.Forward(ctxFor(t, 30*time.Second), scheme, "drill-fwd-svc", 8080)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := waitGet(t, "http://"+svcAddr+"/id"); got != first {
+			t.Errorf("%s through the Service: %q; want the pod's %q", scheme, got, first)
+		}
 	}
 
-	_, err = p.Forward(ctxFor(t, 30*time.Second), "no-such-pod", 8080)
+	_, err = p.Forward(ctxFor(t, 30*time.Second), "tcp", "no-such-pod", 8080)
 	if want := "port-forward to no-such-pod: no pod and no Service of that name in namespace default"; err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, platform.ErrNotFound) {
 		t.Errorf("Forward to an unknown host: %v; want %q, matching platform.ErrNotFound", err, want)
 	}
 
 	// Nothing listens on port 9: the client's connection is closed, and
 	// drill's log has the kubelet's reason.
-	closed, err := p.Forward(ctxFor(t, 30*time.Second), pod, 9)
+	closed, err := p.Forward(ctxFor(t, 30*time.Second), "tcp", pod, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,34 +126,58 @@ func TestPortForwardOnARealNode(t *testing.T) {
 	if _, err := held.Write([]byte("GET /id HTTP/1.1\r\nHost: x\r\n")); err != nil { // (unfinished: the server waits)
 		t.Fatal(err)
 	}
+	// The bound only turns a hang into a failure; the test waits for the
+	// connection's end.
+	_ = held.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	type ended struct {
+		at  time.Time
+		n   int64
+		err error
+	}
+	end := make(chan ended, 1)
+	go func() {
+		n, err := io.Copy(io.Discard, held)
+		end <- ended{time.Now(), n, err}
+	}()
 	deleted := time.Now()
 	if _, err := p.Stop(ctxFor(t, 2*time.Minute), u, 0); err != nil {
 		t.Fatal(err)
 	}
-	// The bound only turns a hang into a failure; the test waits for the
-	// connection's end.
-	_ = held.SetReadDeadline(time.Now().Add(2 * time.Minute))
-	n, err := io.Copy(io.Discard, held)
+	gone := time.Since(deleted)
+	e := <-end
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the held connection was still open 2 minutes after the pod was deleted (%d bytes read)", n)
+	if errors.As(e.err, &ne) && ne.Timeout() {
+		t.Fatalf("the held connection was still open 2 minutes after the pod was deleted (%d bytes read)", e.n)
 	}
-	t.Logf("the held connection ended %.1f s after the delete began (%d bytes, %v)", time.Since(deleted).Seconds(), n, err)
+	t.Logf("the pod was gone %.1f s after the delete began; the held connection ended %.1f s after it began (%d bytes, %v)",
+		gone.Seconds(), e.at.Sub(deleted).Seconds(), e.n, e.err)
+	// With the pod gone, the proxy answers at once, with an error.
+	if body, err := get("http://" + proxied + "/id"); err == nil {
+		t.Errorf("the proxy to a deleted pod answered %q", body)
+	} else {
+		t.Logf("the proxy to the deleted pod: %v", err)
+	}
 
 	run()
 	if err := p.Start(ctxFor(t, 2*time.Minute), u); err != nil {
 		t.Fatalf("the pod did not come back: %v", err)
 	}
-	if second := waitGet(t, "http://"+addr+"/id"); second == first {
-		t.Errorf("after the pod was replaced the forward still answered %q, the old incarnation", second)
+	second := waitGet(t, "http://"+proxied+"/id")
+	if second == first {
+		t.Errorf("after the pod was replaced the proxy still answered %q, the old incarnation", second)
+	}
+	if got := waitGet(t, "http://"+addr+"/id"); got != second {
+		t.Errorf("after the pod was replaced the port-forward answered %q; want the new incarnation %q", got, second)
 	}
 
 	if err := p.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	if c, err := net.Dial("tcp", addr); err == nil {
-		c.Close()
-		t.Errorf("the forward's listener %s still accepts after Close", addr)
+	for _, a := range []string{proxied, addr} {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Errorf("the forward's listener %s still accepts after Close", a)
+		}
 	}
 }
 

@@ -246,15 +246,20 @@ func TestKubernetesPlatform(t *testing.T) {
 		}
 	})
 
-	t.Run("port_forward without pods/portforward is refused, naming the verb, and opens no listener", func(t *testing.T) {
+	t.Run("port_forward without pods/portforward or pods/proxy is refused, naming the verbs, and opens no listener", func(t *testing.T) {
 		admin.Namespace("fwd", nil)
 		admin.Pod("fwd", "pg-0", map[string]string{"app": "pg"}, "patroni")
 		admin.Grant("fwd", "drill", kubetest.Rule([]string{"get", "list"}, "pods"))
 		p := openAs(t, srv, "drill", "fwd", cluster.Kubernetes{Selector: "app=pg"})
-		_, err := p.Forward(ctxFor(t, 30*time.Second), "pg-0", 8008)
-		want := "does not let drill create pods/portforward in namespace fwd, which kubernetes.port_forward needs: grant it with a Role and RoleBinding"
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Forward = %v, want it to contain %q", err, want)
+		for scheme, want := range map[string]string{
+			"postgres": "does not let drill create pods/portforward in namespace fwd, which kubernetes.port_forward needs for postgres://pg-0:5432: grant it with a Role and RoleBinding",
+			"http":     "does not let drill get pods/proxy, create pods/proxy, patch pods/proxy in namespace fwd, which kubernetes.port_forward needs for http://pg-0:8008: grant it with a Role and RoleBinding",
+		} {
+			port := map[string]int{"postgres": 5432, "http": 8008}[scheme]
+			_, err := p.Forward(ctxFor(t, 30*time.Second), scheme, "pg-0", port)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Forward %s = %v, want it to contain %q", scheme, err, want)
+			}
 		}
 		if len(p.forwards) != 0 {
 			t.Errorf("%d forwards open after the refusal", len(p.forwards))
