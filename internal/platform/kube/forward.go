@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -49,7 +50,7 @@ type forward struct {
 // connection (Patroni's REST API answers HTTP/1.0) for a second, the time
 // containerd gives the client's side to close. Any other scheme (postgres)
 // gets a port-forward: a connection whose pod goes away ends (the client
-// sees it closed, not a hang) and drill logs why.
+// sees it closed, not a hang) and drill logs why (at debug level: -v).
 func (p *Platform) Forward(ctx context.Context, scheme, host string, port int) (string, error) {
 	key := scheme + "://" + host + ":" + strconv.Itoa(port)
 	p.mu.Lock()
@@ -134,7 +135,11 @@ func (p *Platform) proxy(f *forward) (*http.Server, error) {
 		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.Host = target.Host },
 		Transport: rt,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			p.log.Warn("proxy: request failed", "to", to, "path", r.URL.Path, "err", err)
+			level := slog.LevelWarn
+			if errors.Is(err, context.Canceled) {
+				level = slog.LevelDebug // the client gave up: nothing went wrong here
+			}
+			p.log.Log(r.Context(), level, "proxy: request failed", "to", to, "path", r.URL.Path, "err", err)
 			http.Error(w, fmt.Sprintf("drill's proxy to %s through the API server %s: %v", to, p.client.Server(), err), http.StatusBadGateway)
 		},
 	}
@@ -189,7 +194,9 @@ func (p *Platform) carry(f *forward, local net.Conn) {
 	}
 	cancel()
 	if err != nil {
-		p.log.Warn("port-forward: connection refused", "to", fmt.Sprintf("%s:%d", f.host, f.port), "err", err)
+		// Debug: during a drill's faults connections fail by design, and
+		// the client reports its own error.
+		p.log.Debug("port-forward: connection refused", "to", fmt.Sprintf("%s:%d", f.host, f.port), "err", err)
 		local.Close()
 		return
 	}
@@ -206,7 +213,7 @@ func (p *Platform) carry(f *forward, local net.Conn) {
 		closeBoth()
 	}()
 	if _, err := io.Copy(local, remote); err != nil {
-		p.log.Warn("port-forward: connection ended", "to", fmt.Sprintf("%s:%d", f.host, f.port), "pod", pod, "err", err)
+		p.log.Debug("port-forward: connection ended", "to", fmt.Sprintf("%s:%d", f.host, f.port), "pod", pod, "err", err)
 	}
 	closeBoth()
 }

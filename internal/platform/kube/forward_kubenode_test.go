@@ -51,7 +51,7 @@ func TestPortForwardOnARealNode(t *testing.T) {
 
 	var logs syncBuffer
 	p, err := open(Spec{Kubeconfig: kubeconfig, Namespace: ns, Selector: "app=drill-fwd-test", Container: "server"},
-		slog.New(slog.NewTextHandler(&logs, nil)))
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}

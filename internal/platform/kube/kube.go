@@ -195,11 +195,19 @@ func (p *Platform) container(pod kube.Pod) (string, error) {
 	return pod.Containers[0], nil
 }
 
-// Stop deletes the pod with the grace given and waits until that pod (by
-// its UID) is gone; the pod's controller may already have made a new one of
-// the same name. The fault is dated by the API server's acceptance.
+// Stop deletes the pod with the grace given and waits until its Patroni
+// container has stopped (as docker stop waits for the container), or the
+// pod (by its UID) is gone; the pod's controller may already have made a
+// new one of the same name. Waiting for the pod object to go as well would
+// add the kubelet's teardown of the pod (seconds) to the step, and a drill
+// polling for the new leader after it would see the leader late. The fault
+// is dated by the API server's acceptance.
 func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duration) (platform.Effect, error) {
 	pod, err := p.pod(ctx, u.Service)
+	if err != nil {
+		return platform.Effect{}, err
+	}
+	container, err := p.container(pod)
 	if err != nil {
 		return platform.Effect{}, err
 	}
@@ -207,13 +215,17 @@ func (p *Platform) Stop(ctx context.Context, u platform.Unit, grace time.Duratio
 	if err != nil {
 		return platform.Effect{}, err
 	}
+	effect := platform.Effect{At: at, Source: "the API server's acceptance of the pod's deletion"}
 	for {
 		now, err := p.client.Pod(ctx, u.Service)
 		if errors.Is(err, kube.ErrNotFound) || (err == nil && now.UID != pod.UID) {
-			return platform.Effect{At: at, Source: "the API server's acceptance of the pod's deletion"}, nil
+			return effect, nil
+		}
+		if _, running := now.Running[container]; err == nil && !running {
+			return effect, nil
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
-			return platform.Effect{}, fmt.Errorf("pod %s was deleted (grace %s) but is still there: %w", u.Service, grace, err)
+			return platform.Effect{}, fmt.Errorf("pod %s was deleted (grace %s) but its container %s still runs: %w", u.Service, grace, container, err)
 		}
 	}
 }
@@ -293,8 +305,11 @@ func (p *Platform) Unpause(ctx context.Context, u platform.Unit) error {
 // the script says so (exit 3).
 const signalScript = `sig=$1
 init=$(tr '\0' ' ' </proc/1/cmdline)
-case "$sig:$init" in
-  9:*patroni*|9:*postgres*|19:*patroni*|19:*postgres*)
+set -- $init
+prog=${1##*/}
+case "$prog" in python*) prog=${2##*/};; esac
+case "$sig:$prog" in
+  9:patroni|9:postgres|19:patroni|19:postgres)
     echo "process 1 of the container is $init: the kernel ignores signal $sig sent to it from inside the pod; run Patroni under an init (dumb-init, tini), or delete the pod instead" >&2; exit 3;;
 esac
 cg=$(cat /proc/1/cgroup)

@@ -185,3 +185,51 @@ func TestFaultsOnARealNode(t *testing.T) {
 		t.Error("the pod is still there after Stop")
 	}
 }
+
+// TestSignalRefusedToProcessOne: when process 1 of the container is
+// PostgreSQL or Patroni itself (here a sleep named postgres), pause and kill
+// fail with the reason and signal nothing; an init whose arguments merely
+// mention patroni (tini over /patroni-start/start.sh) is not mistaken for it.
+func TestSignalRefusedToProcessOne(t *testing.T) {
+	kubeconfig := os.Getenv("KUBECONFIG")
+	if kubeconfig == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("KUBECONFIG is not set: run examples/kube/node-up first")
+		}
+		t.Skip("KUBECONFIG is not set: run examples/kube/node-up first")
+	}
+	node, image := envOr("DRILL_K8S_NODE_NAME", "drill-node"), envOr("DRILL_K8S_IMAGE", "drill-testbed:latest")
+	admin := kubetest.AdminFrom(t, kubeconfig)
+	const ns = "default"
+	pods := map[string][]string{
+		"drill-pid1-postgres": {"bash", "-c", "exec -a postgres sleep 100000"},
+		"drill-pid1-tini":     {"tini", "-s", "--", "sh", "-c", "sleep 100000 & wait", "/patroni-start/start.sh"},
+	}
+	for name, cmd := range pods {
+		admin.RunPod(ns, name, map[string]string{"app": "drill-pid1"}, node, "patroni", image, cmd...)
+	}
+	p, err := open(Spec{Kubeconfig: kubeconfig, Namespace: ns, Selector: "app=drill-pid1", Container: "patroni", AgentImage: image}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for name := range pods {
+			_, _ = p.Stop(context.Background(), platform.Unit{Service: name}, 0)
+		}
+	})
+	for name := range pods {
+		if err := p.Start(ctxFor(t, 2*time.Minute), platform.Unit{Service: name}); err != nil {
+			t.Fatalf("pod %s did not come up: %v", name, err)
+		}
+	}
+	_, err = p.Pause(ctxFor(t, 2*time.Minute), platform.Unit{Service: "drill-pid1-postgres"})
+	if want := "process 1 of the container is postgres 100000 : the kernel ignores signal 19 sent to it from inside the pod"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Pause with postgres as process 1 = %v; want %q", err, want)
+	}
+	u := platform.Unit{Service: "drill-pid1-tini"}
+	if _, err := p.Pause(ctxFor(t, 2*time.Minute), u); err != nil {
+		t.Errorf("Pause under tini over a script named for patroni = %v; want the sleep frozen", err)
+	} else if err := p.Unpause(ctxFor(t, 2*time.Minute), u); err != nil {
+		t.Errorf("Unpause: %v", err)
+	}
+}
