@@ -38,12 +38,8 @@ func (p *Platform) Check(ctx context.Context, caps []platform.Capability) error 
 	}
 	ns := p.client.Namespace()
 	if len(missing) > 0 {
-		words := make([]string, len(missing))
-		for i, m := range missing {
-			words[i] = m.String()
-		}
 		return fmt.Errorf("the API server %s does not let drill %s in namespace %s: grant these verbs with a Role and RoleBinding (see docs/kubernetes.md)",
-			p.client.Server(), strings.Join(words, ", "), ns)
+			p.client.Server(), listPermissions(missing), ns)
 	}
 	level, known, err := p.client.PodSecurity(ctx)
 	if err != nil {
@@ -63,4 +59,13 @@ func (p *Platform) Check(ctx context.Context, caps []platform.Capability) error 
 		return fmt.Errorf("namespace %s enforces Pod Security baseline (label pod-security.kubernetes.io/enforce): it refuses the NET_ADMIN capability that drill's network faults need; label the namespace pod-security.kubernetes.io/enforce=privileged for the drill", ns)
 	}
 	return nil
+}
+
+// listPermissions is "delete pods, create pods/exec".
+func listPermissions(perms []kube.Permission) string {
+	words := make([]string, len(perms))
+	for i, m := range perms {
+		words[i] = m.String()
+	}
+	return strings.Join(words, ", ")
 }

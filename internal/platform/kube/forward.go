@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +86,8 @@ func (p *Platform) Forward(ctx context.Context, scheme, host string, port int) (
 
 // mayForward asks the API server whether drill may open f's tunnel: the
 // proxy's verbs for http (get for GET, create for POST, patch for PATCH),
-// else create pods/portforward.
+// else create pods/portforward. A set of verbs allowed once is not asked
+// again (the block's addresses share a few). Callers hold p.mu.
 func (p *Platform) mayForward(ctx context.Context, f *forward, scheme string) error {
 	perms := []kube.Permission{{Verb: "create", Resource: "pods", Subresource: "portforward"}}
 	if scheme == "http" {
@@ -100,18 +100,19 @@ func (p *Platform) mayForward(ctx context.Context, f *forward, scheme string) er
 			perms = append(perms, kube.Permission{Verb: verb, Resource: resource, Subresource: "proxy"})
 		}
 	}
+	asked := listPermissions(perms)
+	if p.allowed[asked] {
+		return nil
+	}
 	missing, err := p.client.Missing(ctx, perms...)
 	if err != nil {
 		return err
 	}
 	if len(missing) > 0 {
-		words := make([]string, len(missing))
-		for i, m := range missing {
-			words[i] = m.String()
-		}
 		return fmt.Errorf("the API server %s does not let drill %s in namespace %s, which kubernetes.port_forward needs for %s://%s:%d: grant it with a Role and RoleBinding (see docs/kubernetes.md)",
-			p.client.Server(), strings.Join(words, ", "), p.spec.Namespace, scheme, f.host, f.port)
+			p.client.Server(), listPermissions(missing), p.spec.Namespace, scheme, f.host, f.port)
 	}
+	p.allowed[asked] = true
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -31,14 +30,7 @@ import (
 // error; a host that is neither pod nor Service is refused; Close ends the
 // listener.
 func TestPortForwardOnARealNode(t *testing.T) {
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("KUBECONFIG is not set: run examples/kube/node-up first")
-		}
-		t.Skip("KUBECONFIG is not set: run examples/kube/node-up first")
-	}
-	node, image := envOr("DRILL_K8S_NODE_NAME", "drill-node"), envOr("DRILL_K8S_IMAGE", "drill-testbed:latest")
+	kubeconfig, node, image := realNode(t)
 	admin := kubetest.AdminFrom(t, kubeconfig)
 	const ns, pod = "default", "drill-fwd-test"
 	labels := map[string]string{"app": "drill-fwd-test"}
@@ -179,13 +171,6 @@ func TestPortForwardOnARealNode(t *testing.T) {
 			t.Errorf("the forward's listener %s still accepts after Close", a)
 		}
 	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 // get fetches url once, with a bound on the whole request.

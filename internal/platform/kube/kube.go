@@ -88,7 +88,8 @@ type Platform struct {
 
 	mu       sync.Mutex
 	agents   map[string]string   // pod UID + "/" + agent kind: its running container
-	forwards map[string]*forward // "host:port": its local listener
+	forwards map[string]*forward // "scheme://host:port": its local listener
+	allowed  map[string]bool     // permission lists the API server allowed (mayForward)
 }
 
 var (
@@ -111,7 +112,7 @@ func open(s Spec, log *slog.Logger) (*Platform, error) {
 		return nil, err
 	}
 	return &Platform{client: c, spec: s, ref: platform.Ref{Driver: Name, Spec: string(spec)}, log: log,
-		agents: map[string]string{}, forwards: map[string]*forward{}}, nil
+		agents: map[string]string{}, forwards: map[string]*forward{}, allowed: map[string]bool{}}, nil
 }
 
 // Ref names the API server's kubeconfig context, the namespace and the

@@ -3,6 +3,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"strings"
@@ -16,6 +17,21 @@ import (
 	"github.com/drill-dev/drill/internal/signal"
 )
 
+// realNode returns the real node's kubeconfig (KUBECONFIG, as
+// examples/kube/node-up prints it), its name and the image on it; without
+// KUBECONFIG the test is skipped, or fails under CI=true.
+func realNode(t *testing.T) (kubeconfig, node, image string) {
+	t.Helper()
+	kubeconfig = os.Getenv("KUBECONFIG")
+	if kubeconfig == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("KUBECONFIG is not set: run examples/kube/node-up first")
+		}
+		t.Skip("KUBECONFIG is not set: run examples/kube/node-up first")
+	}
+	return kubeconfig, cmp.Or(os.Getenv("DRILL_K8S_NODE_NAME"), "drill-node"), cmp.Or(os.Getenv("DRILL_K8S_IMAGE"), "drill-testbed:latest")
+}
+
 // TestFaultsOnARealNode runs the platform's faults on a real single-node
 // cluster (examples/kube/node-up: kubelet v1.34, containerd, runc, the test
 // bed image imported): a pod whose container runs tini over a shell and two
@@ -24,21 +40,7 @@ import (
 // is paused again (through a new drill-sig, the old one died with the
 // container's process namespace), and is deleted.
 func TestFaultsOnARealNode(t *testing.T) {
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("KUBECONFIG is not set: run examples/kube/node-up first")
-		}
-		t.Skip("KUBECONFIG is not set: run examples/kube/node-up first")
-	}
-	node := os.Getenv("DRILL_K8S_NODE_NAME")
-	if node == "" {
-		node = "drill-node"
-	}
-	image := os.Getenv("DRILL_K8S_IMAGE")
-	if image == "" {
-		image = "drill-testbed:latest"
-	}
+	kubeconfig, node, image := realNode(t)
 	admin := kubetest.AdminFrom(t, kubeconfig)
 	const ns, pod = "default", "drill-node-test"
 	admin.RunPod(ns, pod, map[string]string{"app": "drill-node-test"}, node, "patroni", image,
@@ -191,14 +193,7 @@ func TestFaultsOnARealNode(t *testing.T) {
 // fail with the reason and signal nothing; an init whose arguments merely
 // mention patroni (tini over /patroni-start/start.sh) is not mistaken for it.
 func TestSignalRefusedToProcessOne(t *testing.T) {
-	kubeconfig := os.Getenv("KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("KUBECONFIG is not set: run examples/kube/node-up first")
-		}
-		t.Skip("KUBECONFIG is not set: run examples/kube/node-up first")
-	}
-	node, image := envOr("DRILL_K8S_NODE_NAME", "drill-node"), envOr("DRILL_K8S_IMAGE", "drill-testbed:latest")
+	kubeconfig, node, image := realNode(t)
 	admin := kubetest.AdminFrom(t, kubeconfig)
 	const ns = "default"
 	pods := map[string][]string{
